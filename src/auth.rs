@@ -1,0 +1,160 @@
+//! API tokens, roles and what each role may see.
+//!
+//! A token is `axn_` followed by 64 hex digits (256 random bits). Only its SHA-256 is stored: a
+//! fast hash is enough because the secret has full entropy, and it lets a lookup use an index.
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::clock::{Clock, Entropy};
+use crate::store::{Account, Store, StoreError, TokenRecord};
+
+/// Every token starts with this, so leaked tokens are easy to recognise and scan for.
+pub const TOKEN_PREFIX: &str = "axn_";
+/// Length of a token: the prefix and 64 hex digits.
+pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Staff,
+    Shop,
+    Resident,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Staff,
+        Role::Shop,
+        Role::Resident,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Shop => "shop",
+            Role::Resident => "resident",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Staff, shop and resident tokens only make sense with a scope (a community, shop or
+    /// resident id); admin and auditor tokens see the whole ledger.
+    pub fn needs_scope(self) -> bool {
+        matches!(self, Role::Staff | Role::Shop | Role::Resident)
+    }
+}
+
+/// Who is calling, as established from a valid token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: Uuid,
+    pub ledger_id: String,
+    pub role: Role,
+    pub scope: Option<String>,
+}
+
+impl Principal {
+    /// The actor recorded on entries this principal posts.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.token_id)
+    }
+
+    /// Object-level visibility. Anything a principal cannot see answers 404, so existence does
+    /// not leak.
+    pub fn can_see_account(&self, account: &Account) -> bool {
+        use crate::ledger::AccountKind;
+        let scope = self.scope.as_deref();
+        match self.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Staff => scope.is_some() && account.community_id.as_deref() == scope,
+            Role::Shop => {
+                account.kind == AccountKind::Shop
+                    && scope.is_some()
+                    && account.owner_id.as_deref() == scope
+            }
+            Role::Resident => {
+                account.kind == AccountKind::Resident
+                    && scope.is_some()
+                    && account.owner_id.as_deref() == scope
+            }
+        }
+    }
+}
+
+/// SHA-256 of a token's text.
+pub fn hash_token(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new token: its secret (shown once) and the record to store.
+pub fn new_token(
+    entropy: &dyn Entropy,
+    now_micros: i64,
+    ledger_id: &str,
+    role: Role,
+    scope: Option<String>,
+    label: String,
+    ttl_micros: Option<i64>,
+) -> (String, TokenRecord) {
+    let mut secret_bytes = [0u8; 32];
+    entropy.fill(&mut secret_bytes);
+    let secret = format!("{TOKEN_PREFIX}{}", hex::encode(secret_bytes));
+    let record = TokenRecord {
+        id: entropy.uuid(),
+        ledger_id: ledger_id.to_owned(),
+        token_hash: hash_token(&secret),
+        role: role.as_str().to_owned(),
+        scope,
+        label,
+        created_at_micros: now_micros,
+        expires_at_micros: ttl_micros.map(|ttl| now_micros.saturating_add(ttl)),
+        revoked_at_micros: None,
+    };
+    (secret, record)
+}
+
+/// Why a token was not accepted. All of them answer the same 401 to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no valid bearer token")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks an `Authorization` header value and returns who it is.
+pub async fn authenticate(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    header: Option<&str>,
+) -> Result<Principal, AuthError> {
+    let secret = header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.len() == TOKEN_LEN && t.starts_with(TOKEN_PREFIX))
+        .ok_or(AuthError::Invalid)?;
+    let record = store
+        .token_by_hash(&hash_token(secret))
+        .await?
+        .ok_or(AuthError::Invalid)?;
+    let now = clock.now_micros();
+    if record.revoked_at_micros.is_some() || record.expires_at_micros.is_some_and(|e| e <= now) {
+        return Err(AuthError::Invalid);
+    }
+    let role = Role::parse(&record.role).ok_or(AuthError::Invalid)?;
+    Ok(Principal {
+        token_id: record.id,
+        ledger_id: record.ledger_id,
+        role,
+        scope: record.scope,
+    })
+}

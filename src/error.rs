@@ -1,0 +1,132 @@
+//! The one table of stable error codes. Every refusal aixin gives, over HTTP or the CLI, is one
+//! of these. The HTTP API answers them as RFC 9457 problem+json with
+//! `type = "urn:aixin:problem:<code>"`; `ledger-specs/errors.md` lists them for clients, and a
+//! test keeps that list complete.
+
+use axum::http::StatusCode;
+
+use crate::ledger::{AmountError, LedgerError};
+
+macro_rules! error_codes {
+    ($( $variant:ident = ($code:literal, $status:literal, $title:literal) ),* $(,)?) => {
+        /// A stable error code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $( $variant ),* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant ),* ];
+
+            /// The code as clients see it, also the last part of the problem `type`.
+            pub fn code(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code ),* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $( ErrorCode::$variant => match StatusCode::from_u16($status) {
+                        Ok(status) => status,
+                        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    } ),*
+                }
+            }
+
+            /// A short, fixed, human-readable summary.
+            pub fn title(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $title ),* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Request shape.
+    MalformedJson = ("malformed_json", 400, "The body is not valid JSON"),
+    InvalidBody = ("invalid_body", 422, "The JSON does not match what this endpoint takes"),
+    UnsupportedMediaType = ("unsupported_media_type", 415, "The body must be application/json"),
+    BodyTooLarge = ("body_too_large", 413, "The body is larger than this endpoint accepts"),
+    InvalidQuery = ("invalid_query", 400, "A query parameter is not valid"),
+    MissingIdempotencyKey = ("missing_idempotency_key", 400, "This request needs an Idempotency-Key header"),
+    InvalidIdempotencyKey = ("invalid_idempotency_key", 400, "The Idempotency-Key header is not valid"),
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "This idempotency key was used for a different request"),
+    // Amounts and names.
+    AmountNotANumber = ("amount_not_a_number", 422, "An amount is not a decimal number"),
+    AmountNegative = ("amount_negative", 422, "An amount is negative"),
+    AmountZero = ("amount_zero", 422, "An amount is zero"),
+    AmountTooPrecise = ("amount_too_precise", 422, "An amount has more than two decimal places"),
+    AmountTooLarge = ("amount_too_large", 422, "An amount exceeds the maximum"),
+    UnknownUnit = ("unknown_unit", 422, "Unknown unit"),
+    UnknownAccountKind = ("unknown_account_kind", 422, "Unknown account kind"),
+    UnknownEntryKind = ("unknown_entry_kind", 422, "Unknown entry kind"),
+    UnknownSide = ("unknown_side", 422, "Unknown posting side"),
+    FieldTooLong = ("field_too_long", 422, "A text field exceeds its limit"),
+    // Ledger rules.
+    TooFewPostings = ("too_few_postings", 422, "An entry needs at least two postings"),
+    TooManyPostings = ("too_many_postings", 422, "An entry has too many postings"),
+    EntryUnbalanced = ("entry_unbalanced", 422, "The entry does not balance"),
+    AccountOnBothSides = ("account_on_both_sides", 422, "An account appears on both sides of an entry"),
+    MemoTooLong = ("memo_too_long", 422, "The memo is too long"),
+    MetadataInvalid = ("metadata_invalid", 422, "The metadata exceeds its limits"),
+    ReversalLinkMissing = ("reversal_link_missing", 422, "A refund or reversal must name the entry it reverses"),
+    ReversalLinkForbidden = ("reversal_link_forbidden", 422, "Only refunds and reversals may name an entry they reverse"),
+    UnknownAccount = ("unknown_account", 422, "A posting names an account that does not exist"),
+    UnitNotAllowed = ("unit_not_allowed", 422, "An account cannot hold this unit"),
+    InsufficientBalance = ("insufficient_balance", 422, "Insufficient balance"),
+    BalanceOverflow = ("balance_overflow", 422, "A balance would overflow"),
+    ReversalTargetNotFound = ("reversal_target_not_found", 422, "The entry to reverse does not exist"),
+    AlreadyReversed = ("already_reversed", 409, "The entry has already been reversed"),
+    ReversalOfReversal = ("reversal_of_reversal", 422, "A reversal cannot be reversed"),
+    ReversalExceedsOriginal = ("reversal_exceeds_original", 422, "The reversal does not mirror the original"),
+    AccountExists = ("account_exists", 409, "An account with this id exists with other attributes"),
+    // Access.
+    Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
+    Forbidden = ("forbidden", 403, "This role may not do this"),
+    NotFound = ("not_found", 404, "Not found"),
+    MethodNotAllowed = ("method_not_allowed", 405, "Method not allowed"),
+    // The service.
+    Overloaded = ("overloaded", 503, "The service is busy; retry with the same idempotency key"),
+    Unavailable = ("unavailable", 503, "The service is temporarily unavailable; retry with the same idempotency key"),
+    Internal = ("internal", 500, "Internal error"),
+}
+
+impl ErrorCode {
+    /// The RFC 9457 `type` URI of this code.
+    pub fn type_uri(self) -> String {
+        format!("urn:aixin:problem:{}", self.code())
+    }
+}
+
+impl From<AmountError> for ErrorCode {
+    fn from(e: AmountError) -> Self {
+        match e {
+            AmountError::NotANumber => ErrorCode::AmountNotANumber,
+            AmountError::Negative => ErrorCode::AmountNegative,
+            AmountError::Zero => ErrorCode::AmountZero,
+            AmountError::TooPrecise => ErrorCode::AmountTooPrecise,
+            AmountError::TooLarge => ErrorCode::AmountTooLarge,
+        }
+    }
+}
+
+impl From<&LedgerError> for ErrorCode {
+    fn from(e: &LedgerError) -> Self {
+        match e {
+            LedgerError::TooFewPostings => ErrorCode::TooFewPostings,
+            LedgerError::TooManyPostings => ErrorCode::TooManyPostings,
+            LedgerError::Unbalanced { .. } => ErrorCode::EntryUnbalanced,
+            LedgerError::AccountOnBothSides { .. } => ErrorCode::AccountOnBothSides,
+            LedgerError::MemoTooLong => ErrorCode::MemoTooLong,
+            LedgerError::MetadataInvalid => ErrorCode::MetadataInvalid,
+            LedgerError::ReversalLinkMissing { .. } => ErrorCode::ReversalLinkMissing,
+            LedgerError::ReversalLinkForbidden { .. } => ErrorCode::ReversalLinkForbidden,
+            LedgerError::UnknownAccount { .. } => ErrorCode::UnknownAccount,
+            LedgerError::UnitNotAllowed { .. } => ErrorCode::UnitNotAllowed,
+            LedgerError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            LedgerError::BalanceOverflow { .. } => ErrorCode::BalanceOverflow,
+            LedgerError::ReversalTargetNotFound => ErrorCode::ReversalTargetNotFound,
+            LedgerError::AlreadyReversed => ErrorCode::AlreadyReversed,
+            LedgerError::ReversalOfReversal => ErrorCode::ReversalOfReversal,
+            LedgerError::ReversalExceedsOriginal { .. } => ErrorCode::ReversalExceedsOriginal,
+            LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! The HTTP API: thin handlers over the store, the writer and the ledger rules.
+//!
+//! Every route is under `/v1` except `/healthz`. Errors are RFC 9457 problem+json (see
+//! [`problem`]). `fn router` builds the whole app so tests can drive it without a socket.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{authenticate, Principal, Role};
+use crate::clock::{Clock, Entropy};
+use crate::error::ErrorCode;
+use crate::ledger::entry::idempotency_key_is_valid;
+use crate::ledger::verify::{Problem, Summary};
+use crate::ledger::{
+    format_minor, AccountKind, Amount, EntryDraft, EntryKind, PostedEntry, Posting, Side, Unit,
+};
+use crate::store::{
+    Account, NewAccount, Opened, Outcome, Store, ACCOUNT_TEXT_MAX_BYTES, PAGE_LIMIT_MAX,
+};
+use crate::writer::Writers;
+
+pub mod problem;
+
+pub use problem::{ApiError, Body};
+
+/// Largest request body accepted, in bytes. An entry of 64 postings fits in well under 16 KiB.
+pub const BODY_MAX_BYTES: usize = 64 * 1024;
+/// History page size when the client does not ask for one.
+pub const PAGE_LIMIT_DEFAULT: i64 = 50;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub writers: Arc<Writers>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+        let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
+        AppState {
+            store,
+            writers,
+            clock,
+            entropy,
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/ledger", get(get_ledger))
+        .route("/v1/verify", get(verify))
+        .route("/v1/accounts", post(open_account))
+        .route("/v1/accounts/{id}", get(get_account))
+        .route("/v1/accounts/{id}/entries", get(account_entries))
+        .route("/v1/entries", post(post_entry))
+        .route("/v1/entries/{id}", get(get_entry))
+        .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
+        .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
+        .with_state(state)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Ok(authenticate(state.store.as_ref(), state.clock.as_ref(), header).await?)
+    }
+}
+
+fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&principal.role) {
+        Ok(())
+    } else {
+        Err(ApiError::bare(ErrorCode::Forbidden))
+    }
+}
+
+// ---- Views: what the API answers. Amounts are strings with two decimals. ----
+
+#[derive(Serialize, ToSchema)]
+pub struct PostingView {
+    pub account: Uuid,
+    /// `points` or `hours`.
+    pub unit: String,
+    /// `debit` (out of the account) or `credit` (into it).
+    pub side: String,
+    #[schema(example = "10.00")]
+    pub amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntryView {
+    pub id: Uuid,
+    pub ledger: String,
+    pub seq: i64,
+    pub kind: String,
+    pub memo: String,
+    pub metadata: BTreeMap<String, String>,
+    pub reverses: Option<Uuid>,
+    pub actor: String,
+    pub idempotency_key: String,
+    /// RFC 3339, UTC, microseconds.
+    pub posted_at: String,
+    /// Microseconds since the Unix epoch: the value the hash covers.
+    pub posted_at_micros: i64,
+    pub postings: Vec<PostingView>,
+    /// Hex SHA-256 of the previous entry (or the genesis hash).
+    pub prev_hash: String,
+    /// Hex SHA-256 of this entry's byte layout (ledger-specs/hash-chain.md).
+    pub hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub ledger: String,
+    pub kind: String,
+    pub owner_id: Option<String>,
+    pub community_id: Option<String>,
+    pub label: String,
+    pub created_at: String,
+    /// Balance per unit the account may hold, e.g. `{"points": "12.50", "hours": "3.00"}`.
+    pub balances: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EntriesPage {
+    pub entries: Vec<EntryView>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LedgerView {
+    pub ledger: String,
+    pub head_seq: i64,
+    pub head_hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyView {
+    pub ok: bool,
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Summary>,
+    /// The first problem found: `seq` (where in the journal), `kind` and `detail`.
+    #[schema(value_type = Option<Object>)]
+    pub problem: Option<Problem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+// ---- Request bodies. Unknown fields are refused; amounts are strings. ----
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostingBody {
+    pub account: Uuid,
+    pub unit: String,
+    pub side: String,
+    #[schema(example = "10.00")]
+    pub amount: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEntryBody {
+    /// earn, redeem, refund, settle, expire, adjust or reversal.
+    pub kind: String,
+    pub postings: Vec<PostingBody>,
+    #[serde(default)]
+    pub memo: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// For refund and reversal entries: the id of the entry reversed.
+    #[serde(default)]
+    pub reverses: Option<Uuid>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountBody {
+    /// Client-chosen id; when absent it is derived from the Idempotency-Key.
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    /// resident, shop, issuance, settlement, expiry or adjustment.
+    pub kind: String,
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub community_id: Option<String>,
+    #[serde(default)]
+    pub label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl PostEntryBody {
+    /// Parses the body into a draft, checking everything that needs no database.
+    pub fn into_draft(self) -> Result<EntryDraft, ApiError> {
+        let kind = EntryKind::parse(&self.kind).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownEntryKind,
+                format!("unknown entry kind {:?}", self.kind),
+            )
+        })?;
+        if self.postings.len() > crate::ledger::entry::POSTINGS_MAX {
+            return Err(ApiError::from(crate::ledger::LedgerError::TooManyPostings));
+        }
+        let postings = self
+            .postings
+            .into_iter()
+            .enumerate()
+            .map(|(index, p)| {
+                let unit = Unit::parse(&p.unit).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::UnknownUnit,
+                        format!("postings[{index}]: unknown unit {:?}", p.unit),
+                    )
+                })?;
+                let side = Side::parse(&p.side).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::UnknownSide,
+                        format!("postings[{index}]: side must be debit or credit"),
+                    )
+                })?;
+                let amount = Amount::parse(&p.amount).map_err(|e| {
+                    ApiError::new(ErrorCode::from(e), format!("postings[{index}]: {e}"))
+                })?;
+                Ok(Posting {
+                    account: p.account,
+                    unit,
+                    side,
+                    amount,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let draft = EntryDraft {
+            kind,
+            postings,
+            memo: self.memo,
+            metadata: self.metadata,
+            reverses: self.reverses,
+        };
+        draft.check()?;
+        Ok(draft)
+    }
+}
+
+pub fn format_time(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl From<&PostedEntry> for EntryView {
+    fn from(e: &PostedEntry) -> Self {
+        EntryView {
+            id: e.id,
+            ledger: e.ledger_id.clone(),
+            seq: e.seq,
+            kind: e.kind.as_str().to_owned(),
+            memo: e.memo.clone(),
+            metadata: e.metadata.clone(),
+            reverses: e.reverses,
+            actor: e.actor.clone(),
+            idempotency_key: e.idempotency_key.clone(),
+            posted_at: format_time(e.posted_at_micros),
+            posted_at_micros: e.posted_at_micros,
+            postings: e
+                .postings
+                .iter()
+                .map(|p| PostingView {
+                    account: p.account,
+                    unit: p.unit.as_str().to_owned(),
+                    side: p.side.as_str().to_owned(),
+                    amount: p.amount.to_string(),
+                })
+                .collect(),
+            prev_hash: hex::encode(e.prev_hash),
+            hash: hex::encode(e.hash),
+        }
+    }
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        AccountView {
+            id: a.id,
+            ledger: a.ledger_id.clone(),
+            kind: a.kind.as_str().to_owned(),
+            owner_id: a.owner_id.clone(),
+            community_id: a.community_id.clone(),
+            label: a.label.clone(),
+            created_at: format_time(a.created_at_micros),
+            balances: a
+                .balances
+                .iter()
+                .map(|(unit, minor)| (unit.as_str().to_owned(), format_minor(*minor)))
+                .collect(),
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::bare(ErrorCode::MissingIdempotencyKey))?;
+    value
+        .to_str()
+        .ok()
+        .filter(|k| idempotency_key_is_valid(k))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
+                "Idempotency-Key must be 1 to 128 printable ASCII characters without spaces",
+            )
+        })
+}
+
+// ---- Handlers ----
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The ledger's head. Admin and auditor.
+#[utoipa::path(get, path = "/v1/ledger", security(("bearer" = [])),
+    responses((status = 200, body = LedgerView), (status = 401), (status = 403)))]
+async fn get_ledger(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<LedgerView>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let head = app
+        .store
+        .head(&principal.ledger_id)
+        .await?
+        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))?;
+    Ok(Json(LedgerView {
+        ledger: principal.ledger_id,
+        head_seq: head.seq,
+        head_hash: hex::encode(head.hash),
+    }))
+}
+
+/// Recomputes the chain and every balance. Admin and auditor.
+#[utoipa::path(get, path = "/v1/verify", security(("bearer" = [])),
+    responses((status = 200, body = VerifyView), (status = 401), (status = 403)))]
+async fn verify(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<VerifyView>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    Ok(Json(match app.store.verify(&principal.ledger_id).await? {
+        Ok(summary) => VerifyView {
+            ok: true,
+            summary: Some(summary),
+            problem: None,
+        },
+        Err(problem) => VerifyView {
+            ok: false,
+            summary: None,
+            problem: Some(problem),
+        },
+    }))
+}
+
+/// Opens an account. Admin. Idempotent: the same request again answers the same account.
+#[utoipa::path(post, path = "/v1/accounts", security(("bearer" = [])), request_body = OpenAccountBody,
+    params(("Idempotency-Key" = String, Header, description = "Client-chosen key; repeats return the same account")),
+    responses((status = 201, body = AccountView), (status = 200, body = AccountView, description = "Already opened by the same request"),
+              (status = 409, description = "account_exists"), (status = 422)))]
+async fn open_account(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Body(body): Body<OpenAccountBody>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    let key = idempotency_key(&headers)?;
+    let kind = AccountKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownAccountKind,
+            format!("unknown account kind {:?}", body.kind),
+        )
+    })?;
+    for (name, value) in [
+        ("owner_id", body.owner_id.as_deref()),
+        ("community_id", body.community_id.as_deref()),
+        ("label", Some(body.label.as_str())),
+    ] {
+        if value.is_some_and(|v| v.len() > ACCOUNT_TEXT_MAX_BYTES) {
+            return Err(ApiError::new(
+                ErrorCode::FieldTooLong,
+                format!("{name} is longer than {ACCOUNT_TEXT_MAX_BYTES} bytes"),
+            ));
+        }
+    }
+    let id = body
+        .id
+        .unwrap_or_else(|| derived_account_id(&principal.ledger_id, &key));
+    let account = NewAccount {
+        id,
+        kind,
+        owner_id: body.owner_id,
+        community_id: body.community_id,
+        label: body.label,
+    };
+    match app
+        .store
+        .open_account(&principal.ledger_id, &account, app.clock.now_micros())
+        .await?
+    {
+        Opened::Created(a) => {
+            Ok((StatusCode::CREATED, Json(AccountView::from(&a))).into_response())
+        }
+        Opened::Existing(a) => Ok((StatusCode::OK, Json(AccountView::from(&a))).into_response()),
+        Opened::Conflict(_) => Err(ApiError::new(
+            ErrorCode::AccountExists,
+            format!("account {id} exists with other attributes"),
+        )),
+    }
+}
+
+/// An account id derived from the ledger and idempotency key, so that a retried request without
+/// an explicit id opens the same account.
+fn derived_account_id(ledger_id: &str, key: &str) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("aixin.account-id.v1\0{ledger_id}\0{key}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// An account and its balances.
+#[utoipa::path(get, path = "/v1/accounts/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = AccountView), (status = 404)))]
+async fn get_account(
+    State(app): State<AppState>,
+    principal: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<AccountView>, ApiError> {
+    let Path(id) = id?;
+    let account = visible_account(&app, &principal, id).await?;
+    Ok(Json(AccountView::from(&account)))
+}
+
+async fn visible_account(
+    app: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Account, ApiError> {
+    app.store
+        .account(&principal.ledger_id, id)
+        .await?
+        .filter(|a| principal.can_see_account(a))
+        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))
+}
+
+/// The entries touching an account, newest first, in pages.
+#[utoipa::path(get, path = "/v1/accounts/{id}/entries", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = EntriesPage), (status = 400), (status = 404)))]
+async fn account_entries(
+    State(app): State<AppState>,
+    principal: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<EntriesPage>, ApiError> {
+    let Path(id) = id?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
+        ));
+    }
+    let before =
+        match query.cursor.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(
+                || ApiError::new(ErrorCode::InvalidQuery, "cursor is not one this API gave"),
+            )?),
+        };
+    visible_account(&app, &principal, id).await?;
+    let entries = app
+        .store
+        .account_entries(&principal.ledger_id, id, before, limit)
+        .await?;
+    let next_cursor = if entries.len() as i64 == limit {
+        entries.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(EntriesPage {
+        entries: entries.iter().map(EntryView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Posts an entry. Admin. Needs an Idempotency-Key: the same key and body again answers the
+/// original entry (with `Idempotent-Replayed: true`); the same key with another body is refused.
+#[utoipa::path(post, path = "/v1/entries", security(("bearer" = [])), request_body = PostEntryBody,
+    params(("Idempotency-Key" = String, Header, description = "Client-chosen key, 1..=128 printable ASCII")),
+    responses((status = 201, body = EntryView), (status = 400), (status = 401), (status = 403),
+              (status = 409), (status = 413), (status = 422), (status = 503)))]
+async fn post_entry(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Body(body): Body<PostEntryBody>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    let key = idempotency_key(&headers)?;
+    let draft = body.into_draft()?;
+    let outcome = app
+        .writers
+        .get(&principal.ledger_id)
+        .submit(key, principal.actor(), draft)
+        .await?;
+    match outcome {
+        Outcome::Posted(entry) => {
+            Ok((StatusCode::CREATED, Json(EntryView::from(&entry))).into_response())
+        }
+        Outcome::Replayed(entry) => {
+            let mut response = (StatusCode::CREATED, Json(EntryView::from(&entry))).into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        Outcome::Refused(refusal) => Err(refusal.into()),
+    }
+}
+
+/// One entry. Visible to admin and auditor, and to anyone who can see one of its accounts.
+#[utoipa::path(get, path = "/v1/entries/{id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = EntryView), (status = 404)))]
+async fn get_entry(
+    State(app): State<AppState>,
+    principal: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<EntryView>, ApiError> {
+    let Path(id) = id?;
+    let entry = app
+        .store
+        .entry(&principal.ledger_id, id)
+        .await?
+        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))?;
+    if !matches!(principal.role, Role::Admin | Role::Auditor) {
+        let ids: Vec<Uuid> = entry.postings.iter().map(|p| p.account).collect();
+        let accounts = app.store.accounts(&principal.ledger_id, &ids).await?;
+        if !accounts.iter().any(|a| principal.can_see_account(a)) {
+            return Err(ApiError::bare(ErrorCode::NotFound));
+        }
+    }
+    Ok(Json(EntryView::from(&entry)))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "aixin", description = "A double-entry ledger of community volunteer points. Errors are RFC 9457 problem+json with type urn:aixin:problem:<code>; see ledger-specs/errors.md."),
+    paths(healthz, openapi, get_ledger, verify, open_account, get_account, account_entries, post_entry, get_entry),
+    components(schemas(PostingView, EntryView, AccountView, EntriesPage, LedgerView, VerifyView, Health,
+                       PostingBody, PostEntryBody, OpenAccountBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

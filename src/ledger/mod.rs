@@ -1,0 +1,17 @@
+//! The ledger rules: pure code with no IO, no clock and no randomness of its own.
+//!
+//! Amounts, units and account policy, entries and their checks, the hash-chain layout, the batch
+//! planner and the verifier. Everything here is deterministic given its inputs, and is tested
+//! without a database.
+
+pub mod amount;
+pub mod chain;
+pub mod entry;
+pub mod plan;
+pub mod unit;
+pub mod verify;
+
+pub use amount::{format_minor, Amount, AmountError};
+pub use entry::{AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side};
+pub use plan::{plan_batch, BatchPlan, BatchState, Head, Planned, WriteRequest};
+pub use unit::{AccountKind, Floor, Unit};

@@ -1,0 +1,14 @@
+//! aixin: a double-entry ledger of community volunteer points.
+//!
+//! See `ARCHITECTURE.md` for the map. In short: [`ledger`] holds the rules and does no IO;
+//! [`store`] persists them on SQLite or PostgreSQL; [`writer`] batches concurrent writes into
+//! group commits; [`http`] and the `aixin` binary are thin edges.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod seed;
+pub mod store;
+pub mod writer;

@@ -1,0 +1,266 @@
+//! The `aixin` command line: serve, migrate, verify, tokens and the demo seed.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use aixin::auth::{new_token, Role};
+use aixin::clock::{Clock, OsEntropy, SystemClock};
+use aixin::http::{router, AppState};
+use aixin::store::{self, ledger_id_is_valid, Store};
+
+/// aixin (爱心): a double-entry ledger of community volunteer points.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Database: `sqlite:PATH` (the file is created on first run) or `postgres://...`.
+    #[arg(
+        long,
+        global = true,
+        env = "AIXIN_DATABASE_URL",
+        default_value = "sqlite:aixin.sqlite"
+    )]
+    database_url: String,
+    /// The ledger (one per county programme) to work on.
+    #[arg(long, global = true, env = "AIXIN_LEDGER", default_value = "default")]
+    ledger: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "AIXIN_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Apply database migrations and create the ledger if missing.
+    Migrate,
+    /// Recompute the hash chain and every balance; exit 1 on the first problem.
+    Verify,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Fill an empty ledger with a realistic demo programme.
+    SeedDemo {
+        /// How many entries to create.
+        #[arg(long, default_value_t = 2_000)]
+        entries: u64,
+        /// Seed of the generator: the same seed gives the same programme.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it alone on stdout (it is shown only this once).
+    Create {
+        /// admin, staff, shop, resident or auditor.
+        #[arg(long)]
+        role: String,
+        /// The community (staff), shop (shop) or resident (resident) the token is limited to.
+        #[arg(long)]
+        scope: Option<String>,
+        /// A note on who holds the token.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a token by its id (printed on stderr when it was created).
+    Revoke { id: uuid::Uuid },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("aixin: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn open(cli: &Cli) -> Result<Arc<dyn Store>, String> {
+    if !ledger_id_is_valid(&cli.ledger) {
+        return Err(format!(
+            "ledger id {:?} must be 1 to 64 lowercase letters, digits, '-' or '_'",
+            cli.ledger
+        ));
+    }
+    let store = store::connect(&cli.database_url)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redact(&cli.database_url)))?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    store
+        .ensure_ledger(&cli.ledger, SystemClock.now_micros())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let store = open(&cli).await?;
+    let clock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Migrate => {
+            eprintln!(
+                "migrated {}; ledger {:?} ready",
+                redact(&cli.database_url),
+                cli.ledger
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify => match store.verify(&cli.ledger).await.map_err(|e| e.to_string())? {
+            Ok(summary) => {
+                println!(
+                    "ok: ledger {:?}, {} entries, {} accounts, head {}",
+                    cli.ledger, summary.entries, summary.accounts, summary.head_hash
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(problem) => {
+                match problem.seq {
+                    Some(seq) => println!(
+                        "FAILED at entry {seq}: {:?}: {}",
+                        problem.kind, problem.detail
+                    ),
+                    None => println!("FAILED: {:?}: {}", problem.kind, problem.detail),
+                }
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                role,
+                scope,
+                label,
+                expires_in_days,
+            } => {
+                let role = Role::parse(&role).ok_or_else(|| {
+                    format!("unknown role {role:?} (admin, staff, shop, resident, auditor)")
+                })?;
+                if role.needs_scope() && scope.is_none() {
+                    return Err(format!("a {} token needs --scope", role.as_str()));
+                }
+                let ttl = expires_in_days.map(|d| i64::from(d) * 86_400 * 1_000_000);
+                let (secret, record) = new_token(
+                    &OsEntropy,
+                    clock.now_micros(),
+                    &cli.ledger,
+                    role,
+                    scope,
+                    label,
+                    ttl,
+                );
+                store
+                    .insert_token(&record)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "created {} token {} for ledger {:?}",
+                    role.as_str(),
+                    record.id,
+                    cli.ledger
+                );
+                println!("{secret}");
+                Ok(ExitCode::SUCCESS)
+            }
+            TokenCommand::Revoke { id } => {
+                if store
+                    .revoke_token(id, clock.now_micros())
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    eprintln!("revoked token {id}");
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    Err(format!("no token {id}"))
+                }
+            }
+        },
+        Command::SeedDemo { entries, seed } => {
+            let report =
+                aixin::seed::seed_demo(store, &cli.ledger, entries, seed, clock.now_micros())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            eprintln!(
+                "seeded ledger {:?}: {} accounts, {} entries",
+                cli.ledger, report.accounts, report.entries
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { listen } => {
+            let admins = store
+                .count_live_tokens(&cli.ledger, "admin")
+                .await
+                .map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let state = AppState::new(store, clock, Arc::new(OsEntropy));
+            eprintln!(
+                "aixin is serving ledger {:?} from {}",
+                cli.ledger,
+                redact(&cli.database_url)
+            );
+            eprintln!(
+                "  API:      http://{listen}/v1   (OpenAPI: http://{listen}/v1/openapi.json)"
+            );
+            eprintln!("  health:   http://{listen}/healthz");
+            if admins == 0 {
+                eprintln!("  no admin token exists yet; create the first one with:");
+                eprintln!(
+                    "    cargo run --release -- --database-url {} --ledger {} token create --role admin",
+                    cli.database_url_for_display(),
+                    cli.ledger
+                );
+            }
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+impl Cli {
+    fn database_url_for_display(&self) -> String {
+        redact(&self.database_url)
+    }
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => {
+                    format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+                }
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

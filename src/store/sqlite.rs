@@ -1,0 +1,774 @@
+//! The embedded SQLite store: one file, WAL mode, synchronous=FULL.
+//!
+//! Batches are written with a handful of set-based statements whose SQL text never changes:
+//! rows travel as one JSON array parameter and are expanded with `json_each`, so every statement
+//! is prepared once and cached, however many rows a batch holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::{
+    amount_from_minor, attach_postings, hash32, metadata_text, outcomes_from_plan,
+    parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
+    Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
+};
+use crate::ledger::chain::genesis_hash;
+use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
+use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
+use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting, WriteRequest};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in the pool (readers, plus one writer at a time per ledger).
+const POOL_CONNECTIONS_MAX: u32 = 8;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file a `sqlite:` URL names.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // An acknowledged write survives power loss: the WAL is fsynced at every commit.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for tests that must reach under the store (tamper and trigger tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HeadRow {
+    head_seq: i64,
+    head_hash: Vec<u8>,
+    head_posted_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    kind: String,
+    owner_id: Option<String>,
+    community_id: Option<String>,
+    label: String,
+    created_at: i64,
+    unit: Option<String>,
+    balance_minor: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    idempotency_key: String,
+    actor: String,
+    memo: String,
+    metadata: String,
+    reverses: Option<String>,
+    posted_at: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PostingRow {
+    entry_seq: i64,
+    account_id: String,
+    unit: String,
+    side: String,
+    amount_minor: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    idempotency_key: String,
+    request_hash: Vec<u8>,
+    id: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    id: String,
+    seq: i64,
+    kind: String,
+    reverses: Option<String>,
+    reversed: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    ledger_id: String,
+    token_hash: Vec<u8>,
+    role: String,
+    scope: Option<String>,
+    label: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BalanceRow {
+    account_id: String,
+    kind: String,
+    unit: String,
+    balance_minor: i64,
+}
+
+const ENTRY_COLUMNS: &str =
+    "seq, id, kind, idempotency_key, actor, memo, metadata, reverses, posted_at, prev_hash, hash";
+
+fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text:?}")))
+}
+
+fn head_from(row: HeadRow) -> Result<Head, StoreError> {
+    Ok(Head {
+        seq: row.head_seq,
+        hash: hash32(&row.head_hash)?,
+        posted_at_micros: row.head_posted_at,
+    })
+}
+
+fn entry_from(ledger_id: &str, row: EntryRow) -> Result<PostedEntry, StoreError> {
+    Ok(PostedEntry {
+        ledger_id: ledger_id.to_owned(),
+        seq: row.seq,
+        id: uuid(&row.id)?,
+        kind: parse_kind(&row.kind)?,
+        postings: Vec::new(),
+        memo: row.memo,
+        metadata: parse_metadata(&row.metadata)?,
+        reverses: row.reverses.as_deref().map(uuid).transpose()?,
+        actor: row.actor,
+        idempotency_key: row.idempotency_key,
+        posted_at_micros: row.posted_at,
+        prev_hash: hash32(&row.prev_hash)?,
+        hash: hash32(&row.hash)?,
+    })
+}
+
+fn posting_from(row: PostingRow) -> Result<(i64, Posting), StoreError> {
+    Ok((
+        row.entry_seq,
+        Posting {
+            account: uuid(&row.account_id)?,
+            unit: parse_unit(&row.unit)?,
+            side: parse_side(&row.side)?,
+            amount: amount_from_minor(row.amount_minor)?,
+        },
+    ))
+}
+
+fn accounts_from(ledger_id: &str, rows: Vec<AccountRow>) -> Result<Vec<Account>, StoreError> {
+    let mut accounts: Vec<Account> = Vec::new();
+    for row in rows {
+        let id = uuid(&row.id)?;
+        if accounts.last().map(|a| a.id) != Some(id) {
+            accounts.push(Account {
+                ledger_id: ledger_id.to_owned(),
+                id,
+                kind: parse_account_kind(&row.kind)?,
+                owner_id: row.owner_id,
+                community_id: row.community_id,
+                label: row.label,
+                created_at_micros: row.created_at,
+                balances: BTreeMap::new(),
+            });
+        }
+        if let (Some(unit), Some(balance), Some(account)) =
+            (row.unit, row.balance_minor, accounts.last_mut())
+        {
+            account.balances.insert(parse_unit(&unit)?, balance);
+        }
+    }
+    Ok(accounts)
+}
+
+fn token_from(row: TokenRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: uuid(&row.id)?,
+        ledger_id: row.ledger_id,
+        token_hash: hash32(&row.token_hash)?,
+        role: row.role,
+        scope: row.scope,
+        label: row.label,
+        created_at_micros: row.created_at,
+        expires_at_micros: row.expires_at,
+        revoked_at_micros: row.revoked_at,
+    })
+}
+
+/// Loads the postings of the given entries and attaches them.
+async fn with_postings(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    mut entries: Vec<PostedEntry>,
+) -> Result<Vec<PostedEntry>, StoreError> {
+    if entries.is_empty() {
+        return Ok(entries);
+    }
+    let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+    let rows: Vec<PostingRow> = sqlx::query_as(
+        "SELECT entry_seq, account_id, unit, side, amount_minor FROM postings
+         WHERE ledger_id = ?1 AND entry_seq IN (SELECT value FROM json_each(?2))
+         ORDER BY entry_seq, idx",
+    )
+    .bind(ledger_id)
+    .bind(json!(seqs).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let postings = rows
+        .into_iter()
+        .map(posting_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    attach_postings(&mut entries, postings)?;
+    Ok(entries)
+}
+
+async fn entries_by_ids(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    ids: &[Uuid],
+) -> Result<Vec<PostedEntry>, StoreError> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries
+         WHERE ledger_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY seq"
+    ))
+    .bind(ledger_id)
+    .bind(json!(ids).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let entries = rows
+        .into_iter()
+        .map(|r| entry_from(ledger_id, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    with_postings(conn, ledger_id, entries).await
+}
+
+async fn read_head(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+) -> Result<Option<Head>, StoreError> {
+    let row: Option<HeadRow> =
+        sqlx::query_as("SELECT head_seq, head_hash, head_posted_at FROM ledgers WHERE id = ?1")
+            .bind(ledger_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(head_from).transpose()
+}
+
+async fn read_accounts(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Account>, StoreError> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let rows: Vec<AccountRow> = sqlx::query_as(
+        "SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, b.unit, b.balance_minor
+         FROM accounts a LEFT JOIN balances b ON b.ledger_id = a.ledger_id AND b.account_id = a.id
+         WHERE a.ledger_id = ?1 AND a.id IN (SELECT value FROM json_each(?2))
+         ORDER BY a.id, b.unit",
+    )
+    .bind(ledger_id)
+    .bind(json!(ids).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    accounts_from(ledger_id, rows)
+}
+
+/// Reads everything the planner needs for `requests`, under the write lock.
+async fn read_batch_state(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    head: Head,
+    requests: &[WriteRequest],
+) -> Result<BatchState, StoreError> {
+    let (account_ids, keys, target_ids) = BatchState::lookups(requests);
+    let accounts = read_accounts(conn, ledger_id, &account_ids)
+        .await?
+        .into_iter()
+        .map(|a| {
+            (
+                a.id,
+                AccountState {
+                    kind: a.kind,
+                    balances: a.balances,
+                },
+            )
+        })
+        .collect();
+    let key_rows: Vec<KeyRow> = sqlx::query_as(
+        "SELECT idempotency_key, request_hash, id FROM entries
+         WHERE ledger_id = ?1 AND idempotency_key IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(ledger_id)
+    .bind(json!(keys).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut known_keys = HashMap::new();
+    for row in key_rows {
+        known_keys.insert(
+            row.idempotency_key,
+            KnownKey {
+                fingerprint: hash32(&row.request_hash)?,
+                entry_id: uuid(&row.id)?,
+            },
+        );
+    }
+    let mut targets = HashMap::new();
+    if !target_ids.is_empty() {
+        let ids: Vec<String> = target_ids.iter().map(Uuid::to_string).collect();
+        let rows: Vec<TargetRow> = sqlx::query_as(
+            "SELECT e.id, e.seq, e.kind, e.reverses,
+                    EXISTS (SELECT 1 FROM entries r WHERE r.ledger_id = e.ledger_id AND r.reverses = e.id) AS reversed
+             FROM entries e WHERE e.ledger_id = ?1 AND e.id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(ledger_id)
+        .bind(json!(ids).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let posting_rows: Vec<PostingRow> = sqlx::query_as(
+            "SELECT entry_seq, account_id, unit, side, amount_minor FROM postings
+             WHERE ledger_id = ?1 AND entry_seq IN (SELECT value FROM json_each(?2)) ORDER BY entry_seq, idx",
+        )
+        .bind(ledger_id)
+        .bind(json!(seqs).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut postings: BTreeMap<i64, Vec<Posting>> = BTreeMap::new();
+        for row in posting_rows {
+            let (seq, posting) = posting_from(row)?;
+            postings.entry(seq).or_default().push(posting);
+        }
+        for row in rows {
+            targets.insert(
+                uuid(&row.id)?,
+                ReversalTarget {
+                    kind: parse_kind(&row.kind)?,
+                    reverses: row.reverses.as_deref().map(uuid).transpose()?,
+                    postings: postings.remove(&row.seq).unwrap_or_default(),
+                    already_reversed: row.reversed != 0,
+                },
+            );
+        }
+    }
+    Ok(BatchState {
+        head,
+        accounts,
+        known_keys,
+        targets,
+    })
+}
+
+/// Writes the planned rows: entries, postings, balances and the new head, four statements.
+async fn write_plan(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    old_head: &Head,
+    plan: &crate::ledger::BatchPlan,
+    requests: &[WriteRequest],
+) -> Result<(), StoreError> {
+    if plan.entries.is_empty() {
+        return Ok(());
+    }
+    // The fingerprint of each posted entry's request, by entry id.
+    let fingerprints: HashMap<Uuid, &[u8; 32]> = requests
+        .iter()
+        .map(|r| (r.entry_id, &r.fingerprint))
+        .collect();
+    let mut entry_rows = Vec::with_capacity(plan.entries.len());
+    let mut posting_rows = Vec::new();
+    for entry in &plan.entries {
+        let fingerprint = fingerprints
+            .get(&entry.id)
+            .ok_or_else(|| StoreError::Corrupt("posted entry without its request".to_owned()))?;
+        entry_rows.push(json!([
+            entry.seq,
+            entry.id.to_string(),
+            entry.kind.as_str(),
+            entry.idempotency_key,
+            hex::encode(fingerprint),
+            entry.actor,
+            entry.memo,
+            metadata_text(&entry.metadata),
+            entry.reverses.map(|r| r.to_string()),
+            entry.posted_at_micros,
+            hex::encode(entry.prev_hash),
+            hex::encode(entry.hash),
+        ]));
+        for (index, posting) in entry.postings.iter().enumerate() {
+            posting_rows.push(json!([
+                entry.seq,
+                index,
+                posting.account.to_string(),
+                posting.unit.as_str(),
+                posting.side.as_str(),
+                posting.amount.minor(),
+            ]));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO entries (ledger_id, seq, id, kind, idempotency_key, request_hash, actor, memo,
+                              metadata, reverses, posted_at, prev_hash, hash)
+         SELECT ?1, value->>0, value->>1, value->>2, value->>3, unhex(value->>4), value->>5, value->>6,
+                value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11)
+         FROM json_each(?2)",
+    )
+    .bind(ledger_id)
+    .bind(serde_json::Value::Array(entry_rows).to_string())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO postings (ledger_id, entry_seq, idx, account_id, unit, side, amount_minor)
+         SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?2)",
+    )
+    .bind(ledger_id)
+    .bind(serde_json::Value::Array(posting_rows).to_string())
+    .execute(&mut *conn)
+    .await?;
+    let balance_rows: Vec<_> = plan
+        .balances
+        .iter()
+        .map(|(account, unit, balance)| json!([account.to_string(), unit.as_str(), balance]))
+        .collect();
+    sqlx::query(
+        "INSERT INTO balances (ledger_id, account_id, unit, balance_minor)
+         SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2) WHERE true
+         ON CONFLICT (ledger_id, account_id, unit) DO UPDATE SET balance_minor = excluded.balance_minor",
+    )
+    .bind(ledger_id)
+    .bind(serde_json::Value::Array(balance_rows).to_string())
+    .execute(&mut *conn)
+    .await?;
+    let moved = sqlx::query(
+        "UPDATE ledgers SET head_seq = ?2, head_hash = ?3, head_posted_at = ?4 WHERE id = ?1 AND head_seq = ?5",
+    )
+    .bind(ledger_id)
+    .bind(plan.head.seq)
+    .bind(plan.head.hash.as_slice())
+    .bind(plan.head.posted_at_micros)
+    .bind(old_head.seq)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(
+            "the ledger head moved under the write lock".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_ledger(&self, ledger_id: &str, now_micros: i64) -> Result<(), StoreError> {
+        let genesis = genesis_hash(ledger_id);
+        sqlx::query(
+            "INSERT INTO ledgers (id, created_at, genesis_hash, head_seq, head_hash, head_posted_at)
+             VALUES (?1, ?2, ?3, 0, ?3, 0) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(ledger_id)
+        .bind(now_micros)
+        .bind(genesis.as_slice())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ledgers(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM ledgers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn commit_batch(
+        &self,
+        ledger_id: &str,
+        now_micros: i64,
+        requests: &[WriteRequest],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        // IMMEDIATE takes SQLite's write lock up front: the ledger-wide lock for this batch.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head = read_head(&mut tx, ledger_id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+        let state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
+        let plan = plan_batch(ledger_id, now_micros, state, requests);
+        write_plan(&mut tx, ledger_id, &head, &plan, requests).await?;
+        let replay_ids: Vec<Uuid> = plan
+            .outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Planned::Replayed(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let replayed: BTreeMap<Uuid, PostedEntry> = if replay_ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            entries_by_ids(&mut tx, ledger_id, &replay_ids)
+                .await?
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect()
+        };
+        tx.commit().await?;
+        outcomes_from_plan(
+            plan.outcomes,
+            plan.entries.into_iter().map(Some).collect(),
+            &replayed,
+        )
+    }
+
+    async fn open_account(
+        &self,
+        ledger_id: &str,
+        account: &NewAccount,
+        now_micros: i64,
+    ) -> Result<Opened, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(existing) = read_accounts(&mut tx, ledger_id, &[account.id])
+            .await?
+            .pop()
+        {
+            tx.rollback().await?;
+            return Ok(if same_attributes(&existing, account) {
+                Opened::Existing(existing)
+            } else {
+                Opened::Conflict(existing)
+            });
+        }
+        if read_head(&mut tx, ledger_id).await?.is_none() {
+            return Err(StoreError::NoSuchLedger(ledger_id.to_owned()));
+        }
+        sqlx::query(
+            "INSERT INTO accounts (ledger_id, id, kind, owner_id, community_id, label, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(ledger_id)
+        .bind(account.id.to_string())
+        .bind(account.kind.as_str())
+        .bind(&account.owner_id)
+        .bind(&account.community_id)
+        .bind(&account.label)
+        .bind(now_micros)
+        .execute(&mut *tx)
+        .await?;
+        for unit in account.kind.units() {
+            sqlx::query("INSERT INTO balances (ledger_id, account_id, unit, balance_minor) VALUES (?1, ?2, ?3, 0)")
+                .bind(ledger_id)
+                .bind(account.id.to_string())
+                .bind(unit.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let created = read_accounts(&mut tx, ledger_id, &[account.id])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("account vanished".to_owned()))?;
+        tx.commit().await?;
+        Ok(Opened::Created(created))
+    }
+
+    async fn account(&self, ledger_id: &str, id: Uuid) -> Result<Option<Account>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(read_accounts(&mut conn, ledger_id, &[id]).await?.pop())
+    }
+
+    async fn accounts(&self, ledger_id: &str, ids: &[Uuid]) -> Result<Vec<Account>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_accounts(&mut conn, ledger_id, ids).await
+    }
+
+    async fn entry(&self, ledger_id: &str, id: Uuid) -> Result<Option<PostedEntry>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(entries_by_ids(&mut conn, ledger_id, &[id]).await?.pop())
+    }
+
+    async fn account_entries(
+        &self,
+        ledger_id: &str,
+        account: Uuid,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<PostedEntry>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = ?1 AND seq IN (
+                 SELECT DISTINCT entry_seq FROM postings
+                 WHERE ledger_id = ?1 AND account_id = ?2 AND entry_seq < ?3
+                 ORDER BY entry_seq DESC LIMIT ?4)
+             ORDER BY seq DESC"
+        ))
+        .bind(ledger_id)
+        .bind(account.to_string())
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let entries = rows
+            .into_iter()
+            .map(|r| entry_from(ledger_id, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let entries = with_postings(&mut tx, ledger_id, entries).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    async fn head(&self, ledger_id: &str) -> Result<Option<Head>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_head(&mut conn, ledger_id).await
+    }
+
+    async fn balances(&self, ledger_id: &str) -> Result<Vec<StoredBalance>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_balances(&mut conn, ledger_id).await
+    }
+
+    async fn verify(&self, ledger_id: &str) -> Result<Result<Summary, Problem>, StoreError> {
+        // One read transaction: in WAL mode its first read fixes a snapshot, so concurrent
+        // writers neither block nor disturb the verification.
+        let mut tx = self.pool.begin().await?;
+        let head = read_head(&mut tx, ledger_id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+        let mut verifier = ChainVerifier::new(ledger_id);
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .bind(ledger_id)
+            .bind(after)
+            .bind(VERIFY_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            let entries = rows
+                .into_iter()
+                .map(|r| entry_from(ledger_id, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            for entry in with_postings(&mut tx, ledger_id, entries).await? {
+                if let Err(problem) = verifier.push(&entry) {
+                    return Ok(Err(problem));
+                }
+            }
+        }
+        let balances = read_balances(&mut tx, ledger_id).await?;
+        tx.commit().await?;
+        Ok(verifier.finish(&head, balances))
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, ledger_id, token_hash, role, scope, label, created_at, expires_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(token.id.to_string())
+        .bind(&token.ledger_id)
+        .bind(token.token_hash.as_slice())
+        .bind(&token.role)
+        .bind(&token.scope)
+        .bind(&token.label)
+        .bind(token.created_at_micros)
+        .bind(token.expires_at_micros)
+        .bind(token.revoked_at_micros)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_by_hash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT id, ledger_id, token_hash, role, scope, label, created_at, expires_at, revoked_at
+             FROM api_tokens WHERE token_hash = ?1",
+        )
+        .bind(token_hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(token_from).transpose()
+    }
+
+    async fn revoke_token(&self, id: Uuid, now_micros: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(now_micros)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_live_tokens(&self, ledger_id: &str, role: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM api_tokens WHERE ledger_id = ?1 AND role = ?2 AND revoked_at IS NULL",
+        )
+        .bind(ledger_id)
+        .bind(role)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+async fn read_balances(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+) -> Result<Vec<StoredBalance>, StoreError> {
+    let rows: Vec<BalanceRow> = sqlx::query_as(
+        "SELECT b.account_id, a.kind, b.unit, b.balance_minor FROM balances b
+         JOIN accounts a ON a.ledger_id = b.ledger_id AND a.id = b.account_id
+         WHERE b.ledger_id = ?1 ORDER BY b.account_id, b.unit",
+    )
+    .bind(ledger_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StoredBalance {
+                account: uuid(&r.account_id)?,
+                kind: parse_account_kind(&r.kind)?,
+                unit: parse_unit(&r.unit)?,
+                balance_minor: r.balance_minor,
+            })
+        })
+        .collect()
+}

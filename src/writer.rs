@@ -1,0 +1,158 @@
+//! The writer: the one path every ledger write takes.
+//!
+//! Each ledger has one writer task fed by a bounded queue. The task takes whatever requests are
+//! waiting (up to [`BATCH_MAX`]) and commits them as one database transaction — group commit:
+//! while one batch is being made durable, the next one fills up, so the cost of a commit (an
+//! fsync) is shared by every request in the batch. Each request still gets its own outcome; a
+//! refused request is simply not written, and the rest of its batch commits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{Clock, Entropy};
+use crate::ledger::{EntryDraft, WriteRequest};
+use crate::store::{Outcome, Store};
+
+/// Most requests committed in one transaction. Large enough to amortise the commit, small
+/// enough to bound the transaction's size and the time a lock is held.
+pub const BATCH_MAX: usize = 1024;
+/// Most requests waiting for one ledger's writer; beyond this, requests are refused as overloaded
+/// rather than queued without bound.
+pub const QUEUE_MAX: usize = 16_384;
+
+/// Why a write got no outcome. The request may be retried with the same idempotency key.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the writer queue is full")]
+    Overloaded,
+    #[error("the batch could not be committed")]
+    Unavailable,
+}
+
+struct Job {
+    request: WriteRequest,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// A handle to one ledger's writer task. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+    entropy: Arc<dyn Entropy>,
+}
+
+impl Writer {
+    /// Starts the writer task for `ledger_id`. It runs until every handle is dropped.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        ledger_id: String,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Writer {
+        let (queue, receiver) = mpsc::channel(QUEUE_MAX);
+        tokio::spawn(run(store, ledger_id, clock, receiver));
+        Writer { queue, entropy }
+    }
+
+    /// Posts one entry and waits for its outcome. The caller has checked the draft; the planner
+    /// checks it again under the lock.
+    pub async fn submit(
+        &self,
+        idempotency_key: String,
+        actor: String,
+        draft: EntryDraft,
+    ) -> Result<Outcome, WriteError> {
+        self.enqueue(idempotency_key, actor, draft)?.await
+    }
+
+    /// Queues one entry now and returns a future for its outcome. Entries queued one after
+    /// another from one task are planned in that order.
+    pub fn enqueue(
+        &self,
+        idempotency_key: String,
+        actor: String,
+        draft: EntryDraft,
+    ) -> Result<impl std::future::Future<Output = Result<Outcome, WriteError>>, WriteError> {
+        // The fingerprint and id are computed here, on the caller's task, to keep the single
+        // writer task free for database work.
+        let request = WriteRequest::new(idempotency_key, actor, draft, self.entropy.uuid());
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { request, reply })
+            .map_err(|_| WriteError::Overloaded)?;
+        Ok(async move { answer.await.unwrap_or(Err(WriteError::Unavailable)) })
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    ledger_id: String,
+    clock: Arc<dyn Clock>,
+    mut receiver: mpsc::Receiver<Job>,
+) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
+    let mut requests: Vec<WriteRequest> = Vec::with_capacity(BATCH_MAX);
+    while receiver.recv_many(&mut jobs, BATCH_MAX).await > 0 {
+        let (replies, batch): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|j| (j.reply, j.request)).unzip();
+        requests.extend(batch);
+        match store
+            .commit_batch(&ledger_id, clock.now_micros(), &requests)
+            .await
+        {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    // A caller that went away (client disconnected) still had its entry posted;
+                    // a retry with the same key gets it back.
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(ledger = %ledger_id, batch = requests.len(), %error, "batch not committed");
+                for reply in replies {
+                    let _ = reply.send(Err(WriteError::Unavailable));
+                }
+            }
+        }
+        requests.clear();
+    }
+}
+
+/// One writer per ledger, started on first use.
+pub struct Writers {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    by_ledger: Mutex<HashMap<String, Writer>>,
+}
+
+impl Writers {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+        Writers {
+            store,
+            clock,
+            entropy,
+            by_ledger: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The writer of `ledger_id`. Must be called inside a Tokio runtime.
+    pub fn get(&self, ledger_id: &str) -> Writer {
+        let mut map = self
+            .by_ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(ledger_id.to_owned())
+            .or_insert_with(|| {
+                Writer::spawn(
+                    self.store.clone(),
+                    ledger_id.to_owned(),
+                    self.clock.clone(),
+                    self.entropy.clone(),
+                )
+            })
+            .clone()
+    }
+}
