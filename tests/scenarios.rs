@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aixin::error::ErrorCode;
-use aixin::ledger::{format_minor, AccountKind, Amount, EntryDraft, EntryKind, Posting, Side, Unit, WriteRequest};
+use aixin::ledger::{
+    format_minor, AccountKind, Amount, EntryDraft, EntryKind, Posting, Side, Unit, WriteRequest,
+};
 use aixin::store::{NewAccount, Opened, Outcome};
 use common::{assert_invariants, Harness};
 use serde::Deserialize;
@@ -59,7 +61,9 @@ struct Operation {
 enum Expect {
     /// "posted" or "replayed"
     Word(String),
-    Refused { refused: String },
+    Refused {
+        refused: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -88,7 +92,11 @@ async fn scenarios_hold(h: Harness) {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the scenario files, found {}", files.len());
+    assert!(
+        files.len() >= 5,
+        "expected the scenario files, found {}",
+        files.len()
+    );
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read scenario");
         let scenario: Scenario =
@@ -99,7 +107,10 @@ async fn scenarios_hold(h: Harness) {
 
 async fn run(h: &Harness, name: &str, scenario: Scenario) {
     let store = h.store.as_ref();
-    store.ensure_ledger(&scenario.ledger, scenario.start_micros).await.unwrap();
+    store
+        .ensure_ledger(&scenario.ledger, scenario.start_micros)
+        .await
+        .unwrap();
     let mut ids = BTreeMap::new();
     for (account, kind) in &scenario.accounts {
         let kind = AccountKind::parse(kind).unwrap_or_else(|| panic!("{name}: kind {kind}"));
@@ -110,8 +121,14 @@ async fn run(h: &Harness, name: &str, scenario: Scenario) {
             community_id: None,
             label: account.clone(),
         };
-        let opened = store.open_account(&scenario.ledger, &new, scenario.start_micros).await.unwrap();
-        assert!(matches!(opened, Opened::Created(_)), "{name}: {account} existed");
+        let opened = store
+            .open_account(&scenario.ledger, &new, scenario.start_micros)
+            .await
+            .unwrap();
+        assert!(
+            matches!(opened, Opened::Created(_)),
+            "{name}: {account} existed"
+        );
         ids.insert(account.clone(), new.id);
     }
     let mut entry_by_key: BTreeMap<String, Uuid> = BTreeMap::new();
@@ -124,12 +141,15 @@ async fn run(h: &Harness, name: &str, scenario: Scenario) {
             .iter()
             .map(|op| {
                 let draft = EntryDraft {
-                    kind: EntryKind::parse(&op.kind).unwrap_or_else(|| panic!("{name}: kind {}", op.kind)),
+                    kind: EntryKind::parse(&op.kind)
+                        .unwrap_or_else(|| panic!("{name}: kind {}", op.kind)),
                     postings: op
                         .postings
                         .iter()
                         .map(|(account, side, unit, value)| Posting {
-                            account: *ids.get(account).unwrap_or(&derived_uuid(&["unknown", account])),
+                            account: *ids
+                                .get(account)
+                                .unwrap_or(&derived_uuid(&["unknown", account])),
                             side: Side::parse(side).expect("side"),
                             unit: Unit::parse(unit).expect("unit"),
                             amount: Amount::parse(value).expect("amount"),
@@ -138,15 +158,25 @@ async fn run(h: &Harness, name: &str, scenario: Scenario) {
                     memo: op.memo.clone(),
                     metadata: op.metadata.clone(),
                     reverses: op.reverses.as_ref().map(|k| {
-                        *entry_by_key.get(k).unwrap_or(&derived_uuid(&["missing", k]))
+                        *entry_by_key
+                            .get(k)
+                            .unwrap_or(&derived_uuid(&["missing", k]))
                     }),
                 };
-                let id = derived_uuid(&["scenario-entry", &scenario.ledger, &op.key, &index.to_string()]);
+                let id = derived_uuid(&[
+                    "scenario-entry",
+                    &scenario.ledger,
+                    &op.key,
+                    &index.to_string(),
+                ]);
                 WriteRequest::new(op.key.clone(), "scenario".to_owned(), draft, id)
             })
             .collect();
         let now = scenario.start_micros + index as i64 * 1_000_000;
-        let outcomes = store.commit_batch(&scenario.ledger, now, &requests).await.unwrap();
+        let outcomes = store
+            .commit_batch(&scenario.ledger, now, &requests)
+            .await
+            .unwrap();
         for (op, outcome) in operations.iter().zip(outcomes) {
             let got = match &outcome {
                 Outcome::Posted(e) => {
@@ -160,7 +190,11 @@ async fn run(h: &Harness, name: &str, scenario: Scenario) {
                 Expect::Word(w) => w.clone(),
                 Expect::Refused { refused } => format!("refused {refused}"),
             };
-            assert_eq!(got, want, "{name}: step {index}, key {:?}: {outcome:?}", op.key);
+            assert_eq!(
+                got, want,
+                "{name}: step {index}, key {:?}: {outcome:?}",
+                op.key
+            );
         }
     }
     let mut actual: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -168,12 +202,24 @@ async fn run(h: &Harness, name: &str, scenario: Scenario) {
         let stored = store.account(&scenario.ledger, *id).await.unwrap().unwrap();
         actual.insert(
             account.clone(),
-            stored.balances.iter().map(|(u, b)| (u.as_str().to_owned(), format_minor(*b))).collect(),
+            stored
+                .balances
+                .iter()
+                .map(|(u, b)| (u.as_str().to_owned(), format_minor(*b)))
+                .collect(),
         );
     }
-    assert_eq!(actual, scenario.expect.balances, "{name}: balances ({})", scenario.description);
+    assert_eq!(
+        actual, scenario.expect.balances,
+        "{name}: balances ({})",
+        scenario.description
+    );
     let head = store.head(&scenario.ledger).await.unwrap().unwrap();
     assert_eq!(head.seq, scenario.expect.head_seq, "{name}: head seq");
-    assert_eq!(hex::encode(head.hash), scenario.expect.head_hash, "{name}: head hash");
+    assert_eq!(
+        hex::encode(head.hash),
+        scenario.expect.head_hash,
+        "{name}: head hash"
+    );
     assert_invariants(store, &scenario.ledger).await;
 }

@@ -1,0 +1,711 @@
+//! The HTTP API end to end (through the router, without a socket, plus one real socket), on
+//! both backends: bad input, idempotency, object-level authorization, token storage.
+
+mod common;
+
+use std::sync::Arc;
+
+use aixin::auth::{new_token, Role};
+use aixin::clock::Clock;
+use aixin::http::{router, AppState};
+use aixin::ledger::AccountKind;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use common::{assert_invariants, Harness};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+on_both_backends!(
+    bad_input_gets_problem_and_changes_nothing,
+    idempotency_over_http,
+    authorization_matrix,
+    tokens_are_stored_only_as_hashes,
+    server_errors_reveal_nothing,
+);
+
+struct Api {
+    app: Router,
+    h: Harness,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Api {
+    fn new(h: Harness) -> Api {
+        let state = AppState::new(h.store.clone(), h.clock.clone(), h.entropy.clone());
+        Api {
+            app: router(state),
+            h,
+        }
+    }
+
+    async fn token(&self, role: Role, scope: Option<&str>) -> String {
+        self.token_with(role, scope, None).await
+    }
+
+    async fn token_with(&self, role: Role, scope: Option<&str>, ttl: Option<i64>) -> String {
+        let (secret, record) = new_token(
+            self.h.entropy.as_ref(),
+            self.h.clock.now_micros(),
+            "test",
+            role,
+            scope.map(str::to_owned),
+            String::new(),
+            ttl,
+        );
+        self.h.store.insert_token(&record).await.unwrap();
+        secret
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body)),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    async fn open(
+        &self,
+        admin: &str,
+        kind: &str,
+        owner: Option<&str>,
+        community: Option<&str>,
+    ) -> Uuid {
+        let key = Uuid::new_v4().to_string();
+        let reply = self
+            .send(
+                Method::POST,
+                "/v1/accounts",
+                Some(admin),
+                Some(&key),
+                Some(json!({"kind": kind, "owner_id": owner, "community_id": community, "label": "x"}).to_string()),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    async fn head_seq(&self) -> i64 {
+        self.h.store.head("test").await.unwrap().unwrap().seq
+    }
+}
+
+fn earn_body(from: Uuid, to: Uuid, amount: &str) -> String {
+    json!({"kind": "earn", "postings": [
+        {"account": from, "unit": "points", "side": "debit", "amount": amount},
+        {"account": to, "unit": "points", "side": "credit", "amount": amount}]})
+    .to_string()
+}
+
+fn assert_problem(reply: &Reply, status: StatusCode, code: &str, case: &str) {
+    assert_eq!(reply.status, status, "{case}: {}", reply.text);
+    assert_eq!(
+        reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{case}"
+    );
+    assert_eq!(
+        reply.body["type"],
+        format!("urn:aixin:problem:{code}"),
+        "{case}: {}",
+        reply.text
+    );
+    assert_eq!(reply.body["code"], code, "{case}");
+    assert_eq!(reply.body["status"], status.as_u16(), "{case}");
+    for leak in ["sqlx", "SQL", "panicked", "database", "src/"] {
+        assert!(
+            !reply.text.contains(leak),
+            "{case}: body leaks {leak:?}: {}",
+            reply.text
+        );
+    }
+}
+
+async fn bad_input_gets_problem_and_changes_nothing(h: Harness) {
+    // Proves malformed JSON, unknown fields, bad amounts, unknown ids, oversized bodies and
+    // missing or wrong tokens each get problem+json with their stable code, and the ledger is
+    // unchanged after every one of them.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let issuance = api.open(&admin, "issuance", None, None).await;
+    let alice = api.open(&admin, "resident", Some("R1"), None).await;
+    let reply = api
+        .send(
+            Method::POST,
+            "/v1/entries",
+            Some(&admin),
+            Some("seed"),
+            Some(earn_body(issuance, alice, "10")),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let before = api.h.store.balances("test").await.unwrap();
+    let revoked = api.token(Role::Admin, None).await;
+    let revoked_record = api
+        .h
+        .store
+        .token_by_hash(&aixin::auth::hash_token(&revoked))
+        .await
+        .unwrap()
+        .unwrap();
+    api.h
+        .store
+        .revoke_token(revoked_record.id, api.h.clock.now_micros())
+        .await
+        .unwrap();
+    let expiring = api.token_with(Role::Admin, None, Some(1_000_000)).await;
+    api.h.clock.advance(2_000_000);
+
+    let posting = |amount: Value| {
+        json!({"kind": "earn", "postings": [
+            {"account": issuance, "unit": "points", "side": "debit", "amount": amount},
+            {"account": alice, "unit": "points", "side": "credit", "amount": amount}]})
+        .to_string()
+    };
+    let many_postings = {
+        let legs: Vec<Value> = (0..65)
+            .map(|i| {
+                json!({"account": if i % 2 == 0 { issuance } else { alice }, "unit": "points",
+                            "side": if i % 2 == 0 { "debit" } else { "credit" }, "amount": "1"})
+            })
+            .collect();
+        json!({"kind": "earn", "postings": legs}).to_string()
+    };
+    let ghost = Uuid::new_v4();
+    struct Case {
+        name: &'static str,
+        token: Option<String>,
+        key: Option<&'static str>,
+        body: Option<String>,
+        status: StatusCode,
+        code: &'static str,
+    }
+    let admin_case = |name, body: String, status, code| Case {
+        name,
+        token: Some(admin.clone()),
+        key: Some("k"),
+        body: Some(body),
+        status,
+        code,
+    };
+    let cases = vec![
+        admin_case("malformed json", "{\"kind\": ".to_owned(), StatusCode::BAD_REQUEST, "malformed_json"),
+        admin_case("unknown field", json!({"kind": "earn", "postings": [], "sneaky": 1}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        admin_case("amount as number", posting(json!(10)), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        admin_case("negative amount", posting(json!("-10")), StatusCode::UNPROCESSABLE_ENTITY, "amount_negative"),
+        admin_case("zero amount", posting(json!("0.00")), StatusCode::UNPROCESSABLE_ENTITY, "amount_zero"),
+        admin_case("over-precise amount", posting(json!("1.001")), StatusCode::UNPROCESSABLE_ENTITY, "amount_too_precise"),
+        admin_case("over-bound amount", posting(json!("100000000.01")), StatusCode::UNPROCESSABLE_ENTITY, "amount_too_large"),
+        admin_case("non-numeric amount", posting(json!("ten")), StatusCode::UNPROCESSABLE_ENTITY, "amount_not_a_number"),
+        admin_case("exponent amount", posting(json!("1e3")), StatusCode::UNPROCESSABLE_ENTITY, "amount_not_a_number"),
+        admin_case("unknown kind", json!({"kind": "gift", "postings": []}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_entry_kind"),
+        admin_case("unknown unit", json!({"kind": "earn", "postings": [{"account": alice, "unit": "yuan", "side": "credit", "amount": "1"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_unit"),
+        admin_case("unknown side", json!({"kind": "earn", "postings": [{"account": alice, "unit": "points", "side": "up", "amount": "1"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_side"),
+        admin_case("bad account id", json!({"kind": "earn", "postings": [{"account": "nope", "unit": "points", "side": "up", "amount": "1"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        admin_case("unknown account", earn_body(issuance, ghost, "1"), StatusCode::UNPROCESSABLE_ENTITY, "unknown_account"),
+        admin_case("overdraft", earn_body(alice, issuance, "10.01"), StatusCode::UNPROCESSABLE_ENTITY, "insufficient_balance"),
+        admin_case("too many postings", many_postings, StatusCode::UNPROCESSABLE_ENTITY, "too_many_postings"),
+        admin_case("memo too long", json!({"kind": "earn", "memo": "长".repeat(200), "postings": serde_json::from_str::<Value>(&earn_body(issuance, alice, "1")).unwrap()["postings"]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "memo_too_long"),
+        admin_case("huge body", format!("{{\"kind\": \"earn\", \"memo\": \"{}\", \"postings\": []}}", "x".repeat(100_000)), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        Case { name: "no idempotency key", token: Some(admin.clone()), key: None, body: Some(earn_body(issuance, alice, "1")), status: StatusCode::BAD_REQUEST, code: "missing_idempotency_key" },
+        Case { name: "bad idempotency key", token: Some(admin.clone()), key: Some("has space"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::BAD_REQUEST, code: "invalid_idempotency_key" },
+        Case { name: "no token", token: None, key: Some("k"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::UNAUTHORIZED, code: "unauthorized" },
+        Case { name: "wrong token", token: Some(format!("axn_{}", "0".repeat(64))), key: Some("k"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::UNAUTHORIZED, code: "unauthorized" },
+        Case { name: "malformed token", token: Some("hunter2".to_owned()), key: Some("k"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::UNAUTHORIZED, code: "unauthorized" },
+        Case { name: "revoked token", token: Some(revoked.clone()), key: Some("k"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::UNAUTHORIZED, code: "unauthorized" },
+        Case { name: "expired token", token: Some(expiring.clone()), key: Some("k"), body: Some(earn_body(issuance, alice, "1")), status: StatusCode::UNAUTHORIZED, code: "unauthorized" },
+    ];
+    for case in cases {
+        let reply = api
+            .send(
+                Method::POST,
+                "/v1/entries",
+                case.token.as_deref(),
+                case.key,
+                case.body,
+            )
+            .await;
+        assert_problem(&reply, case.status, case.code, case.name);
+        assert_eq!(api.head_seq().await, 1, "{}: the ledger changed", case.name);
+    }
+    // Without a JSON content type.
+    let request = Request::post("/v1/entries")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("idempotency-key", "k")
+        .body(Body::from(earn_body(issuance, alice, "1")))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Unknown and malformed ids in paths answer 404; unknown routes and methods too.
+    for (method, path, status, code) in [
+        (
+            Method::GET,
+            format!("/v1/accounts/{ghost}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            "/v1/accounts/not-a-uuid".to_owned(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            format!("/v1/entries/{ghost}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            format!("/v1/accounts/{alice}/entries?limit=0"),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            format!("/v1/accounts/{alice}/entries?limit=999"),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            format!("/v1/accounts/{alice}/entries?cursor=abc"),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            format!("/v1/accounts/{alice}/entries?bogus=1"),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            "/v1/nothing-here".to_owned(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::DELETE,
+            "/v1/entries".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        let reply = api.send(method, &path, Some(&admin), None, None).await;
+        assert_problem(&reply, status, code, &path);
+    }
+    assert_eq!(
+        api.h.store.balances("test").await.unwrap().len(),
+        before.len()
+    );
+    for (a, b) in api
+        .h
+        .store
+        .balances("test")
+        .await
+        .unwrap()
+        .iter()
+        .zip(&before)
+    {
+        assert_eq!(
+            (a.account, a.unit, a.balance_minor),
+            (b.account, b.unit, b.balance_minor)
+        );
+    }
+    assert_invariants(api.h.store.as_ref(), "test").await;
+}
+
+async fn idempotency_over_http(h: Harness) {
+    // Proves over HTTP: same key + same body → the same response and one posting; same key +
+    // different body → 422 idempotency_key_reused; opening an account twice → the same account.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let issuance = api.open(&admin, "issuance", None, None).await;
+    let alice = api.open(&admin, "resident", Some("R1"), None).await;
+    let first = api
+        .send(
+            Method::POST,
+            "/v1/entries",
+            Some(&admin),
+            Some("pay-1"),
+            Some(earn_body(issuance, alice, "3")),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    api.h.clock.advance(10_000_000);
+    let again = api
+        .send(
+            Method::POST,
+            "/v1/entries",
+            Some(&admin),
+            Some("pay-1"),
+            Some(earn_body(issuance, alice, "3")),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(
+        again.body, first.body,
+        "a retry must get the original response"
+    );
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    let other = api
+        .send(
+            Method::POST,
+            "/v1/entries",
+            Some(&admin),
+            Some("pay-1"),
+            Some(earn_body(issuance, alice, "4")),
+        )
+        .await;
+    assert_problem(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "reused key",
+    );
+    assert_eq!(api.head_seq().await, 1);
+    let account = api
+        .send(
+            Method::GET,
+            &format!("/v1/accounts/{alice}"),
+            Some(&admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(account.body["balances"]["points"], "3.00");
+
+    let open = json!({"kind": "shop", "owner_id": "S9", "label": "惠民超市"}).to_string();
+    let a = api
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(&admin),
+            Some("shop-9"),
+            Some(open.clone()),
+        )
+        .await;
+    let b = api
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(&admin),
+            Some("shop-9"),
+            Some(open),
+        )
+        .await;
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(a.body["id"], b.body["id"]);
+    let changed = json!({"kind": "shop", "owner_id": "S10", "label": "惠民超市"}).to_string();
+    let c = api
+        .send(
+            Method::POST,
+            "/v1/accounts",
+            Some(&admin),
+            Some("shop-9"),
+            Some(changed),
+        )
+        .await;
+    assert_problem(
+        &c,
+        StatusCode::CONFLICT,
+        "account_exists",
+        "changed account",
+    );
+}
+
+async fn authorization_matrix(h: Harness) {
+    // Proves object-level authorization: every route × every role × own/foreign object; only
+    // allowed cells succeed, a foreign object answers 404 (not 403), and a role that may not use
+    // a route at all gets 403.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let issuance = api.open(&admin, "issuance", None, Some("c1")).await;
+    let foreign_issuance = api.open(&admin, "issuance", None, Some("c2")).await;
+    let own_resident = api.open(&admin, "resident", Some("R1"), Some("c1")).await;
+    let foreign_resident = api.open(&admin, "resident", Some("R2"), Some("c2")).await;
+    let own_shop = api.open(&admin, "shop", Some("S1"), Some("c1")).await;
+    let foreign_shop = api.open(&admin, "shop", Some("S2"), Some("c2")).await;
+    let mut entry_of = std::collections::HashMap::new();
+    for (i, (from, to)) in [
+        (issuance, own_resident),
+        (foreign_issuance, foreign_resident),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = api
+            .send(
+                Method::POST,
+                "/v1/entries",
+                Some(&admin),
+                Some(&format!("e{i}")),
+                Some(earn_body(from, to, "5")),
+            )
+            .await;
+        entry_of.insert(to, reply.body["id"].as_str().unwrap().to_owned());
+    }
+    for (i, (from, to)) in [(own_resident, own_shop), (foreign_resident, foreign_shop)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({"kind": "redeem", "postings": [
+            {"account": from, "unit": "points", "side": "debit", "amount": "1"},
+            {"account": to, "unit": "points", "side": "credit", "amount": "1"}]})
+        .to_string();
+        let reply = api
+            .send(
+                Method::POST,
+                "/v1/entries",
+                Some(&admin),
+                Some(&format!("r{i}")),
+                Some(body),
+            )
+            .await;
+        entry_of.insert(to, reply.body["id"].as_str().unwrap().to_owned());
+    }
+    // (role, scope, its own account, a foreign account)
+    let principals = [
+        (Role::Admin, None, own_resident, foreign_resident),
+        (Role::Auditor, None, own_resident, foreign_resident),
+        (Role::Staff, Some("c1"), own_resident, foreign_resident),
+        (Role::Shop, Some("S1"), own_shop, foreign_shop),
+        (Role::Resident, Some("R1"), own_resident, foreign_resident),
+    ];
+    let mut cells = 0;
+    for (role, scope, own, foreign) in principals {
+        let token = api.token(role, scope).await;
+        let sees_all = matches!(role, Role::Admin | Role::Auditor);
+        for (object, is_own) in [(own, true), (foreign, false)] {
+            let allowed = is_own || sees_all;
+            let expect = if allowed {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            for path in [
+                format!("/v1/accounts/{object}"),
+                format!("/v1/accounts/{object}/entries"),
+                format!("/v1/entries/{}", entry_of[&object]),
+            ] {
+                let reply = api.send(Method::GET, &path, Some(&token), None, None).await;
+                assert_eq!(
+                    reply.status, expect,
+                    "{role:?} {path} own={is_own}: {}",
+                    reply.text
+                );
+                if !allowed {
+                    assert_problem(&reply, StatusCode::NOT_FOUND, "not_found", &path);
+                }
+                cells += 1;
+            }
+        }
+        for path in ["/v1/verify", "/v1/ledger"] {
+            let reply = api.send(Method::GET, path, Some(&token), None, None).await;
+            let expect = if sees_all {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(reply.status, expect, "{role:?} {path}");
+            cells += 1;
+        }
+        let before = api.head_seq().await;
+        let post = api
+            .send(
+                Method::POST,
+                "/v1/entries",
+                Some(&token),
+                Some(&format!("try-{}", role.as_str())),
+                Some(earn_body(issuance, own_resident, "1")),
+            )
+            .await;
+        let open = api
+            .send(
+                Method::POST,
+                "/v1/accounts",
+                Some(&token),
+                Some(&format!("open-{}", role.as_str())),
+                Some(json!({"kind": "resident"}).to_string()),
+            )
+            .await;
+        if role == Role::Admin {
+            assert_eq!(
+                (post.status, open.status),
+                (StatusCode::CREATED, StatusCode::CREATED)
+            );
+        } else {
+            assert_problem(&post, StatusCode::FORBIDDEN, "forbidden", "post entry");
+            assert_problem(&open, StatusCode::FORBIDDEN, "forbidden", "open account");
+            assert_eq!(api.head_seq().await, before);
+        }
+        cells += 2;
+    }
+    assert_eq!(cells, 5 * (6 + 2 + 2));
+    let verify = api
+        .send(Method::GET, "/v1/verify", Some(&admin), None, None)
+        .await;
+    assert_eq!(verify.body["ok"], true, "{}", verify.text);
+}
+
+async fn tokens_are_stored_only_as_hashes(h: Harness) {
+    // Proves a database dump holds no raw token: only its SHA-256 is stored.
+    let api = Api::new(h);
+    let token = api.token(Role::Admin, None).await;
+    assert!(token.starts_with("axn_") && token.len() == 68);
+    let hash = hex::encode(aixin::auth::hash_token(&token));
+    let dump: String = match &api.h.raw {
+        common::Raw::Sqlite(pool) => {
+            sqlx::query("PRAGMA wal_checkpoint(FULL)")
+                .execute(pool)
+                .await
+                .unwrap();
+            let common::Target::Sqlite(url) = &api.h.url_or_path else {
+                unreachable!()
+            };
+            let path = url.trim_start_matches("sqlite:");
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+            let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(hex::encode(stored), hash);
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        common::Raw::Postgres(pool) => {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT t::text FROM api_tokens t")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+            let joined = rows.join("\n");
+            assert!(joined.contains(&hash), "the hash is what is stored");
+            joined
+        }
+    };
+    assert!(!dump.contains(&token), "the raw token is in the database");
+    assert!(
+        !dump.contains(&token[4..]),
+        "the token's secret part is in the database"
+    );
+}
+
+async fn server_errors_reveal_nothing(h: Harness) {
+    // Proves a 5xx answer is problem+json with a generic body: the database's own error text
+    // (here: a missing table) goes to the log, not to the client.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let alice = api.open(&admin, "resident", Some("R1"), None).await;
+    api.h
+        .tamper(&["ALTER TABLE balances RENAME TO balances_gone"])
+        .await;
+    let reply = api
+        .send(
+            Method::GET,
+            &format!("/v1/accounts/{alice}"),
+            Some(&admin),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(
+        &reply,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "broken store",
+    );
+    assert!(!reply.text.contains("balances"), "{}", reply.text);
+    assert_eq!(reply.body["detail"], "Internal error");
+}
+
+#[tokio::test]
+async fn serves_on_a_real_socket() {
+    // Proves the app answers over a real TCP socket (port 0), not only through the router.
+    let h = Harness::sqlite().await;
+    let state = AppState::new(
+        h.store.clone(),
+        Arc::new(aixin::clock::SystemClock),
+        Arc::new(aixin::clock::OsEntropy),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("{\"status\":\"ok\"}"), "{response}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    // Proves the OpenAPI document is generated from the code and covers each route.
+    let api = Api::new(Harness::sqlite().await);
+    let reply = api
+        .send(Method::GET, "/v1/openapi.json", None, None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let paths = reply.body["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/v1/ledger",
+        "/v1/verify",
+        "/v1/accounts",
+        "/v1/accounts/{id}",
+        "/v1/accounts/{id}/entries",
+        "/v1/entries",
+        "/v1/entries/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from OpenAPI");
+    }
+    assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
+    let _ = AccountKind::ALL;
+}
