@@ -30,32 +30,69 @@ where
     let migrated = aixin(url, ledger, &["migrate"]);
     assert!(migrated.status.success(), "{}", text(&migrated.stderr));
 
-    let token = aixin(url, ledger, &["token", "create", "--role", "admin", "--label", "ops"]);
+    let token = aixin(
+        url,
+        ledger,
+        &["token", "create", "--role", "admin", "--label", "ops"],
+    );
     assert!(token.status.success(), "{}", text(&token.stderr));
     let printed = text(&token.stdout);
     let line = printed.strip_suffix('\n').expect("one line");
-    assert!(!line.contains('\n'), "the token must be alone on stdout: {printed:?}");
-    assert!(line.len() == 68 && line.starts_with("axn_") && line[4..].bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+    assert!(
+        !line.contains('\n'),
+        "the token must be alone on stdout: {printed:?}"
+    );
+    assert!(
+        line.len() == 68
+            && line.starts_with("axn_")
+            && line[4..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{line}"
+    );
 
     let unscoped = aixin(url, ledger, &["token", "create", "--role", "staff"]);
-    assert_eq!(unscoped.status.code(), Some(2), "a staff token needs a scope");
+    assert_eq!(
+        unscoped.status.code(),
+        Some(2),
+        "a staff token needs a scope"
+    );
     assert!(unscoped.stdout.is_empty());
 
     let seeded = aixin(url, ledger, &["seed-demo", "--entries", "300"]);
     assert!(seeded.status.success(), "{}", text(&seeded.stderr));
-    assert!(text(&seeded.stderr).contains("300 entries"), "{}", text(&seeded.stderr));
+    assert!(
+        text(&seeded.stderr).contains("300 entries"),
+        "{}",
+        text(&seeded.stderr)
+    );
     let again = aixin(url, ledger, &["seed-demo", "--entries", "10"]);
-    assert_eq!(again.status.code(), Some(2), "seeding a non-empty ledger is refused");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "seeding a non-empty ledger is refused"
+    );
 
     let verified = aixin(url, ledger, &["verify"]);
-    assert!(verified.status.success(), "{}{}", text(&verified.stdout), text(&verified.stderr));
-    assert!(text(&verified.stdout).starts_with("ok: ledger"), "{}", text(&verified.stdout));
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    assert!(
+        text(&verified.stdout).starts_with("ok: ledger"),
+        "{}",
+        text(&verified.stdout)
+    );
     assert!(text(&verified.stdout).contains("300 entries"));
 
     tamper().await;
     let caught = aixin(url, ledger, &["verify"]);
     assert_eq!(caught.status.code(), Some(1), "{}", text(&caught.stdout));
-    assert!(text(&caught.stdout).contains("FAILED at entry 17: HashMismatch"), "{}", text(&caught.stdout));
+    assert!(
+        text(&caught.stdout).contains("FAILED at entry 17: HashMismatch"),
+        "{}",
+        text(&caught.stdout)
+    );
 }
 
 #[tokio::test]
@@ -67,11 +104,16 @@ async fn cli_on_sqlite() {
     let url = format!("sqlite:{}", path.display());
     cli_story(&url, "county-a", || async {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("DROP TRIGGER entries_refuse_update").execute(&mut conn).await.unwrap();
-        sqlx::query("UPDATE entries SET memo = memo || '!' WHERE ledger_id = 'county-a' AND seq = 17")
+        sqlx::query("DROP TRIGGER entries_refuse_update")
             .execute(&mut conn)
             .await
             .unwrap();
+        sqlx::query(
+            "UPDATE entries SET memo = memo || '!' WHERE ledger_id = 'county-a' AND seq = 17",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
     })
     .await;
 }
@@ -80,7 +122,10 @@ async fn cli_on_sqlite() {
 async fn cli_on_postgres() {
     // Proves the same CLI story against PostgreSQL.
     let Some(url) = common::postgres_url() else {
-        assert!(std::env::var("AIXIN_REQUIRE_POSTGRES").as_deref() != Ok("1"), "PostgreSQL required");
+        assert!(
+            std::env::var("AIXIN_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "PostgreSQL required"
+        );
         eprintln!("\n*** SKIPPED: cli_on_postgres (set AIXIN_TEST_POSTGRES_URL to run it) ***\n");
         return;
     };
@@ -89,7 +134,10 @@ async fn cli_on_postgres() {
     let tamper_ledger = ledger.clone();
     cli_story(&url, &ledger, || async move {
         let mut conn = sqlx::PgConnection::connect(&tamper_url).await.unwrap();
-        sqlx::query("SET session_replication_role = replica").execute(&mut conn).await.unwrap();
+        sqlx::query("SET session_replication_role = replica")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         sqlx::query("UPDATE entries SET memo = memo || '!' WHERE ledger_id = $1 AND seq = 17")
             .bind(&tamper_ledger)
             .execute(&mut conn)

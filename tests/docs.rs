@@ -15,7 +15,14 @@ fn every_error_code_is_documented() {
     // Regenerate the table with `AIXIN_BLESS=1 cargo test --test docs`.
     let table: String = ErrorCode::ALL
         .iter()
-        .map(|c| format!("| `{}` | {} | {} |\n", c.code(), c.status().as_u16(), c.title()))
+        .map(|c| {
+            format!(
+                "| `{}` | {} | {} |\n",
+                c.code(),
+                c.status().as_u16(),
+                c.title()
+            )
+        })
         .collect();
     let doc = read("ledger-specs/errors.md");
     let (start, end) = ("<!-- table:start -->\n", "<!-- table:end -->");
@@ -25,10 +32,18 @@ fn every_error_code_is_documented() {
     let wanted = format!("{header}{table}");
     if std::env::var("AIXIN_BLESS").as_deref() == Ok("1") {
         let new = format!("{}{wanted}{}", &doc[..from], &doc[to..]);
-        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/errors.md"), new).unwrap();
+        std::fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/errors.md"),
+            new,
+        )
+        .unwrap();
         return;
     }
-    assert_eq!(&doc[from..to], wanted, "errors.md is stale: run AIXIN_BLESS=1 cargo test --test docs");
+    assert_eq!(
+        &doc[from..to],
+        wanted,
+        "errors.md is stale: run AIXIN_BLESS=1 cargo test --test docs"
+    );
 }
 
 #[test]
@@ -39,5 +54,8 @@ fn readme_starts_with_run_and_test() {
     assert!(head.contains("cargo run --release -- serve"), "{head}");
     assert!(head.contains("cargo test"), "{head}");
     let ci = read(".ci/run");
-    assert!(ci.lines().any(|l| l.trim() == "cargo test"), ".ci/run must run the README's test command");
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test"),
+        ".ci/run must run the README's test command"
+    );
 }

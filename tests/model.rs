@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use aixin::clock::Entropy;
 use aixin::error::ErrorCode;
-use aixin::ledger::{AccountKind, Amount, EntryDraft, EntryKind, Posting, Side, Unit, WriteRequest};
+use aixin::ledger::{
+    AccountKind, Amount, EntryDraft, EntryKind, Posting, Side, Unit, WriteRequest,
+};
 use aixin::store::Outcome;
 use common::{assert_invariants, Harness};
 use proptest::prelude::*;
@@ -19,13 +21,31 @@ const SHOPS: usize = 2;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Earn { resident: usize, minor: i64, hours: bool },
-    Redeem { resident: usize, shop: usize, minor: i64 },
-    Refund { pick: usize, percent: i64 },
-    Settle { shop: usize },
-    Expire { resident: usize, minor: i64 },
+    Earn {
+        resident: usize,
+        minor: i64,
+        hours: bool,
+    },
+    Redeem {
+        resident: usize,
+        shop: usize,
+        minor: i64,
+    },
+    Refund {
+        pick: usize,
+        percent: i64,
+    },
+    Settle {
+        shop: usize,
+    },
+    Expire {
+        resident: usize,
+        minor: i64,
+    },
     /// Repeat an earlier request under its key (a client retry).
-    Retry { pick: usize },
+    Retry {
+        pick: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,11 +89,22 @@ impl Model {
 }
 
 fn leg(account: Uuid, unit: Unit, side: Side, minor: i64) -> Posting {
-    Posting { account, unit, side, amount: Amount::from_minor(minor).unwrap() }
+    Posting {
+        account,
+        unit,
+        side,
+        amount: Amount::from_minor(minor).unwrap(),
+    }
 }
 
 fn draft(kind: EntryKind, postings: Vec<Posting>, reverses: Option<Uuid>) -> EntryDraft {
-    EntryDraft { kind, postings, memo: String::new(), metadata: BTreeMap::new(), reverses }
+    EntryDraft {
+        kind,
+        postings,
+        memo: String::new(),
+        metadata: BTreeMap::new(),
+        reverses,
+    }
 }
 
 async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
@@ -115,7 +146,11 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
             counter += 1;
             let key = format!("op{counter}");
             let (key, d, want): (String, EntryDraft, &str) = match op.clone() {
-                Op::Earn { resident, minor, hours } => {
+                Op::Earn {
+                    resident,
+                    minor,
+                    hours,
+                } => {
                     let mut postings = vec![
                         leg(issuance, Unit::Points, Side::Debit, minor),
                         leg(residents[resident], Unit::Points, Side::Credit, minor),
@@ -126,27 +161,44 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
                     }
                     (key, draft(EntryKind::Earn, postings, None), "posted")
                 }
-                Op::Redeem { resident, shop, minor } => {
+                Op::Redeem {
+                    resident,
+                    shop,
+                    minor,
+                } => {
                     let d = draft(
                         EntryKind::Redeem,
-                        vec![leg(residents[resident], Unit::Points, Side::Debit, minor), leg(shops[shop], Unit::Points, Side::Credit, minor)],
+                        vec![
+                            leg(residents[resident], Unit::Points, Side::Debit, minor),
+                            leg(shops[shop], Unit::Points, Side::Credit, minor),
+                        ],
                         None,
                     );
-                    let want = if model.floor_ok(&d) { "posted" } else { "refused insufficient_balance" };
+                    let want = if model.floor_ok(&d) {
+                        "posted"
+                    } else {
+                        "refused insufficient_balance"
+                    };
                     (key, d, want)
                 }
                 Op::Refund { pick, percent } => {
                     if model.redemptions.is_empty() {
                         continue;
                     }
-                    let (target_key, original) = model.redemptions[pick % model.redemptions.len()].clone();
-                    let Some(target) = ids.get(&target_key).copied() else { continue };
+                    let (target_key, original) =
+                        model.redemptions[pick % model.redemptions.len()].clone();
+                    let Some(target) = ids.get(&target_key).copied() else {
+                        continue;
+                    };
                     let minor = (original.postings[0].amount.minor() * percent / 100).max(1);
                     let shop = original.postings[1].account;
                     let resident = original.postings[0].account;
                     let d = draft(
                         EntryKind::Refund,
-                        vec![leg(shop, Unit::Points, Side::Debit, minor), leg(resident, Unit::Points, Side::Credit, minor)],
+                        vec![
+                            leg(shop, Unit::Points, Side::Debit, minor),
+                            leg(resident, Unit::Points, Side::Credit, minor),
+                        ],
                         Some(target),
                     );
                     let want = if model.reversed.contains(&target_key) {
@@ -162,13 +214,20 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
                     (key, d, want)
                 }
                 Op::Settle { shop } => {
-                    let held = model.balances.get(&(shops[shop], Unit::Points)).copied().unwrap_or(0);
+                    let held = model
+                        .balances
+                        .get(&(shops[shop], Unit::Points))
+                        .copied()
+                        .unwrap_or(0);
                     if held == 0 {
                         continue;
                     }
                     let d = draft(
                         EntryKind::Settle,
-                        vec![leg(shops[shop], Unit::Points, Side::Debit, held), leg(settlement, Unit::Points, Side::Credit, held)],
+                        vec![
+                            leg(shops[shop], Unit::Points, Side::Debit, held),
+                            leg(settlement, Unit::Points, Side::Credit, held),
+                        ],
                         None,
                     );
                     (key, d, "posted")
@@ -176,10 +235,17 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
                 Op::Expire { resident, minor } => {
                     let d = draft(
                         EntryKind::Expire,
-                        vec![leg(residents[resident], Unit::Points, Side::Debit, minor), leg(expiry, Unit::Points, Side::Credit, minor)],
+                        vec![
+                            leg(residents[resident], Unit::Points, Side::Debit, minor),
+                            leg(expiry, Unit::Points, Side::Credit, minor),
+                        ],
                         None,
                     );
-                    let want = if model.floor_ok(&d) { "posted" } else { "refused insufficient_balance" };
+                    let want = if model.floor_ok(&d) {
+                        "posted"
+                    } else {
+                        "refused insufficient_balance"
+                    };
                     (key, d, want)
                 }
                 Op::Retry { pick } => {
@@ -206,12 +272,21 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
                 model.sent.push((key.clone(), d.clone()));
             }
             expected.push(want.to_owned());
-            requests.push(WriteRequest::new(key, "model".to_owned(), d, h.entropy.uuid()));
+            requests.push(WriteRequest::new(
+                key,
+                "model".to_owned(),
+                d,
+                h.entropy.uuid(),
+            ));
         }
         if requests.is_empty() {
             continue;
         }
-        let outcomes = h.store.commit_batch("test", common::T0 + batch_index as i64, &requests).await.expect("commit");
+        let outcomes = h
+            .store
+            .commit_batch("test", common::T0 + batch_index as i64, &requests)
+            .await
+            .expect("commit");
         for ((request, outcome), want) in requests.iter().zip(&outcomes).zip(&expected) {
             let got = match outcome {
                 Outcome::Posted(e) => {
@@ -224,15 +299,26 @@ async fn check_sequence(h: Harness, batches: Vec<Vec<Op>>) {
             assert_eq!(&got, want, "batch {batch_index}, {:?}", request.draft);
         }
         for balance in h.store.balances("test").await.expect("balances") {
-            let modelled = model.balances.get(&(balance.account, balance.unit)).copied().unwrap_or(0);
-            assert_eq!(balance.balance_minor, modelled, "{} {} after batch {batch_index}", balance.kind, balance.unit);
+            let modelled = model
+                .balances
+                .get(&(balance.account, balance.unit))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(
+                balance.balance_minor, modelled,
+                "{} {} after batch {batch_index}",
+                balance.kind, balance.unit
+            );
         }
     }
     assert_invariants(h.store.as_ref(), "test").await;
 }
 
 fn cases() -> u32 {
-    std::env::var("AIXIN_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(16)
+    std::env::var("AIXIN_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
 }
 
 fn batches() -> impl Strategy<Value = Vec<Vec<Op>>> {
