@@ -233,14 +233,35 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 );
             }
             axum::serve(listener, router(state))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
+                .with_graceful_shutdown(shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("aixin: shutting down");
 }
 
 impl Cli {
