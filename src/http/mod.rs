@@ -70,7 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", post(open_account))
         .route("/v1/accounts/{id}", get(get_account))
         .route("/v1/accounts/{id}/entries", get(account_entries))
-        .route("/v1/entries", post(post_entry))
+        .route("/v1/entries", post(post_entry).get(list_entries))
         .route("/v1/entries/{id}", get(get_entry))
         .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
@@ -125,7 +125,7 @@ pub struct EntryView {
     pub reverses: Option<Uuid>,
     pub actor: String,
     pub idempotency_key: String,
-    /// RFC 3339, UTC, microseconds.
+    /// RFC 3339, UTC (fractional seconds without trailing zeros).
     pub posted_at: String,
     /// Microseconds since the Unix epoch: the value the hash covers.
     pub posted_at_micros: i64,
@@ -219,6 +219,20 @@ pub struct OpenAccountBody {
     pub community_id: Option<String>,
     #[serde(default)]
     pub label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    pub after_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JournalPage {
+    pub entries: Vec<EntryView>,
+    /// Pass as `after_seq` for the next page; absent when this page reached the head.
+    pub next_after_seq: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +595,47 @@ async fn post_entry(
     }
 }
 
+/// The whole journal in sequence order, for auditors and independent verifiers. Admin and auditor.
+#[utoipa::path(get, path = "/v1/entries", security(("bearer" = [])),
+    params(("after_seq" = Option<i64>, Query, description = "return entries after this sequence number (default 0)"),
+           ("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
+    responses((status = 200, body = JournalPage), (status = 400), (status = 403)))]
+async fn list_entries(
+    State(app): State<AppState>,
+    principal: Principal,
+    query: Result<Query<JournalQuery>, QueryRejection>,
+) -> Result<Json<JournalPage>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
+        ));
+    }
+    let after = query.after_seq.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "after_seq must not be negative",
+        ));
+    }
+    let entries = app
+        .store
+        .entries_after(&principal.ledger_id, after, limit)
+        .await?;
+    let next_after_seq = if entries.len() as i64 == limit {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Json(JournalPage {
+        entries: entries.iter().map(EntryView::from).collect(),
+        next_after_seq,
+    }))
+}
+
 /// One entry. Visible to admin and auditor, and to anyone who can see one of its accounts.
 #[utoipa::path(get, path = "/v1/entries/{id}", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
@@ -609,8 +664,8 @@ async fn get_entry(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "aixin", description = "A double-entry ledger of community volunteer points. Errors are RFC 9457 problem+json with type urn:aixin:problem:<code>; see ledger-specs/errors.md."),
-    paths(healthz, openapi, get_ledger, verify, open_account, get_account, account_entries, post_entry, get_entry),
-    components(schemas(PostingView, EntryView, AccountView, EntriesPage, LedgerView, VerifyView, Health,
+    paths(healthz, openapi, get_ledger, verify, open_account, get_account, account_entries, post_entry, list_entries, get_entry),
+    components(schemas(PostingView, EntryView, AccountView, EntriesPage, JournalPage, LedgerView, VerifyView, Health,
                        PostingBody, PostEntryBody, OpenAccountBody)),
     modifiers(&BearerAuth)
 )]

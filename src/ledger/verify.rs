@@ -103,12 +103,16 @@ impl ChainVerifier {
             ));
         }
         if entry.prev_hash != self.prev_hash {
+            let before = if expected == 1 {
+                "the genesis hash is".to_owned()
+            } else {
+                format!("entry {} hashes to", expected - 1)
+            };
             return Err(at(
                 ProblemKind::ChainBroken,
                 format!(
-                    "previous hash is {}, but entry {} hashes to {}",
+                    "previous hash is {}, but {before} {}",
                     hex::encode(entry.prev_hash),
-                    expected - 1,
                     hex::encode(self.prev_hash)
                 ),
             ));

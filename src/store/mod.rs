@@ -154,6 +154,14 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<PostedEntry>, StoreError>;
 
+    /// The journal in sequence order: up to `limit` entries after `after_seq`.
+    async fn entries_after(
+        &self,
+        ledger_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<PostedEntry>, StoreError>;
+
     async fn head(&self, ledger_id: &str) -> Result<Option<Head>, StoreError>;
 
     /// Every stored balance of the ledger, read in one consistent snapshot.

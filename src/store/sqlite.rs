@@ -249,6 +249,28 @@ async fn with_postings(
     Ok(entries)
 }
 
+/// Up to `limit` entries after `after_seq`, in sequence order, with their postings.
+async fn page_after(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<PostedEntry>, StoreError> {
+    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    ))
+    .bind(ledger_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let entries = rows
+        .into_iter()
+        .map(|r| entry_from(ledger_id, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    with_postings(conn, ledger_id, entries).await
+}
+
 async fn entries_by_ids(
     conn: &mut SqliteConnection,
     ledger_id: &str,
@@ -649,6 +671,16 @@ impl Store for SqliteStore {
         Ok(entries)
     }
 
+    async fn entries_after(
+        &self,
+        ledger_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<PostedEntry>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        page_after(&mut conn, ledger_id, after_seq, limit).await
+    }
+
     async fn head(&self, ledger_id: &str) -> Result<Option<Head>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         read_head(&mut conn, ledger_id).await
@@ -669,22 +701,11 @@ impl Store for SqliteStore {
         let mut verifier = ChainVerifier::new(ledger_id);
         let mut after = 0i64;
         loop {
-            let rows: Vec<EntryRow> = sqlx::query_as(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
-            ))
-            .bind(ledger_id)
-            .bind(after)
-            .bind(VERIFY_PAGE)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(last) = rows.last() else { break };
+            let page = page_after(&mut tx, ledger_id, after, VERIFY_PAGE).await?;
+            let Some(last) = page.last() else { break };
             after = last.seq;
-            let entries = rows
-                .into_iter()
-                .map(|r| entry_from(ledger_id, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            for entry in with_postings(&mut tx, ledger_id, entries).await? {
-                if let Err(problem) = verifier.push(&entry) {
+            for entry in &page {
+                if let Err(problem) = verifier.push(entry) {
                     return Ok(Err(problem));
                 }
             }
