@@ -137,9 +137,11 @@ pub async fn authenticate(
     clock: &dyn Clock,
     header: Option<&str>,
 ) -> Result<Principal, AuthError> {
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
     let secret = header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| t.len() == TOKEN_LEN && t.starts_with(TOKEN_PREFIX))
         .ok_or(AuthError::Invalid)?;
     let record = store

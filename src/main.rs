@@ -208,7 +208,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Serve { listen } => {
             let admins = store
-                .count_live_tokens(&cli.ledger, "admin")
+                .count_live_tokens(&cli.ledger, "admin", clock.now_micros())
                 .await
                 .map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -226,9 +226,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("  health:   http://{listen}/healthz");
             if admins == 0 {
                 eprintln!("  no admin token exists yet; create the first one with:");
+                // A URL with a password is not echoed; the operator supplies it again.
+                let url = if redact(&cli.database_url) == cli.database_url {
+                    cli.database_url.clone()
+                } else {
+                    "<the same URL>".to_owned()
+                };
                 eprintln!(
-                    "    cargo run --release -- --database-url {} --ledger {} token create --role admin",
-                    cli.database_url_for_display(),
+                    "    cargo run --release -- --database-url '{url}' --ledger {} token create --role admin",
                     cli.ledger
                 );
             }
@@ -262,12 +267,6 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     eprintln!("aixin: shutting down");
-}
-
-impl Cli {
-    fn database_url_for_display(&self) -> String {
-        redact(&self.database_url)
-    }
 }
 
 /// Hides a password in a database URL before it is printed.

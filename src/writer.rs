@@ -81,7 +81,10 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.queue
             .try_send(Job { request, reply })
-            .map_err(|_| WriteError::Overloaded)?;
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => WriteError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => WriteError::Unavailable,
+            })?;
         Ok(async move { answer.await.unwrap_or(Err(WriteError::Unavailable)) })
     }
 }
@@ -144,15 +147,20 @@ impl Writers {
             .by_ledger
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.entry(ledger_id.to_owned())
-            .or_insert_with(|| {
-                Writer::spawn(
+        match map.get(ledger_id) {
+            // A writer whose task ended (it can only end by panicking) is replaced, not left to
+            // refuse every request until a restart.
+            Some(writer) if !writer.queue.is_closed() => writer.clone(),
+            _ => {
+                let writer = Writer::spawn(
                     self.store.clone(),
                     ledger_id.to_owned(),
                     self.clock.clone(),
                     self.entropy.clone(),
-                )
-            })
-            .clone()
+                );
+                map.insert(ledger_id.to_owned(), writer.clone());
+                writer
+            }
+        }
     }
 }

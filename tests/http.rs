@@ -170,6 +170,7 @@ async fn bad_input_gets_problem_and_changes_nothing(h: Harness) {
     let admin = api.token(Role::Admin, None).await;
     let issuance = api.open(&admin, "issuance", None, None).await;
     let alice = api.open(&admin, "resident", Some("R1"), None).await;
+    let expiry = api.open(&admin, "expiry", None, None).await;
     let reply = api
         .send(
             Method::POST,
@@ -244,7 +245,13 @@ async fn bad_input_gets_problem_and_changes_nothing(h: Harness) {
         admin_case("unknown side", json!({"kind": "earn", "postings": [{"account": alice, "unit": "points", "side": "up", "amount": "1"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_side"),
         admin_case("bad account id", json!({"kind": "earn", "postings": [{"account": "nope", "unit": "points", "side": "up", "amount": "1"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         admin_case("unknown account", earn_body(issuance, ghost, "1"), StatusCode::UNPROCESSABLE_ENTITY, "unknown_account"),
-        admin_case("overdraft", earn_body(alice, issuance, "10.01"), StatusCode::UNPROCESSABLE_ENTITY, "insufficient_balance"),
+        admin_case("overdraft", json!({"kind": "expire", "postings": [
+            {"account": alice, "unit": "points", "side": "debit", "amount": "10.01"},
+            {"account": expiry, "unit": "points", "side": "credit", "amount": "10.01"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "insufficient_balance"),
+        admin_case("kind mismatch", earn_body(alice, issuance, "1"), StatusCode::UNPROCESSABLE_ENTITY, "entry_kind_mismatch"),
+        admin_case("NUL in memo", json!({"kind": "earn", "memo": "a\u{0}b", "postings": serde_json::from_str::<Value>(&earn_body(issuance, alice, "1")).unwrap()["postings"]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "text_invalid"),
+        admin_case("control char in metadata", json!({"kind": "earn", "metadata": {"k": "\u{1b}[31m"}, "postings": serde_json::from_str::<Value>(&earn_body(issuance, alice, "1")).unwrap()["postings"]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "text_invalid"),
+        admin_case("huge digits amount", posting(json!("1000000000000000000000000000")), StatusCode::UNPROCESSABLE_ENTITY, "amount_too_large"),
         admin_case("too many postings", many_postings, StatusCode::UNPROCESSABLE_ENTITY, "too_many_postings"),
         admin_case("memo too long", json!({"kind": "earn", "memo": "长".repeat(200), "postings": serde_json::from_str::<Value>(&earn_body(issuance, alice, "1")).unwrap()["postings"]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "memo_too_long"),
         admin_case("huge body", format!("{{\"kind\": \"earn\", \"memo\": \"{}\", \"postings\": []}}", "x".repeat(100_000)), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),

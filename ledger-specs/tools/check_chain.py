@@ -33,6 +33,12 @@ HEX32 = re.compile(r"[0-9a-fA-F]{64}")
 I64 = range(-(2**63), 2**63)
 
 
+def has_control(utf8_bytes):
+    """Section 6: text may hold tab and line feed, but no other control character (Unicode Cc)."""
+    return any(ch not in "\t\n" and (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F)
+               for ch in utf8_bytes.decode("utf-8"))
+
+
 class Problem(Exception):
     def __init__(self, kind, detail):
         super().__init__(f"{kind}: {detail}")
@@ -154,9 +160,13 @@ def check_valid(e):  # section 6, in order
         raise Problem("entry_invalid", "more than 64 postings")
     if len(e["memo"]) > 512:
         raise Problem("entry_invalid", "memo longer than 512 bytes")
+    if has_control(e["memo"]):
+        raise Problem("entry_invalid", "memo contains a control character")
     if len(metadata) > 16 or any(not METADATA_KEY.fullmatch(k) or len(v) > 256
                                  for k, v in metadata.items()):
         raise Problem("entry_invalid", "metadata exceeds its limits")
+    if any(has_control(v) for v in metadata.values()):
+        raise Problem("entry_invalid", "a metadata value contains a control character")
     if (e["kind"] in REVERSING_KINDS) != (e["reverses"] is not None):
         raise Problem("entry_invalid", f"a {e['kind']} entry has the wrong reversal link")
     for unit in UNITS:

@@ -39,6 +39,12 @@ pub const BODY_MAX_BYTES: usize = 64 * 1024;
 /// History page size when the client does not ask for one.
 pub const PAGE_LIMIT_DEFAULT: i64 = 50;
 
+/// Longest a request may take before it is answered 503 (a write already queued still commits;
+/// a retry with the same idempotency key returns it).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Verifications that may run at once in one process: each scans the whole ledger.
+pub const VERIFY_CONCURRENCY_MAX: usize = 1;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +52,7 @@ pub struct AppState {
     pub writers: Arc<Writers>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -56,6 +63,7 @@ impl AppState {
             writers,
             clock,
             entropy,
+            verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
         }
     }
 }
@@ -75,7 +83,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
+        .layer(axum::middleware::from_fn(time_limit))
         .with_state(state)
+}
+
+/// Answers 503 problem+json when a request outlives [`REQUEST_TIMEOUT`].
+async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            ErrorCode::Unavailable,
+            "the request took too long; retry with the same idempotency key",
+        )
+        .into_response(),
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -410,6 +431,12 @@ async fn verify(
     principal: Principal,
 ) -> Result<Json<VerifyView>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
+    let _permit = app.verify_permits.try_acquire().map_err(|_| {
+        ApiError::new(
+            ErrorCode::Overloaded,
+            "a verification is already running; retry shortly",
+        )
+    })?;
     Ok(Json(match app.store.verify(&principal.ledger_id).await? {
         Ok(summary) => VerifyView {
             ok: true,
@@ -424,7 +451,10 @@ async fn verify(
     }))
 }
 
-/// Opens an account. Admin. Idempotent: the same request again answers the same account.
+/// Opens an account. Admin. Idempotent on the account id: the id is the body's `id`, or, when
+/// absent, derived from the ledger and the Idempotency-Key. Opening an existing id with the same
+/// attributes answers 200 with the account as it is now; with other attributes, 409
+/// `account_exists`.
 #[utoipa::path(post, path = "/v1/accounts", security(("bearer" = [])), request_body = OpenAccountBody,
     params(("Idempotency-Key" = String, Header, description = "Client-chosen key; repeats return the same account")),
     responses((status = 201, body = AccountView), (status = 200, body = AccountView, description = "Already opened by the same request"),
@@ -452,6 +482,12 @@ async fn open_account(
             return Err(ApiError::new(
                 ErrorCode::FieldTooLong,
                 format!("{name} is longer than {ACCOUNT_TEXT_MAX_BYTES} bytes"),
+            ));
+        }
+        if value.is_some_and(|v| !crate::ledger::entry::text_is_clean(v)) {
+            return Err(ApiError::new(
+                ErrorCode::TextInvalid,
+                format!("{name} contains a control character"),
             ));
         }
     }
@@ -545,11 +581,14 @@ async fn account_entries(
             )?),
         };
     visible_account(&app, &principal, id).await?;
-    let entries = app
+    // One more than asked tells whether another page exists, so the last page has no cursor.
+    let mut entries = app
         .store
-        .account_entries(&principal.ledger_id, id, before, limit)
+        .account_entries(&principal.ledger_id, id, before, limit + 1)
         .await?;
-    let next_cursor = if entries.len() as i64 == limit {
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next_cursor = if more {
         entries.last().map(|e| e.seq.to_string())
     } else {
         None

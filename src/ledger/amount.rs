@@ -18,8 +18,6 @@ pub const MINOR_PER_UNIT: i64 = 100;
 /// largest entry (64 postings) can never overflow an `i64`, with room for ~10^9 such entries
 /// in one account before any balance could.
 pub const AMOUNT_MAX_MINOR: i64 = 100_000_000 * MINOR_PER_UNIT;
-/// Longest amount string accepted, before any parsing work is done.
-pub const AMOUNT_TEXT_MAX_BYTES: usize = 32;
 
 /// A positive exact amount, in hundredths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,16 +61,8 @@ impl Amount {
     /// optionally a leading '-' (which is then refused as negative). No exponent, no '+', no
     /// spaces, no thousands separators. Trailing zeros past the second decimal place are
     /// accepted ("1.500" is 1.50) because the value is still an exact multiple of 0.01.
+    /// The checks run in this order: not a number, zero, negative, too precise, too large.
     pub fn parse(text: &str) -> Result<Self, AmountError> {
-        if text.is_empty() || text.len() > AMOUNT_TEXT_MAX_BYTES {
-            // An over-long string of digits is a too-large number; anything else is not a number.
-            let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-            return Err(if digits_only {
-                AmountError::TooLarge
-            } else {
-                AmountError::NotANumber
-            });
-        }
         let (negative, unsigned) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -85,18 +75,51 @@ impl Amount {
         if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
             return Err(AmountError::NotANumber);
         }
-        let value = Decimal::from_str(unsigned).map_err(|_| AmountError::TooLarge)?;
-        if negative && !value.is_zero() {
+        // Exact integer arithmetic on the digits (no floating point, no overflow): leading zeros
+        // of the whole part and trailing zeros of the fraction carry no value.
+        let whole = whole.trim_start_matches('0');
+        let fraction = fraction.unwrap_or("").trim_end_matches('0');
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(AmountError::Zero);
+        }
+        if negative {
             return Err(AmountError::Negative);
         }
-        if value.is_zero() {
-            return Err(AmountError::Zero);
+        if fraction.len() > AMOUNT_SCALE as usize {
+            return Err(AmountError::TooPrecise);
+        }
+        // 100000000 has 9 digits; anything longer is over the bound without computing it.
+        if whole.len() > 9 {
+            return Err(AmountError::TooLarge);
+        }
+        let whole_value: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| AmountError::TooLarge)?
+        };
+        let fraction_value: i64 = format!("{fraction:0<2}")
+            .parse()
+            .map_err(|_| AmountError::NotANumber)?;
+        Amount::from_minor(whole_value * MINOR_PER_UNIT + fraction_value)
+    }
+
+    /// The amount as an exact decimal (for computations such as rate × hours).
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, AMOUNT_SCALE)
+    }
+
+    /// An exact decimal as an amount; refused if it is not a positive multiple of 0.01 within
+    /// the bound. Rounding, where a rule calls for it, is the caller's explicit choice.
+    pub fn from_decimal(value: Decimal) -> Result<Self, AmountError> {
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err(AmountError::Negative);
         }
         if value.normalize().scale() > AMOUNT_SCALE {
             return Err(AmountError::TooPrecise);
         }
-        let minor = (value * Decimal::from(MINOR_PER_UNIT))
-            .to_i64()
+        let minor = value
+            .checked_mul(Decimal::from(MINOR_PER_UNIT))
+            .and_then(|v| v.to_i64())
             .ok_or(AmountError::TooLarge)?;
         Amount::from_minor(minor)
     }
@@ -166,6 +189,26 @@ mod tests {
     }
 
     #[test]
+    fn converts_to_and_from_decimal_exactly() {
+        // Proves the decimal view is exact both ways and refuses what is not a valid amount.
+        let amount = Amount::parse("1234.56").unwrap();
+        assert_eq!(amount.to_decimal().to_string(), "1234.56");
+        assert_eq!(Amount::from_decimal(amount.to_decimal()), Ok(amount));
+        assert_eq!(
+            Amount::from_decimal(Decimal::new(1, 3)),
+            Err(AmountError::TooPrecise)
+        );
+        assert_eq!(
+            Amount::from_decimal(Decimal::new(-1, 0)),
+            Err(AmountError::Negative)
+        );
+        assert_eq!(
+            Amount::from_decimal(Decimal::MAX),
+            Err(AmountError::TooLarge)
+        );
+    }
+
+    #[test]
     fn formats_with_two_places() {
         // Proves the canonical output form that JSON and exports carry.
         assert_eq!(Amount::parse("7").unwrap().to_string(), "7.00");
@@ -175,6 +218,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_text_parses_or_refuses_without_panicking(text in "\\PC{0,40}", digits in "[0-9]{1,34}(\\.[0-9]{1,4})?") {
+            // Proves parsing never panics, whatever the input, and digit strings of any length
+            // give either an amount or one of the refusal reasons.
+            let _ = Amount::parse(&text);
+            // A well-formed decimal is never "not a number" nor "negative", however long.
+            let refused = Amount::parse(&digits).err();
+            prop_assert!(
+                matches!(refused, None | Some(AmountError::Zero | AmountError::TooPrecise | AmountError::TooLarge)),
+                "{digits:?} -> {refused:?}"
+            );
+        }
+
         #[test]
         fn text_round_trips(minor in 1i64..=AMOUNT_MAX_MINOR) {
             // Proves formatting then parsing any valid amount gives the same amount back.

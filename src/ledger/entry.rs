@@ -78,6 +78,26 @@ impl EntryKind {
     pub fn is_reversal(self) -> bool {
         matches!(self, EntryKind::Refund | EntryKind::Reversal)
     }
+
+    /// Whether an entry of this kind may move value out of (`Debit`) or into (`Credit`) an
+    /// account of `account` kind: the money flows of PRODUCT.md. `adjust` and `reversal` may
+    /// touch any account (a reversal is further bound to mirror what it reverses).
+    pub fn allows(self, side: Side, account: super::unit::AccountKind) -> bool {
+        use super::unit::AccountKind::*;
+        match (self, side) {
+            (EntryKind::Earn, Side::Debit) => account == Issuance,
+            (EntryKind::Earn, Side::Credit) => account == Resident,
+            (EntryKind::Redeem, Side::Debit) => account == Resident,
+            (EntryKind::Redeem, Side::Credit) => account == Shop,
+            (EntryKind::Refund, Side::Debit) => account == Shop,
+            (EntryKind::Refund, Side::Credit) => account == Resident,
+            (EntryKind::Settle, Side::Debit) => account == Shop,
+            (EntryKind::Settle, Side::Credit) => account == Settlement,
+            (EntryKind::Expire, Side::Debit) => account == Resident,
+            (EntryKind::Expire, Side::Credit) => account == Expiry,
+            (EntryKind::Adjust | EntryKind::Reversal, _) => true,
+        }
+    }
 }
 
 impl fmt::Display for EntryKind {
@@ -174,6 +194,17 @@ pub enum LedgerError {
     AccountOnBothSides { account: AccountId, unit: Unit },
     #[error("memo is longer than {MEMO_MAX_BYTES} bytes")]
     MemoTooLong,
+    #[error("text contains a control character (only tab and line feed are allowed)")]
+    TextInvalid,
+    #[error("a {kind} entry cannot {} a {account_kind} account ({account})", side.as_str())]
+    KindMismatch {
+        kind: EntryKind,
+        side: Side,
+        account_kind: super::unit::AccountKind,
+        account: AccountId,
+    },
+    #[error("a refund can only reverse a redemption, not a {target}")]
+    RefundOfNonRedemption { target: EntryKind },
     #[error("metadata exceeds its limits ({METADATA_PAIRS_MAX} pairs, keys of 1..={METADATA_KEY_MAX_BYTES} ASCII letters, digits, '_', '.', '-', values ≤ {METADATA_VALUE_MAX_BYTES} bytes)")]
     MetadataInvalid,
     #[error("a {kind} entry must name the entry it reverses")]
@@ -213,7 +244,13 @@ impl EntryDraft {
         if self.memo.len() > MEMO_MAX_BYTES {
             return Err(LedgerError::MemoTooLong);
         }
+        if !text_is_clean(&self.memo) {
+            return Err(LedgerError::TextInvalid);
+        }
         check_metadata(&self.metadata)?;
+        if !self.metadata.values().all(|v| text_is_clean(v)) {
+            return Err(LedgerError::TextInvalid);
+        }
         match (self.kind.is_reversal(), self.reverses.is_some()) {
             (true, false) => return Err(LedgerError::ReversalLinkMissing { kind: self.kind }),
             (false, true) => return Err(LedgerError::ReversalLinkForbidden { kind: self.kind }),
@@ -265,6 +302,14 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), LedgerError
         return Err(LedgerError::MetadataInvalid);
     }
     Ok(())
+}
+
+/// Whether free text is acceptable: no control characters other than tab and line feed. (NUL
+/// in particular cannot be stored by PostgreSQL, and no control character belongs on a receipt.)
+pub fn text_is_clean(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c.is_control() && c != '\t' && c != '\n')
 }
 
 /// Whether `key` is acceptable as an idempotency key: 1..=128 bytes of printable ASCII, no spaces.

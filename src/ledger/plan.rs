@@ -233,6 +233,11 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
         if target.already_reversed {
             return Err(LedgerError::AlreadyReversed);
         }
+        if draft.kind == EntryKind::Refund && target.kind != EntryKind::Redeem {
+            return Err(LedgerError::RefundOfNonRedemption {
+                target: target.kind,
+            });
+        }
         check_mirror(&target.postings, &draft.postings)?;
     }
     let mut new_balances: BTreeMap<(AccountId, Unit), i64> = BTreeMap::new();
@@ -247,6 +252,14 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             return Err(LedgerError::UnitNotAllowed {
                 account: posting.account,
                 unit: posting.unit,
+            });
+        }
+        if !draft.kind.allows(posting.side, account.kind) {
+            return Err(LedgerError::KindMismatch {
+                kind: draft.kind,
+                side: posting.side,
+                account_kind: account.kind,
+                account: posting.account,
             });
         }
         let key = (posting.account, posting.unit);

@@ -179,8 +179,13 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a token revoked; false if there is no such token.
     async fn revoke_token(&self, id: Uuid, now_micros: i64) -> Result<bool, StoreError>;
 
-    /// Live (unrevoked) tokens of a role in a ledger.
-    async fn count_live_tokens(&self, ledger_id: &str, role: &str) -> Result<i64, StoreError>;
+    /// Live (neither revoked nor expired at `now_micros`) tokens of a role in a ledger.
+    async fn count_live_tokens(
+        &self,
+        ledger_id: &str,
+        role: &str,
+        now_micros: i64,
+    ) -> Result<i64, StoreError>;
 }
 
 /// Opens the store a URL names: `sqlite:PATH` (created if missing) or `postgres://...`.

@@ -25,11 +25,16 @@ use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting,
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connections in the pool.
+/// Connections for reads and account/token writes.
 const POOL_CONNECTIONS_MAX: u32 = 16;
+/// Connections for batches (one writer per ledger uses one at a time).
+const WRITER_CONNECTIONS_MAX: u32 = 4;
 
 pub struct PgStore {
     pool: PgPool,
+    /// Connections reserved for the writer, so reads (a long verification, many history pages)
+    /// can never starve writes of a connection.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -43,9 +48,13 @@ impl PgStore {
         let options = options.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options.clone())
+            .await?;
+        let writer = PgPoolOptions::new()
+            .max_connections(WRITER_CONNECTIONS_MAX)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, writer })
     }
 
     /// The pool, for tests that must reach under the store (tamper and trigger tests).
@@ -285,7 +294,9 @@ async fn read_head(
     lock: bool,
 ) -> Result<Option<Head>, StoreError> {
     let sql = if lock {
-        "SELECT head_seq, head_hash, head_posted_at FROM ledgers WHERE id = $1 FOR UPDATE"
+        // NO KEY UPDATE: does not conflict with the KEY SHARE locks that foreign-key checks take,
+        // so opening accounts and tokens never waits for a batch.
+        "SELECT head_seq, head_hash, head_posted_at FROM ledgers WHERE id = $1 FOR NO KEY UPDATE"
     } else {
         "SELECT head_seq, head_hash, head_posted_at FROM ledgers WHERE id = $1"
     };
@@ -583,7 +594,12 @@ impl Store for PgStore {
         now_micros: i64,
         requests: &[WriteRequest],
     ) -> Result<Vec<Outcome>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
+        // The batch relies on READ COMMITTED: after waiting for the lock it must see what the
+        // previous batch committed. Set it explicitly, whatever the server's default.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *tx)
+            .await?;
         // The ledger-wide lock: held until commit, it orders batches from every process.
         let head = read_head(&mut tx, ledger_id, true)
             .await?
@@ -622,49 +638,15 @@ impl Store for PgStore {
         account: &NewAccount,
         now_micros: i64,
     ) -> Result<Opened, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if read_head(&mut tx, ledger_id, false).await?.is_none() {
-            return Err(StoreError::NoSuchLedger(ledger_id.to_owned()));
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO accounts (ledger_id, id, kind, owner_id, community_id, label, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ledger_id, id) DO NOTHING",
-        )
-        .bind(ledger_id)
-        .bind(account.id)
-        .bind(account.kind.as_str())
-        .bind(&account.owner_id)
-        .bind(&account.community_id)
-        .bind(&account.label)
-        .bind(now_micros)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            let units: Vec<&str> = account.kind.units().map(|u| u.as_str()).collect();
-            sqlx::query(
-                "INSERT INTO balances (ledger_id, account_id, unit, balance_minor)
-                 SELECT $1, $2, unit, 0 FROM UNNEST($3::text[]) AS unit",
-            )
-            .bind(ledger_id)
-            .bind(account.id)
-            .bind(&units)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let stored = read_accounts(&mut tx, ledger_id, &[account.id])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("account vanished".to_owned()))?;
-        tx.commit().await?;
-        Ok(if inserted {
-            Opened::Created(stored)
-        } else if same_attributes(&stored, account) {
-            Opened::Existing(stored)
-        } else {
-            Opened::Conflict(stored)
-        })
+        // Spawned: sqlx 0.8's `begin` is not cancel-safe on PostgreSQL, and a handler future is
+        // dropped when its client disconnects.
+        detached(open_account_in(
+            self.pool.clone(),
+            ledger_id.to_owned(),
+            account.clone(),
+            now_micros,
+        ))
+        .await
     }
 
     async fn account(&self, ledger_id: &str, id: Uuid) -> Result<Option<Account>, StoreError> {
@@ -689,30 +671,14 @@ impl Store for PgStore {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<PostedEntry>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = $1 AND seq IN (
-                 SELECT DISTINCT entry_seq FROM postings
-                 WHERE ledger_id = $1 AND account_id = $2 AND entry_seq < $3
-                 ORDER BY entry_seq DESC LIMIT $4)
-             ORDER BY seq DESC"
+        detached(account_entries_in(
+            self.pool.clone(),
+            ledger_id.to_owned(),
+            account,
+            before_seq,
+            limit,
         ))
-        .bind(ledger_id)
-        .bind(account)
-        .bind(before_seq.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let entries = rows
-            .into_iter()
-            .map(|r| entry_from(ledger_id, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let entries = with_postings(&mut tx, ledger_id, entries).await?;
-        tx.commit().await?;
-        Ok(entries)
+        .await
     }
 
     async fn entries_after(
@@ -737,29 +703,7 @@ impl Store for PgStore {
     }
 
     async fn verify(&self, ledger_id: &str) -> Result<Result<Summary, Problem>, StoreError> {
-        // REPEATABLE READ: every page, the head and the balances come from one snapshot.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let head = read_head(&mut tx, ledger_id, false)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
-        let mut verifier = ChainVerifier::new(ledger_id);
-        let mut after = 0i64;
-        loop {
-            let page = page_after(&mut tx, ledger_id, after, VERIFY_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for entry in &page {
-                if let Err(problem) = verifier.push(entry) {
-                    return Ok(Err(problem));
-                }
-            }
-        }
-        let balances = read_balances(&mut tx, ledger_id).await?;
-        tx.commit().await?;
-        Ok(verifier.finish(&head, balances))
+        detached(verify_in(self.pool.clone(), ledger_id.to_owned())).await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
@@ -806,13 +750,150 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn count_live_tokens(&self, ledger_id: &str, role: &str) -> Result<i64, StoreError> {
+    async fn count_live_tokens(
+        &self,
+        ledger_id: &str,
+        role: &str,
+        now_micros: i64,
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM api_tokens WHERE ledger_id = $1 AND role = $2 AND revoked_at IS NULL",
+            "SELECT count(*) FROM api_tokens WHERE ledger_id = $1 AND role = $2 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > $3)",
         )
         .bind(ledger_id)
         .bind(role)
+        .bind(now_micros)
         .fetch_one(&self.pool)
         .await?)
     }
+}
+
+async fn open_account_in(
+    pool: PgPool,
+    ledger_id: String,
+    account: NewAccount,
+    now_micros: i64,
+) -> Result<Opened, StoreError> {
+    let ledger_id = ledger_id.as_str();
+    let account = &account;
+
+    let mut tx = pool.begin().await?;
+    if read_head(&mut tx, ledger_id, false).await?.is_none() {
+        return Err(StoreError::NoSuchLedger(ledger_id.to_owned()));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (ledger_id, id, kind, owner_id, community_id, label, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ledger_id, id) DO NOTHING",
+    )
+    .bind(ledger_id)
+    .bind(account.id)
+    .bind(account.kind.as_str())
+    .bind(&account.owner_id)
+    .bind(&account.community_id)
+    .bind(&account.label)
+    .bind(now_micros)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        let units: Vec<&str> = account.kind.units().map(|u| u.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO balances (ledger_id, account_id, unit, balance_minor)
+                 SELECT $1, $2, unit, 0 FROM UNNEST($3::text[]) AS unit",
+        )
+        .bind(ledger_id)
+        .bind(account.id)
+        .bind(&units)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let stored = read_accounts(&mut tx, ledger_id, &[account.id])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("account vanished".to_owned()))?;
+    tx.commit().await?;
+    Ok(if inserted {
+        Opened::Created(stored)
+    } else if same_attributes(&stored, account) {
+        Opened::Existing(stored)
+    } else {
+        Opened::Conflict(stored)
+    })
+}
+
+async fn account_entries_in(
+    pool: PgPool,
+    ledger_id: String,
+    account: Uuid,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<PostedEntry>, StoreError> {
+    let ledger_id = ledger_id.as_str();
+
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let rows: Vec<EntryRow> = sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries WHERE ledger_id = $1 AND seq IN (
+                 SELECT DISTINCT entry_seq FROM postings
+                 WHERE ledger_id = $1 AND account_id = $2 AND entry_seq < $3
+                 ORDER BY entry_seq DESC LIMIT $4)
+             ORDER BY seq DESC"
+    ))
+    .bind(ledger_id)
+    .bind(account)
+    .bind(before_seq.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let entries = rows
+        .into_iter()
+        .map(|r| entry_from(ledger_id, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries = with_postings(&mut tx, ledger_id, entries).await?;
+    tx.commit().await?;
+    Ok(entries)
+}
+
+async fn verify_in(
+    pool: PgPool,
+    ledger_id: String,
+) -> Result<Result<Summary, Problem>, StoreError> {
+    let ledger_id = ledger_id.as_str();
+
+    // REPEATABLE READ: every page, the head and the balances come from one snapshot.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let head = read_head(&mut tx, ledger_id, false)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+    let mut verifier = ChainVerifier::new(ledger_id);
+    let mut after = 0i64;
+    loop {
+        let page = page_after(&mut tx, ledger_id, after, VERIFY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in &page {
+            if let Err(problem) = verifier.push(entry) {
+                return Ok(Err(problem));
+            }
+        }
+    }
+    let balances = read_balances(&mut tx, ledger_id).await?;
+    tx.commit().await?;
+    Ok(verifier.finish(&head, balances))
+}
+
+/// Runs a store operation as its own task, so that dropping the caller's future (a client that
+/// disconnected) cannot interrupt it between `BEGIN` and `COMMIT`.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("store task failed: {e}")))?
 }

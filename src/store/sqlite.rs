@@ -33,6 +33,9 @@ const POOL_CONNECTIONS_MAX: u32 = 8;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection reserved for batches: SQLite has one writer at a time anyway, and reads
+    /// (a long verification, many history pages) can never starve writes of a connection.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -47,9 +50,13 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
+            .connect_with(options.clone())
+            .await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// The pool, for tests that must reach under the store (tamper and trigger tests).
@@ -544,7 +551,7 @@ impl Store for SqliteStore {
         requests: &[WriteRequest],
     ) -> Result<Vec<Outcome>, StoreError> {
         // IMMEDIATE takes SQLite's write lock up front: the ledger-wide lock for this batch.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let head = read_head(&mut tx, ledger_id)
             .await?
             .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
@@ -759,12 +766,19 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn count_live_tokens(&self, ledger_id: &str, role: &str) -> Result<i64, StoreError> {
+    async fn count_live_tokens(
+        &self,
+        ledger_id: &str,
+        role: &str,
+        now_micros: i64,
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM api_tokens WHERE ledger_id = ?1 AND role = ?2 AND revoked_at IS NULL",
+            "SELECT count(*) FROM api_tokens WHERE ledger_id = ?1 AND role = ?2 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?3)",
         )
         .bind(ledger_id)
         .bind(role)
+        .bind(now_micros)
         .fetch_one(&self.pool)
         .await?)
     }
