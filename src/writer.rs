@@ -112,8 +112,32 @@ async fn run(
                     let _ = reply.send(Ok(outcome));
                 }
             }
+            Err(error) if requests.len() > 1 => {
+                // Nothing of the batch was written. So that one request the database rejects
+                // cannot take its neighbours down with it, each is retried alone: only what
+                // fails on its own gets an error.
+                tracing::warn!(ledger = %ledger_id, batch = requests.len(), %error, "batch failed; retrying its requests one by one");
+                for (reply, request) in replies.into_iter().zip(requests.iter()) {
+                    let alone = store
+                        .commit_batch(
+                            &ledger_id,
+                            clock.now_micros(),
+                            std::slice::from_ref(request),
+                        )
+                        .await;
+                    let answer = match alone {
+                        Ok(mut outcomes) if outcomes.len() == 1 => Ok(outcomes.remove(0)),
+                        Ok(_) => Err(WriteError::Unavailable),
+                        Err(error) => {
+                            tracing::error!(ledger = %ledger_id, key = %request.idempotency_key, %error, "request not committed");
+                            Err(WriteError::Unavailable)
+                        }
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
             Err(error) => {
-                tracing::error!(ledger = %ledger_id, batch = requests.len(), %error, "batch not committed");
+                tracing::error!(ledger = %ledger_id, %error, "request not committed");
                 for reply in replies {
                     let _ = reply.send(Err(WriteError::Unavailable));
                 }

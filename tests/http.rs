@@ -794,6 +794,18 @@ async fn auditor_verifies_the_journal_independently(h: Harness) {
         }
     }
     assert_eq!(entries.len(), 7);
+    // A page that ends exactly at the head carries no cursor to an empty page.
+    let exact = api
+        .send(
+            Method::GET,
+            "/v1/entries?limit=7",
+            Some(&auditor),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(exact.body["entries"].as_array().unwrap().len(), 7);
+    assert!(exact.body["next_after_seq"].is_null(), "{}", exact.text);
     let head = api
         .send(Method::GET, "/v1/ledger", Some(&auditor), None, None)
         .await

@@ -26,6 +26,8 @@ on_both_backends!(
     no_overspend_under_concurrency,
     snapshots_always_balance,
     concurrent_writers_leave_gapless_chain,
+    no_overspend_across_processes,
+    same_key_from_two_processes,
 );
 
 fn request(h: &Harness, key: &str, draft: aixin::ledger::EntryDraft) -> WriteRequest {
@@ -871,4 +873,119 @@ async fn concurrent_writers_leave_gapless_chain(h: Harness) {
     );
     assert_invariants(h.store.as_ref(), "test").await;
     let _ = amount("1");
+}
+
+async fn no_overspend_across_processes(h: Harness) {
+    // Proves the ledger lock, not just the single writer, prevents overspending: redemptions
+    // split over two independent stores (two processes) never overdraw the balance.
+    let issuance = h.open(AccountKind::Issuance).await;
+    let alice = h.open(AccountKind::Resident).await;
+    let shop = h.open(AccountKind::Shop).await;
+    posted(
+        post(
+            &h,
+            "fund",
+            transfer(EntryKind::Earn, issuance, alice, Unit::Points, "100"),
+        )
+        .await,
+    );
+    let writers = [
+        Writer::spawn(
+            h.store.clone(),
+            "test".to_owned(),
+            h.clock.clone(),
+            h.entropy.clone(),
+        ),
+        Writer::spawn(
+            h.second_store().await,
+            "test".to_owned(),
+            h.clock.clone(),
+            h.entropy.clone(),
+        ),
+    ];
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let writer = writers[i % 2].clone();
+            tokio::spawn(async move {
+                writer
+                    .submit(
+                        format!("spend{i}"),
+                        "till".to_owned(),
+                        transfer(EntryKind::Redeem, alice, shop, Unit::Points, "9"),
+                    )
+                    .await
+                    .expect("writer")
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Outcome::Posted(_) => ok += 1,
+            Outcome::Refused(LedgerError::InsufficientBalance { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 11, "100 points cover exactly 11 redemptions of 9");
+    assert_eq!(balance(&h, alice, Unit::Points).await, 100);
+    assert_invariants(h.store.as_ref(), "test").await;
+}
+
+async fn same_key_from_two_processes(h: Harness) {
+    // Proves an idempotency key raced from two processes with different bodies posts exactly
+    // once: one request is posted, the other refused as a reused key — never both, never a
+    // failed batch.
+    let issuance = h.open(AccountKind::Issuance).await;
+    let alice = h.open(AccountKind::Resident).await;
+    let writers = [
+        Writer::spawn(
+            h.store.clone(),
+            "test".to_owned(),
+            h.clock.clone(),
+            h.entropy.clone(),
+        ),
+        Writer::spawn(
+            h.second_store().await,
+            "test".to_owned(),
+            h.clock.clone(),
+            h.entropy.clone(),
+        ),
+    ];
+    for round in 0..15 {
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let writer = writers[i].clone();
+                let amount = if i == 0 { "1" } else { "2" };
+                tokio::spawn(async move {
+                    writer
+                        .submit(
+                            format!("race{round}"),
+                            "till".to_owned(),
+                            transfer(EntryKind::Earn, issuance, alice, Unit::Points, amount),
+                        )
+                        .await
+                        .expect("writer")
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        let posted_count = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Posted(_)))
+            .count();
+        let reused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Refused(LedgerError::IdempotencyKeyReused)))
+            .count();
+        assert_eq!(
+            (posted_count, reused),
+            (1, 1),
+            "round {round}: {outcomes:?}"
+        );
+    }
+    assert_eq!(h.store.head("test").await.unwrap().unwrap().seq, 15);
+    assert_invariants(h.store.as_ref(), "test").await;
 }
