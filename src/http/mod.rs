@@ -660,11 +660,13 @@ async fn list_entries(
             "after_seq must not be negative",
         ));
     }
-    let entries = app
+    let mut entries = app
         .store
-        .entries_after(&principal.ledger_id, after, limit)
+        .entries_after(&principal.ledger_id, after, limit + 1)
         .await?;
-    let next_after_seq = if entries.len() as i64 == limit {
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next_after_seq = if more {
         entries.last().map(|e| e.seq)
     } else {
         None
