@@ -80,6 +80,10 @@ error_codes! {
     ReversalOfReversal = ("reversal_of_reversal", 422, "A reversal cannot be reversed"),
     ReversalExceedsOriginal = ("reversal_exceeds_original", 422, "The reversal does not mirror the original"),
     AccountExists = ("account_exists", 409, "An account with this id exists with other attributes"),
+    DailyCapExceeded = ("daily_cap_exceeded", 422, "The resident's daily cap for this activity is reached"),
+    MonthlyCapExceeded = ("monthly_cap_exceeded", 422, "The resident's monthly cap for this activity is reached"),
+    RecordNotInState = ("record_not_in_state", 409, "The record was already decided or changed"),
+    GroupRefused = ("group_refused", 422, "Another line of this all-or-nothing group was refused"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),
@@ -133,6 +137,16 @@ impl From<&LedgerError> for ErrorCode {
             LedgerError::ReversalOfReversal => ErrorCode::ReversalOfReversal,
             LedgerError::ReversalExceedsOriginal { .. } => ErrorCode::ReversalExceedsOriginal,
             LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            LedgerError::LimitExceeded {
+                code: crate::ledger::LimitCode::DailyCap,
+                ..
+            } => ErrorCode::DailyCapExceeded,
+            LedgerError::LimitExceeded {
+                code: crate::ledger::LimitCode::MonthlyCap,
+                ..
+            } => ErrorCode::MonthlyCapExceeded,
+            LedgerError::RecordNotInState { .. } => ErrorCode::RecordNotInState,
+            LedgerError::GroupRefused => ErrorCode::GroupRefused,
         }
     }
 }

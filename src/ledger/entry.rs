@@ -229,6 +229,20 @@ pub enum LedgerError {
     ReversalExceedsOriginal { account: AccountId, unit: Unit },
     #[error("this idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    #[error("{} reached: {key} has {used_minor} of {max_minor} hundredths", match code { super::plan::LimitCode::DailyCap => "the daily cap is", super::plan::LimitCode::MonthlyCap => "the monthly cap is" })]
+    LimitExceeded {
+        code: super::plan::LimitCode,
+        key: String,
+        used_minor: i64,
+        max_minor: i64,
+    },
+    #[error("record {record} is not {expected} (it was decided or changed meanwhile)")]
+    RecordNotInState {
+        record: uuid::Uuid,
+        expected: String,
+    },
+    #[error("another line of this all-or-nothing group was refused, so none was posted")]
+    GroupRefused,
 }
 
 impl EntryDraft {
@@ -248,6 +262,13 @@ impl EntryDraft {
             return Err(LedgerError::TextInvalid);
         }
         check_metadata(&self.metadata)?;
+        if self
+            .metadata
+            .get(super::lots::LOT_EXPIRY_KEY)
+            .is_some_and(|d| !super::lots::is_valid_date(d))
+        {
+            return Err(LedgerError::MetadataInvalid);
+        }
         if !self.metadata.values().all(|v| text_is_clean(v)) {
             return Err(LedgerError::TextInvalid);
         }

@@ -7,11 +7,14 @@
 pub mod amount;
 pub mod chain;
 pub mod entry;
+pub mod lots;
 pub mod plan;
 pub mod unit;
 pub mod verify;
 
 pub use amount::{format_minor, Amount, AmountError};
 pub use entry::{AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side};
-pub use plan::{plan_batch, BatchPlan, BatchState, Head, Planned, WriteRequest};
+pub use plan::{
+    plan_batch, BatchPlan, BatchState, Guard, Head, Limit, LimitCode, Planned, WriteRequest,
+};
 pub use unit::{AccountKind, Floor, Unit};

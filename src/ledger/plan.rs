@@ -8,7 +8,35 @@ use uuid::Uuid;
 
 use super::chain::{entry_hash, request_fingerprint};
 use super::entry::{AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting};
+use super::lots::{self, Lot, LotMove, ReversedLots};
 use super::unit::{AccountKind, Floor, Unit};
+
+/// A bounded counter the entry must fit under, checked and raised under the ledger lock
+/// (earning caps per resident per day and month; later, per-item caps and stock).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// The counter's name, e.g. `cap:day:<resident>:<rule>:2026-11-26`.
+    pub key: String,
+    pub add_minor: i64,
+    pub max_minor: i64,
+    pub code: LimitCode,
+}
+
+/// Which limit was hit: each has its own error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitCode {
+    DailyCap,
+    MonthlyCap,
+}
+
+/// A workflow record that must be in a given state for the entry to post, and moves to another
+/// state with it, in the same transaction (a service record: submitted → approved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub record: Uuid,
+    pub expect: String,
+    pub set: String,
+}
 
 /// One request to post an entry, with what the writer assigned to it.
 #[derive(Clone, Debug)]
@@ -20,6 +48,12 @@ pub struct WriteRequest {
     pub fingerprint: [u8; 32],
     /// The id the entry gets if it is posted (from the writer's injected random source).
     pub entry_id: Uuid,
+    /// Counters the entry must fit under.
+    pub limits: Vec<Limit>,
+    /// A record whose state the entry moves.
+    pub guard: Option<Guard>,
+    /// Requests sharing a group id post all together or not at all.
+    pub group: Option<u64>,
 }
 
 impl WriteRequest {
@@ -31,6 +65,9 @@ impl WriteRequest {
             draft,
             fingerprint,
             entry_id,
+            limits: Vec::new(),
+            guard: None,
+            group: None,
         }
     }
 }
@@ -63,10 +100,13 @@ pub struct KnownKey {
 /// An entry some request in the batch wants to reverse.
 #[derive(Clone, Debug)]
 pub struct ReversalTarget {
+    pub seq: i64,
     pub kind: EntryKind,
     pub reverses: Option<Uuid>,
     pub postings: Vec<Posting>,
     pub already_reversed: bool,
+    /// What the target did to lots.
+    pub lot_moves: Vec<LotMove>,
 }
 
 /// Everything the store reads, under the ledger lock, before planning a batch.
@@ -79,11 +119,18 @@ pub struct BatchState {
     pub known_keys: HashMap<String, KnownKey>,
     /// Entries the batch's reversals name, where they exist.
     pub targets: HashMap<Uuid, ReversalTarget>,
+    /// Open lots of the batch's accounts, and every lot its reversal targets moved or created.
+    pub lots: BTreeMap<i64, Lot>,
+    /// Current values of the batch's limit counters (absent: 0).
+    pub counters: HashMap<String, i64>,
+    /// Current states of the batch's guarded records (absent: no such record).
+    pub records: HashMap<Uuid, String>,
 }
 
 impl BatchState {
     /// What the store must look up for `requests`: account ids, idempotency keys, reversal targets.
     pub fn lookups(requests: &[WriteRequest]) -> (Vec<AccountId>, Vec<String>, Vec<Uuid>) {
+        // Counter keys and guarded records: see [`BatchState::extra_lookups`].
         let mut accounts: Vec<AccountId> = requests
             .iter()
             .flat_map(|r| r.draft.postings.iter().map(|p| p.account))
@@ -97,6 +144,23 @@ impl BatchState {
         targets.sort_unstable();
         targets.dedup();
         (accounts, keys, targets)
+    }
+
+    /// Limit counter keys and guarded record ids the store must read for `requests`.
+    pub fn extra_lookups(requests: &[WriteRequest]) -> (Vec<String>, Vec<Uuid>) {
+        let mut counters: Vec<String> = requests
+            .iter()
+            .flat_map(|r| r.limits.iter().map(|l| l.key.clone()))
+            .collect();
+        counters.sort_unstable();
+        counters.dedup();
+        let mut records: Vec<Uuid> = requests
+            .iter()
+            .filter_map(|r| r.guard.as_ref().map(|g| g.record))
+            .collect();
+        records.sort_unstable();
+        records.dedup();
+        (counters, records)
     }
 }
 
@@ -120,88 +184,202 @@ pub struct BatchPlan {
     /// The new balance of every (account, unit) the batch changed, sorted.
     pub balances: Vec<(AccountId, Unit, i64)>,
     pub head: Head,
+    /// Every lot created or changed, as it now stands.
+    pub lots: Vec<Lot>,
+    /// Every lot move of the batch's entries.
+    pub lot_moves: Vec<LotMove>,
+    /// New values of the counters the batch raised.
+    pub counters: Vec<(String, i64)>,
+    /// Records whose state the batch moved: (record, new state, entry id).
+    pub records: Vec<(Uuid, String, Uuid)>,
 }
 
 /// Plans a batch: requests are decided one after another, in order, exactly as if each were
-/// alone — a refusal affects only its own request.
+/// alone — a refusal affects only its own request, except within a group, whose members post
+/// all together or not at all.
 pub fn plan_batch(
     ledger_id: &str,
     now_micros: i64,
-    mut state: BatchState,
+    state: BatchState,
     requests: &[WriteRequest],
 ) -> BatchPlan {
-    let wanted_targets: HashSet<Uuid> = requests.iter().filter_map(|r| r.draft.reverses).collect();
-    let mut outcomes = Vec::with_capacity(requests.len());
-    let mut entries: Vec<PostedEntry> = Vec::with_capacity(requests.len());
-    let mut touched: BTreeMap<(AccountId, Unit), i64> = BTreeMap::new();
-    // Time never runs backwards along the chain, even if a clock (or another process's) does.
-    let posted_at_micros = now_micros.max(state.head.posted_at_micros);
-
-    for request in requests {
-        let decision = decide(&state, request);
-        let outcome = match decision {
-            Err(refusal) => Planned::Refused(refusal),
-            Ok(Decision::Replay(entry_id)) => Planned::Replayed(entry_id),
-            Ok(Decision::Post(new_balances)) => {
-                let mut entry = PostedEntry {
-                    ledger_id: ledger_id.to_owned(),
-                    seq: state.head.seq + 1,
-                    id: request.entry_id,
-                    kind: request.draft.kind,
-                    postings: request.draft.postings.clone(),
-                    memo: request.draft.memo.clone(),
-                    metadata: request.draft.metadata.clone(),
-                    reverses: request.draft.reverses,
-                    actor: request.actor.clone(),
-                    idempotency_key: request.idempotency_key.clone(),
-                    posted_at_micros,
-                    prev_hash: state.head.hash,
-                    hash: [0; 32],
-                };
-                entry.hash = entry_hash(&entry);
-                state.head = Head {
-                    seq: entry.seq,
-                    hash: entry.hash,
-                    posted_at_micros,
-                };
-                for ((account, unit), balance) in new_balances {
-                    if let Some(acc) = state.accounts.get_mut(&account) {
-                        acc.balances.insert(unit, balance);
-                    }
-                    touched.insert((account, unit), balance);
-                }
-                state.known_keys.insert(
-                    request.idempotency_key.clone(),
-                    KnownKey {
-                        fingerprint: request.fingerprint,
-                        entry_id: entry.id,
-                    },
-                );
-                if let Some(target) = entry.reverses.and_then(|t| state.targets.get_mut(&t)) {
-                    target.already_reversed = true;
-                }
-                if wanted_targets.contains(&entry.id) {
-                    state.targets.insert(
-                        entry.id,
-                        ReversalTarget {
-                            kind: entry.kind,
-                            reverses: entry.reverses,
-                            postings: entry.postings.clone(),
-                            already_reversed: false,
-                        },
-                    );
-                }
-                entries.push(entry);
-                Planned::Posted(entries.len() - 1)
+    let mut planner = Planner {
+        ledger_id,
+        wanted_targets: requests.iter().filter_map(|r| r.draft.reverses).collect(),
+        // Time never runs backwards along the chain, even if a clock (or another process's) does.
+        posted_at_micros: now_micros.max(state.head.posted_at_micros),
+        work: Work {
+            state,
+            entries: Vec::with_capacity(requests.len()),
+            touched: BTreeMap::new(),
+            lots_changed: Vec::new(),
+            lot_moves: Vec::new(),
+            counters_changed: BTreeMap::new(),
+            records_changed: Vec::new(),
+        },
+    };
+    let mut outcomes: Vec<Planned> = Vec::with_capacity(requests.len());
+    let mut index = 0;
+    while index < requests.len() {
+        let group = requests[index].group;
+        let end = match group {
+            Some(g) => {
+                index
+                    + requests[index..]
+                        .iter()
+                        .take_while(|r| r.group == Some(g))
+                        .count()
             }
+            None => index + 1,
         };
-        outcomes.push(outcome);
+        let members = &requests[index..end];
+        if members.len() == 1 {
+            outcomes.push(planner.one(&members[0]));
+        } else {
+            // All or nothing: plan on a copy; keep it only if every member posts.
+            let saved = planner.work.clone();
+            let planned: Vec<Planned> = members.iter().map(|r| planner.one(r)).collect();
+            if planned.iter().all(|p| matches!(p, Planned::Posted(_))) {
+                outcomes.extend(planned);
+            } else {
+                planner.work = saved;
+                outcomes.extend(planned.into_iter().map(|p| match p {
+                    Planned::Refused(refusal) => Planned::Refused(refusal),
+                    _ => Planned::Refused(LedgerError::GroupRefused),
+                }));
+            }
+        }
+        index = end;
     }
+    let work = planner.work;
+    let lots_by_id = &work.state.lots;
+    let mut lot_ids = work.lots_changed;
+    lot_ids.sort_unstable();
+    lot_ids.dedup();
     BatchPlan {
         outcomes,
-        entries,
-        balances: touched.into_iter().map(|((a, u), b)| (a, u, b)).collect(),
-        head: state.head,
+        head: work.state.head,
+        entries: work.entries,
+        balances: work
+            .touched
+            .into_iter()
+            .map(|((a, u), b)| (a, u, b))
+            .collect(),
+        lots: lot_ids
+            .iter()
+            .filter_map(|id| lots_by_id.get(id).cloned())
+            .collect(),
+        lot_moves: work.lot_moves,
+        counters: work.counters_changed.into_iter().collect(),
+        records: work.records_changed,
+    }
+}
+
+/// What the planner accumulates; cloned to plan a group on a copy.
+#[derive(Clone)]
+struct Work {
+    state: BatchState,
+    entries: Vec<PostedEntry>,
+    touched: BTreeMap<(AccountId, Unit), i64>,
+    lots_changed: Vec<i64>,
+    lot_moves: Vec<LotMove>,
+    counters_changed: BTreeMap<String, i64>,
+    records_changed: Vec<(Uuid, String, Uuid)>,
+}
+
+struct Planner<'a> {
+    ledger_id: &'a str,
+    wanted_targets: HashSet<Uuid>,
+    posted_at_micros: i64,
+    work: Work,
+}
+
+impl Planner<'_> {
+    fn one(&mut self, request: &WriteRequest) -> Planned {
+        let work = &mut self.work;
+        let new_balances = match decide(&work.state, request) {
+            Err(refusal) => return Planned::Refused(refusal),
+            Ok(Decision::Replay(entry_id)) => return Planned::Replayed(entry_id),
+            Ok(Decision::Post(new_balances)) => new_balances,
+        };
+        let state = &mut work.state;
+        let mut entry = PostedEntry {
+            ledger_id: self.ledger_id.to_owned(),
+            seq: state.head.seq + 1,
+            id: request.entry_id,
+            kind: request.draft.kind,
+            postings: request.draft.postings.clone(),
+            memo: request.draft.memo.clone(),
+            metadata: request.draft.metadata.clone(),
+            reverses: request.draft.reverses,
+            actor: request.actor.clone(),
+            idempotency_key: request.idempotency_key.clone(),
+            posted_at_micros: self.posted_at_micros,
+            prev_hash: state.head.hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry_hash(&entry);
+        state.head = Head {
+            seq: entry.seq,
+            hash: entry.hash,
+            posted_at_micros: self.posted_at_micros,
+        };
+        for ((account, unit), balance) in new_balances {
+            if let Some(acc) = state.accounts.get_mut(&account) {
+                acc.balances.insert(unit, balance);
+            }
+            work.touched.insert((account, unit), balance);
+        }
+        let reversed = entry
+            .reverses
+            .and_then(|t| state.targets.get(&t))
+            .map(|t| (t.seq, t.lot_moves.clone()));
+        let accounts = &state.accounts;
+        let (moves, changed) = lots::apply(
+            &mut state.lots,
+            &entry,
+            |id| accounts.get(&id).map(|a| a.kind),
+            reversed
+                .as_ref()
+                .map(|(seq, moves)| ReversedLots { seq: *seq, moves }),
+        );
+        work.lots_changed.extend(changed);
+        for limit in &request.limits {
+            let value = state.counters.get(&limit.key).copied().unwrap_or(0) + limit.add_minor;
+            state.counters.insert(limit.key.clone(), value);
+            work.counters_changed.insert(limit.key.clone(), value);
+        }
+        if let Some(guard) = &request.guard {
+            state.records.insert(guard.record, guard.set.clone());
+            work.records_changed
+                .push((guard.record, guard.set.clone(), entry.id));
+        }
+        state.known_keys.insert(
+            request.idempotency_key.clone(),
+            KnownKey {
+                fingerprint: request.fingerprint,
+                entry_id: entry.id,
+            },
+        );
+        if let Some(target) = entry.reverses.and_then(|t| state.targets.get_mut(&t)) {
+            target.already_reversed = true;
+        }
+        if self.wanted_targets.contains(&entry.id) {
+            state.targets.insert(
+                entry.id,
+                ReversalTarget {
+                    seq: entry.seq,
+                    kind: entry.kind,
+                    reverses: entry.reverses,
+                    postings: entry.postings.clone(),
+                    already_reversed: false,
+                    lot_moves: moves.clone(),
+                },
+            );
+        }
+        work.lot_moves.extend(moves);
+        work.entries.push(entry);
+        Planned::Posted(work.entries.len() - 1)
     }
 }
 
@@ -222,6 +400,14 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
     // The HTTP edge checked the draft already; checking again here means no path can post an
     // unchecked entry.
     draft.check()?;
+    if let Some(guard) = &request.guard {
+        if state.records.get(&guard.record) != Some(&guard.expect) {
+            return Err(LedgerError::RecordNotInState {
+                record: guard.record,
+                expected: guard.expect.clone(),
+            });
+        }
+    }
     if let Some(target_id) = draft.reverses {
         let target = state
             .targets
@@ -281,6 +467,17 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             return Err(LedgerError::InsufficientBalance { account, unit });
         }
     }
+    for limit in &request.limits {
+        let current = state.counters.get(&limit.key).copied().unwrap_or(0);
+        if current.saturating_add(limit.add_minor) > limit.max_minor {
+            return Err(LedgerError::LimitExceeded {
+                code: limit.code,
+                key: limit.key.clone(),
+                used_minor: current,
+                max_minor: limit.max_minor,
+            });
+        }
+    }
     Ok(Decision::Post(new_balances.into_iter().collect()))
 }
 
@@ -337,6 +534,9 @@ mod tests {
                 .collect(),
             known_keys: HashMap::new(),
             targets: HashMap::new(),
+            lots: BTreeMap::new(),
+            counters: HashMap::new(),
+            records: HashMap::new(),
         }
     }
 

@@ -294,3 +294,20 @@ pub(crate) fn same_attributes(existing: &Account, wanted: &NewAccount) -> bool {
         && existing.community_id == wanted.community_id
         && existing.label == wanted.label
 }
+
+/// The position of each lot move within its entry (moves arrive grouped by entry, in order):
+/// the order a refund returns points in.
+pub(crate) fn move_indexes(moves: &[crate::ledger::lots::LotMove]) -> Vec<i32> {
+    let mut indexes = Vec::with_capacity(moves.len());
+    let mut previous = None;
+    let mut next = 0;
+    for m in moves {
+        if previous != Some(m.entry_seq) {
+            previous = Some(m.entry_seq);
+            next = 0;
+        }
+        indexes.push(next);
+        next += 1;
+    }
+    indexes
+}

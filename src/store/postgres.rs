@@ -14,11 +14,12 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    amount_from_minor, attach_postings, hash32, metadata_text, outcomes_from_plan,
+    amount_from_minor, attach_postings, hash32, metadata_text, move_indexes, outcomes_from_plan,
     parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
     Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
 };
 use crate::ledger::chain::genesis_hash;
+use crate::ledger::lots::{Lot, LotMove};
 use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
 use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting, WriteRequest};
@@ -120,6 +121,35 @@ struct TargetRow {
     kind: String,
     reverses: Option<Uuid>,
     reversed: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct LotRow {
+    id: i64,
+    account_id: Uuid,
+    entry_seq: i64,
+    amount_minor: i64,
+    remaining_minor: i64,
+    expires_on: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LotMoveRow {
+    entry_seq: i64,
+    lot_id: i64,
+    account_id: Uuid,
+    amount_minor: i64,
+}
+
+fn lot_from(row: LotRow) -> Lot {
+    Lot {
+        id: row.id,
+        account: row.account_id,
+        entry_seq: row.entry_seq,
+        amount_minor: row.amount_minor,
+        remaining_minor: row.remaining_minor,
+        expires_on: row.expires_on,
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -363,6 +393,16 @@ async fn read_batch_state(
         );
     }
     let mut targets = HashMap::new();
+    // Open lots of every account of the batch (only resident accounts have any).
+    let open_lots: Vec<LotRow> = sqlx::query_as(
+        "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+         WHERE ledger_id = $1 AND account_id = ANY($2) AND remaining_minor > 0",
+    )
+    .bind(ledger_id)
+    .bind(&account_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut lots: BTreeMap<i64, Lot> = open_lots.into_iter().map(|r| (r.id, lot_from(r))).collect();
     if !target_ids.is_empty() {
         let rows: Vec<TargetRow> = sqlx::query_as(
             "SELECT e.id, e.seq, e.kind, e.reverses,
@@ -387,23 +427,84 @@ async fn read_batch_state(
             let (seq, posting) = posting_from(row)?;
             postings.entry(seq).or_default().push(posting);
         }
+        let move_rows: Vec<LotMoveRow> = sqlx::query_as(
+            "SELECT entry_seq, lot_id, account_id, amount_minor FROM lot_moves
+             WHERE ledger_id = $1 AND entry_seq = ANY($2) ORDER BY entry_seq, idx",
+        )
+        .bind(ledger_id)
+        .bind(&seqs)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut moves: BTreeMap<i64, Vec<LotMove>> = BTreeMap::new();
+        let mut move_lot_ids = Vec::new();
+        for row in move_rows {
+            move_lot_ids.push(row.lot_id);
+            moves.entry(row.entry_seq).or_default().push(LotMove {
+                entry_seq: row.entry_seq,
+                lot_id: row.lot_id,
+                account: row.account_id,
+                amount_minor: row.amount_minor,
+            });
+        }
+        let target_lots: Vec<LotRow> = sqlx::query_as(
+            "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+             WHERE ledger_id = $1 AND (id = ANY($2) OR entry_seq = ANY($3))",
+        )
+        .bind(ledger_id)
+        .bind(&move_lot_ids)
+        .bind(&seqs)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in target_lots {
+            lots.insert(row.id, lot_from(row));
+        }
         for row in rows {
             targets.insert(
                 row.id,
                 ReversalTarget {
+                    seq: row.seq,
                     kind: parse_kind(&row.kind)?,
                     reverses: row.reverses,
                     postings: postings.remove(&row.seq).unwrap_or_default(),
                     already_reversed: row.reversed,
+                    lot_moves: moves.remove(&row.seq).unwrap_or_default(),
                 },
             );
         }
+    }
+    let (counter_keys, record_ids) = BatchState::extra_lookups(requests);
+    let mut counters = HashMap::new();
+    if !counter_keys.is_empty() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = ANY($2)",
+        )
+        .bind(ledger_id)
+        .bind(&counter_keys)
+        .fetch_all(&mut *conn)
+        .await?;
+        counters.extend(rows);
+    }
+    let mut records = HashMap::new();
+    if !record_ids.is_empty() {
+        // FOR UPDATE: a concurrent decision on the same record (a rejection) waits for this
+        // batch, or this batch sees its result.
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, status FROM service_records WHERE ledger_id = $1 AND id = ANY($2) FOR UPDATE",
+        )
+        .bind(ledger_id)
+        .bind(&record_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        records.extend(rows);
     }
     Ok(BatchState {
         head,
         accounts,
         known_keys,
         targets,
+        lots,
+        counters,
+        records,
     })
 }
 
@@ -515,6 +616,7 @@ async fn write_plan(
     .bind(&b_balance)
     .execute(&mut *conn)
     .await?;
+    write_plan_extras(conn, ledger_id, plan).await?;
     let moved = sqlx::query(
         "UPDATE ledgers SET head_seq = $2, head_hash = $3, head_posted_at = $4 WHERE id = $1 AND head_seq = $5",
     )
@@ -529,6 +631,88 @@ async fn write_plan(
         return Err(StoreError::Corrupt(
             "the ledger head moved under the write lock".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// Lots, lot moves, counters and guarded records of a batch.
+async fn write_plan_extras(
+    conn: &mut PgConnection,
+    ledger_id: &str,
+    plan: &crate::ledger::BatchPlan,
+) -> Result<(), StoreError> {
+    if !plan.lots.is_empty() {
+        let id: Vec<i64> = plan.lots.iter().map(|l| l.id).collect();
+        let account: Vec<Uuid> = plan.lots.iter().map(|l| l.account).collect();
+        let seq: Vec<i64> = plan.lots.iter().map(|l| l.entry_seq).collect();
+        let amount: Vec<i64> = plan.lots.iter().map(|l| l.amount_minor).collect();
+        let remaining: Vec<i64> = plan.lots.iter().map(|l| l.remaining_minor).collect();
+        let expires: Vec<Option<String>> = plan.lots.iter().map(|l| l.expires_on.clone()).collect();
+        sqlx::query(
+            "INSERT INTO lots (ledger_id, id, account_id, entry_seq, amount_minor, remaining_minor, expires_on)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+             ON CONFLICT (ledger_id, id) DO UPDATE SET remaining_minor = excluded.remaining_minor",
+        )
+        .bind(ledger_id)
+        .bind(&id)
+        .bind(&account)
+        .bind(&seq)
+        .bind(&amount)
+        .bind(&remaining)
+        .bind(&expires)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !plan.lot_moves.is_empty() {
+        let seq: Vec<i64> = plan.lot_moves.iter().map(|m| m.entry_seq).collect();
+        let idx: Vec<i32> = move_indexes(&plan.lot_moves);
+        let lot: Vec<i64> = plan.lot_moves.iter().map(|m| m.lot_id).collect();
+        let account: Vec<Uuid> = plan.lot_moves.iter().map(|m| m.account).collect();
+        let amount: Vec<i64> = plan.lot_moves.iter().map(|m| m.amount_minor).collect();
+        sqlx::query(
+            "INSERT INTO lot_moves (ledger_id, entry_seq, idx, lot_id, account_id, amount_minor)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::int[], $4::bigint[], $5::uuid[], $6::bigint[])",
+        )
+        .bind(ledger_id)
+        .bind(&seq)
+        .bind(&idx)
+        .bind(&lot)
+        .bind(&account)
+        .bind(&amount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !plan.counters.is_empty() {
+        let key: Vec<&str> = plan.counters.iter().map(|(k, _)| k.as_str()).collect();
+        let value: Vec<i64> = plan.counters.iter().map(|(_, v)| *v).collect();
+        sqlx::query(
+            "INSERT INTO counters (ledger_id, key, value_minor) SELECT $1, * FROM UNNEST($2::text[], $3::bigint[])
+             ON CONFLICT (ledger_id, key) DO UPDATE SET value_minor = excluded.value_minor",
+        )
+        .bind(ledger_id)
+        .bind(&key)
+        .bind(&value)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (record, status, entry_id) in &plan.records {
+        let entry = plan
+            .entries
+            .iter()
+            .find(|e| e.id == *entry_id)
+            .ok_or_else(|| StoreError::Corrupt("guarded record without its entry".to_owned()))?;
+        sqlx::query(
+            "UPDATE service_records SET status = $3, entry_id = $4, decided_by = $5, decided_at = $6
+             WHERE ledger_id = $1 AND id = $2",
+        )
+        .bind(ledger_id)
+        .bind(record)
+        .bind(status)
+        .bind(entry_id)
+        .bind(&entry.actor)
+        .bind(entry.posted_at_micros)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

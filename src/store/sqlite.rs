@@ -15,11 +15,12 @@ use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    amount_from_minor, attach_postings, hash32, metadata_text, outcomes_from_plan,
+    amount_from_minor, attach_postings, hash32, metadata_text, move_indexes, outcomes_from_plan,
     parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
     Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
 };
 use crate::ledger::chain::genesis_hash;
+use crate::ledger::lots::{Lot, LotMove};
 use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
 use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting, WriteRequest};
@@ -122,6 +123,44 @@ struct TargetRow {
     kind: String,
     reverses: Option<String>,
     reversed: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LotRow {
+    id: i64,
+    account_id: String,
+    entry_seq: i64,
+    amount_minor: i64,
+    remaining_minor: i64,
+    expires_on: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LotMoveRow {
+    entry_seq: i64,
+    lot_id: i64,
+    account_id: String,
+    amount_minor: i64,
+}
+
+fn lot_from(row: LotRow) -> Result<Lot, StoreError> {
+    Ok(Lot {
+        id: row.id,
+        account: uuid(&row.account_id)?,
+        entry_seq: row.entry_seq,
+        amount_minor: row.amount_minor,
+        remaining_minor: row.remaining_minor,
+        expires_on: row.expires_on,
+    })
+}
+
+fn lot_move_from(row: LotMoveRow) -> Result<LotMove, StoreError> {
+    Ok(LotMove {
+        entry_seq: row.entry_seq,
+        lot_id: row.lot_id,
+        account: uuid(&row.account_id)?,
+        amount_minor: row.amount_minor,
+    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -370,6 +409,21 @@ async fn read_batch_state(
         );
     }
     let mut targets = HashMap::new();
+    // Open lots of every account of the batch (only resident accounts have any).
+    let ids: Vec<String> = account_ids.iter().map(Uuid::to_string).collect();
+    let open_lots: Vec<LotRow> = sqlx::query_as(
+        "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+         WHERE ledger_id = ?1 AND account_id IN (SELECT value FROM json_each(?2)) AND remaining_minor > 0",
+    )
+    .bind(ledger_id)
+    .bind(json!(ids).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut lots = BTreeMap::new();
+    for row in open_lots {
+        let lot = lot_from(row)?;
+        lots.insert(lot.id, lot);
+    }
     if !target_ids.is_empty() {
         let ids: Vec<String> = target_ids.iter().map(Uuid::to_string).collect();
         let rows: Vec<TargetRow> = sqlx::query_as(
@@ -395,16 +449,72 @@ async fn read_batch_state(
             let (seq, posting) = posting_from(row)?;
             postings.entry(seq).or_default().push(posting);
         }
+        let move_rows: Vec<LotMoveRow> = sqlx::query_as(
+            "SELECT entry_seq, lot_id, account_id, amount_minor FROM lot_moves
+             WHERE ledger_id = ?1 AND entry_seq IN (SELECT value FROM json_each(?2)) ORDER BY entry_seq, idx",
+        )
+        .bind(ledger_id)
+        .bind(json!(seqs).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut moves: BTreeMap<i64, Vec<LotMove>> = BTreeMap::new();
+        let mut move_lot_ids = Vec::new();
+        for row in move_rows {
+            let lot_move = lot_move_from(row)?;
+            move_lot_ids.push(lot_move.lot_id);
+            moves.entry(lot_move.entry_seq).or_default().push(lot_move);
+        }
+        let target_lots: Vec<LotRow> = sqlx::query_as(
+            "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+             WHERE ledger_id = ?1 AND (id IN (SELECT value FROM json_each(?2)) OR entry_seq IN (SELECT value FROM json_each(?3)))",
+        )
+        .bind(ledger_id)
+        .bind(json!(move_lot_ids).to_string())
+        .bind(json!(seqs).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in target_lots {
+            let lot = lot_from(row)?;
+            lots.insert(lot.id, lot);
+        }
         for row in rows {
             targets.insert(
                 uuid(&row.id)?,
                 ReversalTarget {
+                    seq: row.seq,
                     kind: parse_kind(&row.kind)?,
                     reverses: row.reverses.as_deref().map(uuid).transpose()?,
                     postings: postings.remove(&row.seq).unwrap_or_default(),
                     already_reversed: row.reversed != 0,
+                    lot_moves: moves.remove(&row.seq).unwrap_or_default(),
                 },
             );
+        }
+    }
+    let (counter_keys, record_ids) = BatchState::extra_lookups(requests);
+    let mut counters = HashMap::new();
+    if !counter_keys.is_empty() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value_minor FROM counters WHERE ledger_id = ?1 AND key IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(ledger_id)
+        .bind(json!(counter_keys).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        counters.extend(rows);
+    }
+    let mut records = HashMap::new();
+    if !record_ids.is_empty() {
+        let ids: Vec<String> = record_ids.iter().map(Uuid::to_string).collect();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM service_records WHERE ledger_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(ledger_id)
+        .bind(json!(ids).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, status) in rows {
+            records.insert(uuid(&id)?, status);
         }
     }
     Ok(BatchState {
@@ -412,6 +522,9 @@ async fn read_batch_state(
         accounts,
         known_keys,
         targets,
+        lots,
+        counters,
+        records,
     })
 }
 
@@ -495,6 +608,7 @@ async fn write_plan(
     .bind(serde_json::Value::Array(balance_rows).to_string())
     .execute(&mut *conn)
     .await?;
+    write_plan_extras(conn, ledger_id, plan).await?;
     let moved = sqlx::query(
         "UPDATE ledgers SET head_seq = ?2, head_hash = ?3, head_posted_at = ?4 WHERE id = ?1 AND head_seq = ?5",
     )
@@ -509,6 +623,95 @@ async fn write_plan(
         return Err(StoreError::Corrupt(
             "the ledger head moved under the write lock".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// Lots, lot moves, counters and guarded records of a batch.
+async fn write_plan_extras(
+    conn: &mut SqliteConnection,
+    ledger_id: &str,
+    plan: &crate::ledger::BatchPlan,
+) -> Result<(), StoreError> {
+    if !plan.lots.is_empty() {
+        let rows: Vec<_> = plan
+            .lots
+            .iter()
+            .map(|l| {
+                json!([
+                    l.id,
+                    l.account.to_string(),
+                    l.entry_seq,
+                    l.amount_minor,
+                    l.remaining_minor,
+                    l.expires_on
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO lots (ledger_id, id, account_id, entry_seq, amount_minor, remaining_minor, expires_on)
+             SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?2) WHERE true
+             ON CONFLICT (ledger_id, id) DO UPDATE SET remaining_minor = excluded.remaining_minor",
+        )
+        .bind(ledger_id)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !plan.lot_moves.is_empty() {
+        let rows: Vec<_> = plan
+            .lot_moves
+            .iter()
+            .zip(move_indexes(&plan.lot_moves))
+            .map(|(m, idx)| {
+                json!([
+                    m.entry_seq,
+                    idx,
+                    m.lot_id,
+                    m.account.to_string(),
+                    m.amount_minor
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO lot_moves (ledger_id, entry_seq, idx, lot_id, account_id, amount_minor)
+             SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?2)",
+        )
+        .bind(ledger_id)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !plan.counters.is_empty() {
+        let rows: Vec<_> = plan.counters.iter().map(|(k, v)| json!([k, v])).collect();
+        sqlx::query(
+            "INSERT INTO counters (ledger_id, key, value_minor)
+             SELECT ?1, value->>0, value->>1 FROM json_each(?2) WHERE true
+             ON CONFLICT (ledger_id, key) DO UPDATE SET value_minor = excluded.value_minor",
+        )
+        .bind(ledger_id)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (record, status, entry_id) in &plan.records {
+        let entry = plan
+            .entries
+            .iter()
+            .find(|e| e.id == *entry_id)
+            .ok_or_else(|| StoreError::Corrupt("guarded record without its entry".to_owned()))?;
+        sqlx::query(
+            "UPDATE service_records SET status = ?3, entry_id = ?4, decided_by = ?5, decided_at = ?6
+             WHERE ledger_id = ?1 AND id = ?2",
+        )
+        .bind(ledger_id)
+        .bind(record.to_string())
+        .bind(status)
+        .bind(entry_id.to_string())
+        .bind(&entry.actor)
+        .bind(entry.posted_at_micros)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
