@@ -29,11 +29,24 @@ pub enum WriteError {
     Overloaded,
     #[error("the batch could not be committed")]
     Unavailable,
+    #[error("a group must hold 1 to {GROUP_MAX} entries")]
+    GroupSize,
 }
 
+/// Most requests in one all-or-nothing group (an event roster, say).
+pub const GROUP_MAX: usize = 512;
+
+/// One submission: a single request, or a group that posts all together or not at all.
 struct Job {
-    request: WriteRequest,
-    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    requests: Vec<WriteRequest>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
+}
+
+/// What a caller asks of the ledger beyond the entry itself.
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub limits: Vec<crate::ledger::Limit>,
+    pub guard: Option<crate::ledger::Guard>,
 }
 
 /// A handle to one ledger's writer task. Cheap to clone.
@@ -67,6 +80,36 @@ impl Writer {
         self.enqueue(idempotency_key, actor, draft)?.await
     }
 
+    /// Posts one entry under conditions (limits, a guarded record) and waits for its outcome.
+    pub async fn submit_with(
+        &self,
+        idempotency_key: String,
+        actor: String,
+        draft: EntryDraft,
+        conditions: Conditions,
+    ) -> Result<Outcome, WriteError> {
+        let request = self.request(idempotency_key, actor, draft, conditions);
+        let answer = self.send(vec![request])?;
+        let mut outcomes = answer.await?;
+        outcomes.pop().ok_or(WriteError::Unavailable)
+    }
+
+    /// Posts entries all together or not at all (at most [`GROUP_MAX`]): if any is refused,
+    /// every one is refused — it with its own reason, the others as `GroupRefused`.
+    pub async fn submit_group(
+        &self,
+        items: Vec<(String, String, EntryDraft, Conditions)>,
+    ) -> Result<Vec<Outcome>, WriteError> {
+        if items.is_empty() || items.len() > GROUP_MAX {
+            return Err(WriteError::GroupSize);
+        }
+        let requests = items
+            .into_iter()
+            .map(|(key, actor, draft, conditions)| self.request(key, actor, draft, conditions))
+            .collect();
+        self.send(requests)?.await
+    }
+
     /// Queues one entry now and returns a future for its outcome. Entries queued one after
     /// another from one task are planned in that order.
     pub fn enqueue(
@@ -75,12 +118,37 @@ impl Writer {
         actor: String,
         draft: EntryDraft,
     ) -> Result<impl std::future::Future<Output = Result<Outcome, WriteError>>, WriteError> {
+        let request = self.request(idempotency_key, actor, draft, Conditions::default());
+        let answer = self.send(vec![request])?;
+        Ok(async move {
+            let mut outcomes = answer.await?;
+            outcomes.pop().ok_or(WriteError::Unavailable)
+        })
+    }
+
+    fn request(
+        &self,
+        key: String,
+        actor: String,
+        draft: EntryDraft,
+        conditions: Conditions,
+    ) -> WriteRequest {
         // The fingerprint and id are computed here, on the caller's task, to keep the single
         // writer task free for database work.
-        let request = WriteRequest::new(idempotency_key, actor, draft, self.entropy.uuid());
+        let mut request = WriteRequest::new(key, actor, draft, self.entropy.uuid());
+        request.limits = conditions.limits;
+        request.guard = conditions.guard;
+        request
+    }
+
+    fn send(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<impl std::future::Future<Output = Result<Vec<Outcome>, WriteError>>, WriteError>
+    {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Job { request, reply })
+            .try_send(Job { requests, reply })
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => WriteError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => WriteError::Unavailable,
@@ -96,40 +164,48 @@ async fn run(
     mut receiver: mpsc::Receiver<Job>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
-    let mut requests: Vec<WriteRequest> = Vec::with_capacity(BATCH_MAX);
     while receiver.recv_many(&mut jobs, BATCH_MAX).await > 0 {
-        let (replies, batch): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.reply, j.request)).unzip();
-        requests.extend(batch);
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut sizes = Vec::with_capacity(jobs.len());
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(jobs.len());
+        for (index, job) in jobs.drain(..).enumerate() {
+            let group = (job.requests.len() > 1).then_some(index as u64);
+            sizes.push(job.requests.len());
+            requests.extend(job.requests.into_iter().map(|mut r| {
+                r.group = group;
+                r
+            }));
+            replies.push(job.reply);
+        }
         match store
             .commit_batch(&ledger_id, clock.now_micros(), &requests)
             .await
         {
             Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let mut outcomes = outcomes.into_iter();
+                for (reply, size) in replies.into_iter().zip(sizes) {
                     // A caller that went away (client disconnected) still had its entry posted;
                     // a retry with the same key gets it back.
-                    let _ = reply.send(Ok(outcome));
+                    let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
                 }
             }
-            Err(error) if requests.len() > 1 => {
-                // Nothing of the batch was written. So that one request the database rejects
+            Err(error) if replies.len() > 1 => {
+                // Nothing of the batch was written. So that one submission the database rejects
                 // cannot take its neighbours down with it, each is retried alone: only what
                 // fails on its own gets an error.
-                tracing::warn!(ledger = %ledger_id, batch = requests.len(), %error, "batch failed; retrying its requests one by one");
-                for (reply, request) in replies.into_iter().zip(requests.iter()) {
-                    let alone = store
-                        .commit_batch(
-                            &ledger_id,
-                            clock.now_micros(),
-                            std::slice::from_ref(request),
-                        )
-                        .await;
-                    let answer = match alone {
-                        Ok(mut outcomes) if outcomes.len() == 1 => Ok(outcomes.remove(0)),
+                tracing::warn!(ledger = %ledger_id, batch = requests.len(), %error, "batch failed; retrying its submissions one by one");
+                let mut rest = requests.as_slice();
+                for (reply, size) in replies.into_iter().zip(sizes) {
+                    let (own, tail) = rest.split_at(size);
+                    rest = tail;
+                    let answer = match store
+                        .commit_batch(&ledger_id, clock.now_micros(), own)
+                        .await
+                    {
+                        Ok(outcomes) if outcomes.len() == size => Ok(outcomes),
                         Ok(_) => Err(WriteError::Unavailable),
                         Err(error) => {
-                            tracing::error!(ledger = %ledger_id, key = %request.idempotency_key, %error, "request not committed");
+                            tracing::error!(ledger = %ledger_id, key = %own[0].idempotency_key, %error, "submission not committed");
                             Err(WriteError::Unavailable)
                         }
                     };
@@ -137,13 +213,12 @@ async fn run(
                 }
             }
             Err(error) => {
-                tracing::error!(ledger = %ledger_id, %error, "request not committed");
+                tracing::error!(ledger = %ledger_id, %error, "submission not committed");
                 for reply in replies {
                     let _ = reply.send(Err(WriteError::Unavailable));
                 }
             }
         }
-        requests.clear();
     }
 }
 

@@ -89,9 +89,10 @@ impl From<StoreError> for ApiError {
 
 impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
-        match error {
+        match &error {
             WriteError::Overloaded => ApiError::bare(ErrorCode::Overloaded),
             WriteError::Unavailable => ApiError::bare(ErrorCode::Unavailable),
+            WriteError::GroupSize => ApiError::new(ErrorCode::InvalidBody, error.to_string()),
         }
     }
 }
