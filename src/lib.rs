@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod earning;
 pub mod error;
 pub mod http;
 pub mod ledger;

@@ -135,9 +135,10 @@ CREATE TABLE service_records (
     PRIMARY KEY (ledger_id, id),
     FOREIGN KEY (ledger_id, resident_id) REFERENCES residents (ledger_id, id)
 ) STRICT;
--- The same resident, activity and date cannot be credited twice by accident.
+-- The same resident, activity and date cannot be credited twice by accident. A record that
+-- replaces a corrected one (correction_of) is exempt: the one it replaces is being reversed.
 CREATE UNIQUE INDEX service_records_once ON service_records (ledger_id, resident_id, rule_id, service_date)
-    WHERE status IN ('submitted', 'approved');
+    WHERE status IN ('submitted', 'approved') AND correction_of IS NULL;
 CREATE INDEX service_records_by_resident ON service_records (ledger_id, resident_id);
 
 CREATE TABLE corrections (

@@ -14,8 +14,11 @@ use uuid::Uuid;
 use crate::ledger::verify::{Problem, StoredBalance, Summary};
 use crate::ledger::{AccountKind, EntryKind, Head, LedgerError, PostedEntry, Unit, WriteRequest};
 
+pub mod earning;
 pub mod postgres;
+mod postgres_earning;
 pub mod sqlite;
+mod sqlite_earning;
 
 /// Longest ledger id, in bytes. Ledger ids are lowercase ASCII letters, digits, '-' and '_'.
 pub const LEDGER_ID_MAX_BYTES: usize = 64;

@@ -32,7 +32,7 @@ const POOL_CONNECTIONS_MAX: u32 = 16;
 const WRITER_CONNECTIONS_MAX: u32 = 4;
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// Connections reserved for the writer, so reads (a long verification, many history pages)
     /// can never starve writes of a connection.
     writer: PgPool,

@@ -33,7 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_CONNECTIONS_MAX: u32 = 8;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// One connection reserved for batches: SQLite has one writer at a time anyway, and reads
     /// (a long verification, many history pages) can never starve writes of a connection.
     writer: SqlitePool,

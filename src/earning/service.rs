@@ -1,0 +1,1604 @@
+//! The earning operations. Each takes the calling principal and checks what it may do; HTTP
+//! handlers are thin wrappers around these.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use time::Date;
+use uuid::Uuid;
+
+use super::model::{
+    self, code_is_valid, day_of, derived_id, format_date, Community, Correction, ExpiryPolicy,
+    OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord, EXPIRING_WINDOW_DAYS,
+    HOURS_PER_RECORD_MAX_MINOR, ROSTER_LINES_MAX, TEXT_MAX_BYTES,
+};
+use crate::auth::{Principal, Role};
+use crate::clock::{Clock, Entropy};
+use crate::error::ErrorCode;
+use crate::ledger::entry::text_is_clean;
+use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
+use crate::ledger::{
+    AccountKind, Amount, EntryDraft, EntryKind, Guard, LedgerError, Limit, LimitCode, PostedEntry,
+    Posting, Side, Unit,
+};
+use crate::store::earning::{EarningStore, Inserted, RecordsInserted};
+use crate::store::{NewAccount, Opened, Outcome, Store, StoreError};
+use crate::writer::{Conditions, WriteError, Writers};
+
+/// A refusal from the earning domain: a stable code, a detail, and for rosters every bad line.
+#[derive(Debug)]
+pub struct DomainError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub lines: Vec<LineProblem>,
+}
+
+/// What is wrong with one line of a roster (numbered from 1, as a person counts them).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LineProblem {
+    pub line: usize,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl DomainError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        DomainError {
+            code,
+            detail: detail.into(),
+            lines: Vec::new(),
+        }
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store error");
+        DomainError::new(ErrorCode::Internal, ErrorCode::Internal.title())
+    }
+}
+
+impl From<WriteError> for DomainError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Overloaded => {
+                DomainError::new(ErrorCode::Overloaded, ErrorCode::Overloaded.title())
+            }
+            WriteError::Unavailable => {
+                DomainError::new(ErrorCode::Unavailable, ErrorCode::Unavailable.title())
+            }
+            WriteError::GroupSize => DomainError::new(ErrorCode::InvalidBody, error.to_string()),
+        }
+    }
+}
+
+impl From<LedgerError> for DomainError {
+    fn from(error: LedgerError) -> Self {
+        DomainError::new(ErrorCode::from(&error), error.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, DomainError>;
+
+fn not_found() -> DomainError {
+    DomainError::new(ErrorCode::NotFound, ErrorCode::NotFound.title())
+}
+
+fn forbidden() -> DomainError {
+    DomainError::new(ErrorCode::Forbidden, ErrorCode::Forbidden.title())
+}
+
+/// Everything the earning operations need.
+#[derive(Clone)]
+pub struct Earning {
+    pub ledger: Arc<dyn Store>,
+    pub store: Arc<dyn EarningStore>,
+    pub writers: Arc<Writers>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+}
+
+/// A new organisation unit; `community` makes it a community with a points programme.
+#[derive(Clone, Debug)]
+pub struct NewOrgUnit {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub level: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub community: Option<ExpiryPolicy>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewResident {
+    pub name: String,
+    pub phone: String,
+    pub community_id: String,
+}
+
+/// The terms of a rule version.
+#[derive(Clone, Debug)]
+pub struct RuleTerms {
+    pub community_id: String,
+    pub category: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub mode: RuleMode,
+    pub points: Amount,
+    pub records_hours: bool,
+    pub cap_day: Option<Amount>,
+    pub cap_month: Option<Amount>,
+    pub valid_from: Date,
+    pub valid_until: Option<Date>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    pub resident_id: Uuid,
+    pub rule_id: String,
+    pub service_date: Date,
+    pub hours_minor: i64,
+    pub note: String,
+}
+
+/// One roster line as given: a resident (id or pseudonym) and hours as text.
+#[derive(Clone, Debug)]
+pub struct RosterLine {
+    pub resident: String,
+    pub hours: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewRoster {
+    pub community_id: String,
+    pub rule_id: String,
+    pub service_date: Date,
+    pub title: String,
+    pub lines: Vec<RosterLine>,
+}
+
+/// How staff resolve a correction request.
+#[derive(Clone, Debug)]
+pub enum Resolution {
+    /// Reverse the record's entry.
+    Reverse { note: String },
+    /// Reverse it and credit a new record with these hours instead.
+    Replace { hours_minor: i64, note: String },
+    /// Keep the record as it is.
+    Decline { note: String },
+}
+
+/// A resident's balance: points, hours, and points expiring soon.
+#[derive(Clone, Debug, Serialize)]
+pub struct Balance {
+    pub resident_id: Uuid,
+    pub pseudonym: String,
+    pub points: String,
+    pub hours: String,
+    /// Points whose last valid day falls within the next 30 days.
+    pub expiring_within_30_days: String,
+    /// The earliest of those days and what expires then, soonest first.
+    pub expiring: Vec<Expiring>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Expiring {
+    pub last_valid_day: String,
+    pub points: String,
+}
+
+/// One line of a resident's history: what happened to their account and what it was for.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryItem {
+    pub seq: i64,
+    pub entry_id: Uuid,
+    pub kind: String,
+    pub posted_at: String,
+    /// Change of the resident's points ("+12.50", "-5.00"), and of their hours.
+    pub points: String,
+    pub hours: String,
+    pub memo: String,
+    pub activity: Option<String>,
+    pub rule: Option<String>,
+    pub rule_version: Option<String>,
+    pub record: Option<String>,
+    pub service_date: Option<String>,
+    pub shop: Option<String>,
+    pub reverses: Option<Uuid>,
+}
+
+/// What an expiry run posted.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct ExpiryReport {
+    pub as_of: String,
+    pub accounts: usize,
+    pub points: String,
+    pub refused: usize,
+}
+
+fn check_text(field: &str, text: &str, required: bool) -> Result<()> {
+    if (required && text.trim().is_empty()) || text.len() > TEXT_MAX_BYTES {
+        return Err(DomainError::new(
+            ErrorCode::FieldTooLong,
+            format!(
+                "{field} must be {}at most {TEXT_MAX_BYTES} bytes",
+                if required { "non-empty and " } else { "" }
+            ),
+        ));
+    }
+    if !text_is_clean(text) {
+        return Err(DomainError::new(
+            ErrorCode::TextInvalid,
+            format!("{field} contains a control character"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_code(field: &str, code: &str) -> Result<()> {
+    if code_is_valid(code) {
+        Ok(())
+    } else {
+        Err(DomainError::new(
+            ErrorCode::InvalidCode,
+            format!("{field} must be 1 to 64 ASCII letters, digits, '-' or '_'"),
+        ))
+    }
+}
+
+/// Parses hours given as text: a positive amount of at most 24 hours.
+pub fn parse_hours(text: &str) -> Result<i64> {
+    let hours = Amount::parse(text)
+        .map_err(|e| DomainError::new(ErrorCode::HoursInvalid, format!("hours: {e}")))?;
+    if hours.minor() > HOURS_PER_RECORD_MAX_MINOR {
+        return Err(DomainError::new(
+            ErrorCode::HoursInvalid,
+            "hours: at most 24 per record",
+        ));
+    }
+    Ok(hours.minor())
+}
+
+fn signed(minor: i64) -> String {
+    let text = crate::ledger::format_minor(minor);
+    if minor > 0 {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
+impl Earning {
+    fn actor(p: &Principal) -> String {
+        p.actor()
+    }
+
+    fn today(&self) -> Date {
+        day_of(self.clock.now_micros())
+    }
+
+    /// Whether `p` may manage `community_id`: admins anywhere; staff at their unit or below.
+    async fn manages(&self, p: &Principal, community_id: &str) -> Result<bool> {
+        match p.role {
+            Role::Admin => Ok(true),
+            Role::Staff => {
+                let Some(scope) = p.scope.as_deref() else {
+                    return Ok(false);
+                };
+                let chain = self.store.ancestry(&p.ledger_id, community_id).await?;
+                Ok(chain.iter().any(|unit| unit.id == scope))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// A community (not just any unit), or `unknown_community`.
+    async fn community(&self, ledger: &str, id: &str) -> Result<(OrgUnit, Community)> {
+        let unit = self.store.org_unit(ledger, id).await?;
+        match unit {
+            Some(unit) => match unit.community.clone() {
+                Some(c) => Ok((unit, c)),
+                None => Err(DomainError::new(
+                    ErrorCode::UnknownCommunity,
+                    format!("{id} is not a community"),
+                )),
+            },
+            None => Err(DomainError::new(
+                ErrorCode::UnknownCommunity,
+                format!("no community {id}"),
+            )),
+        }
+    }
+
+    // ---- Organisation ----
+
+    pub async fn create_org_unit(&self, p: &Principal, new: NewOrgUnit) -> Result<(OrgUnit, bool)> {
+        if p.role != Role::Admin {
+            return Err(forbidden());
+        }
+        check_code("id", &new.id)?;
+        check_code("level", &new.level)?;
+        check_text("name_zh", &new.name_zh, true)?;
+        check_text("name_en", &new.name_en, true)?;
+        let ledger = &p.ledger_id;
+        if let Some(parent) = &new.parent_id {
+            let chain = self.store.ancestry(ledger, parent).await?;
+            if chain.is_empty() {
+                return Err(DomainError::new(
+                    ErrorCode::UnknownOrgUnit,
+                    format!("no parent unit {parent}"),
+                ));
+            }
+            if chain.len() >= crate::store::earning::ORG_DEPTH_MAX {
+                return Err(DomainError::new(
+                    ErrorCode::UnknownOrgUnit,
+                    "the organisation is nested too deeply",
+                ));
+            }
+        }
+        let now = self.clock.now_micros();
+        let community = match new.community {
+            None => None,
+            Some(expiry) => {
+                let mut ids = Vec::new();
+                for (kind, label) in [
+                    (AccountKind::Issuance, "积分发放 issuance"),
+                    (AccountKind::Settlement, "结算 settlement"),
+                    (AccountKind::Expiry, "过期 expiry"),
+                ] {
+                    let account = NewAccount {
+                        id: derived_id(
+                            "aixin.community-account.v1",
+                            &[ledger, &new.id, kind.as_str()],
+                        ),
+                        kind,
+                        owner_id: None,
+                        community_id: Some(new.id.clone()),
+                        label: format!("{} {label}", new.id),
+                    };
+                    match self.ledger.open_account(ledger, &account, now).await? {
+                        Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
+                        Opened::Conflict(_) => {
+                            return Err(DomainError::new(
+                                ErrorCode::OrgUnitExists,
+                                "community accounts exist with other attributes",
+                            ))
+                        }
+                    }
+                }
+                Some(Community {
+                    expiry,
+                    issuance_account: ids[0],
+                    settlement_account: ids[1],
+                    expiry_account: ids[2],
+                })
+            }
+        };
+        let unit = OrgUnit {
+            id: new.id.clone(),
+            parent_id: new.parent_id,
+            level: new.level,
+            name_zh: new.name_zh,
+            name_en: new.name_en,
+            community,
+            created_at_micros: now,
+        };
+        match self.store.insert_org_unit(ledger, &unit).await? {
+            Inserted::Created(u) => Ok((u, true)),
+            Inserted::Existing(u) => {
+                let same = u.parent_id == unit.parent_id
+                    && u.level == unit.level
+                    && u.name_zh == unit.name_zh
+                    && u.name_en == unit.name_en
+                    && u.community.as_ref().map(|c| c.expiry)
+                        == unit.community.as_ref().map(|c| c.expiry);
+                if same {
+                    Ok((u, false))
+                } else {
+                    Err(DomainError::new(
+                        ErrorCode::OrgUnitExists,
+                        format!("unit {} exists with other attributes", u.id),
+                    ))
+                }
+            }
+        }
+    }
+
+    pub async fn org_unit(&self, p: &Principal, id: &str) -> Result<OrgUnit> {
+        let unit = self
+            .store
+            .org_unit(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let visible = matches!(p.role, Role::Admin | Role::Auditor) || self.manages(p, id).await?;
+        if visible {
+            Ok(unit)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    // ---- Residents ----
+
+    pub async fn register_resident(
+        &self,
+        p: &Principal,
+        key: &str,
+        new: NewResident,
+    ) -> Result<(Resident, bool)> {
+        check_text("name", &new.name, true)?;
+        if new.name.chars().count() > 64 {
+            return Err(DomainError::new(
+                ErrorCode::FieldTooLong,
+                "name is longer than 64 characters",
+            ));
+        }
+        let phone_ok = (5..=20).contains(&new.phone.len())
+            && new
+                .phone
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
+        if !phone_ok {
+            return Err(DomainError::new(
+                ErrorCode::PhoneInvalid,
+                "phone must be 5 to 20 digits, '+', '-' or spaces",
+            ));
+        }
+        let ledger = &p.ledger_id;
+        if !self.manages(p, &new.community_id).await? {
+            // Staff outside their scope learn nothing about the community.
+            return Err(DomainError::new(
+                ErrorCode::UnknownCommunity,
+                format!("no community {}", new.community_id),
+            ));
+        }
+        self.community(ledger, &new.community_id).await?;
+        let id = derived_id("aixin.resident.v1", &[ledger, key]);
+        if let Some(existing) = self.store.resident(ledger, id).await? {
+            return Ok((existing, false));
+        }
+        let mut random = [0u8; 5];
+        self.entropy.fill(&mut random);
+        let pseudonym = model::pseudonym(random);
+        let account = NewAccount {
+            id: derived_id("aixin.resident-account.v1", &[ledger, key]),
+            kind: AccountKind::Resident,
+            owner_id: Some(id.to_string()),
+            community_id: Some(new.community_id.clone()),
+            // The ledger carries the pseudonym, never the name.
+            label: pseudonym.clone(),
+        };
+        let now = self.clock.now_micros();
+        let account_id = match self.ledger.open_account(ledger, &account, now).await? {
+            Opened::Created(a) | Opened::Existing(a) => a.id,
+            Opened::Conflict(a) => a.id,
+        };
+        let resident = Resident {
+            id,
+            pseudonym,
+            name: new.name,
+            phone: new.phone,
+            community_id: new.community_id,
+            account_id,
+            created_at_micros: now,
+        };
+        match self.store.insert_resident(ledger, &resident).await? {
+            Inserted::Created(r) => Ok((r, true)),
+            Inserted::Existing(r) => Ok((r, false)),
+        }
+    }
+
+    /// A resident visible to `p` (staff over their community, the resident themself, admin,
+    /// auditor), or not found.
+    pub async fn resident(&self, p: &Principal, id: Uuid) -> Result<Resident> {
+        let resident = self
+            .store
+            .resident(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let visible = match p.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Resident => p.scope.as_deref() == Some(id.to_string().as_str()),
+            Role::Staff => self.manages(p, &resident.community_id).await?,
+            Role::Shop => false,
+        };
+        if visible {
+            Ok(resident)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn resident_for_write(&self, p: &Principal, id: Uuid) -> Result<Resident> {
+        self.resident(p, id).await.map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                DomainError::new(ErrorCode::UnknownResident, format!("no resident {id}"))
+            } else {
+                e
+            }
+        })
+    }
+
+    pub async fn balance(&self, p: &Principal, id: Uuid) -> Result<Balance> {
+        let resident = self.resident(p, id).await?;
+        let ledger = &p.ledger_id;
+        let account = self
+            .ledger
+            .account(ledger, resident.account_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let lots = self.store.open_lots(ledger, resident.account_id).await?;
+        let today = self.today();
+        let horizon = format_date(today + time::Duration::days(EXPIRING_WINDOW_DAYS));
+        let mut by_day: BTreeMap<String, i64> = BTreeMap::new();
+        for lot in &lots {
+            if let Some(day) = &lot.expires_on {
+                if *day <= horizon {
+                    *by_day.entry(day.clone()).or_default() += lot.remaining_minor;
+                }
+            }
+        }
+        let total: i64 = by_day.values().sum();
+        Ok(Balance {
+            resident_id: resident.id,
+            pseudonym: resident.pseudonym,
+            points: crate::ledger::format_minor(
+                account.balances.get(&Unit::Points).copied().unwrap_or(0),
+            ),
+            hours: crate::ledger::format_minor(
+                account.balances.get(&Unit::Hours).copied().unwrap_or(0),
+            ),
+            expiring_within_30_days: crate::ledger::format_minor(total),
+            expiring: by_day
+                .into_iter()
+                .map(|(day, minor)| Expiring {
+                    last_valid_day: day,
+                    points: crate::ledger::format_minor(minor),
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn lots(&self, p: &Principal, id: Uuid) -> Result<Vec<Lot>> {
+        let resident = self.resident(p, id).await?;
+        Ok(self
+            .store
+            .open_lots(&p.ledger_id, resident.account_id)
+            .await?)
+    }
+
+    pub async fn history(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<HistoryItem>, bool)> {
+        let resident = self.resident(p, id).await?;
+        let ledger = &p.ledger_id;
+        let mut entries = self
+            .ledger
+            .account_entries(ledger, resident.account_id, before, limit + 1)
+            .await?;
+        let more = entries.len() as i64 > limit;
+        entries.truncate(limit as usize);
+        let shop_ids: Vec<Uuid> = entries
+            .iter()
+            .flat_map(|e| e.postings.iter().map(|p| p.account))
+            .collect();
+        let shops: BTreeMap<Uuid, String> = self
+            .ledger
+            .accounts(ledger, &shop_ids)
+            .await?
+            .into_iter()
+            .filter(|a| a.kind == AccountKind::Shop)
+            .map(|a| (a.id, a.label))
+            .collect();
+        let items = entries
+            .iter()
+            .map(|e| {
+                let delta = |unit: Unit| -> i64 {
+                    e.postings
+                        .iter()
+                        .filter(|x| x.account == resident.account_id && x.unit == unit)
+                        .map(|x| x.side.signed(x.amount))
+                        .sum()
+                };
+                HistoryItem {
+                    seq: e.seq,
+                    entry_id: e.id,
+                    kind: e.kind.as_str().to_owned(),
+                    posted_at: crate::http::format_time(e.posted_at_micros),
+                    points: signed(delta(Unit::Points)),
+                    hours: signed(delta(Unit::Hours)),
+                    memo: e.memo.clone(),
+                    activity: e.metadata.get("activity").cloned(),
+                    rule: e.metadata.get("rule").cloned(),
+                    rule_version: e.metadata.get("rule_version").cloned(),
+                    record: e.metadata.get("record").cloned(),
+                    service_date: e.metadata.get("service_date").cloned(),
+                    shop: e
+                        .postings
+                        .iter()
+                        .find_map(|x| shops.get(&x.account).cloned()),
+                    reverses: e.reverses,
+                }
+            })
+            .collect();
+        Ok((items, more))
+    }
+
+    // ---- Rules ----
+
+    /// Sets a rule's terms: the first version, or a new version when the terms change. Giving
+    /// the terms of the current version again answers it (idempotent); `expected_version` must
+    /// name the current version (0 for a new rule), so two staff cannot overwrite each other.
+    pub async fn set_rule(
+        &self,
+        p: &Principal,
+        rule_id: &str,
+        expected_version: i64,
+        terms: RuleTerms,
+    ) -> Result<(Rule, bool)> {
+        check_code("rule id", rule_id)?;
+        check_code("category", &terms.category)?;
+        check_text("name_zh", &terms.name_zh, true)?;
+        check_text("name_en", &terms.name_en, true)?;
+        if terms
+            .valid_until
+            .is_some_and(|until| until < terms.valid_from)
+        {
+            return Err(DomainError::new(
+                ErrorCode::DateInvalid,
+                "valid_until is before valid_from",
+            ));
+        }
+        for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
+            if terms.mode == RuleMode::PerActivity && cap < terms.points {
+                return Err(DomainError::new(
+                    ErrorCode::RuleInvalid,
+                    "a cap below the points of one activity could never be met",
+                ));
+            }
+        }
+        if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
+            if month < day {
+                return Err(DomainError::new(
+                    ErrorCode::RuleInvalid,
+                    "the monthly cap is below the daily cap",
+                ));
+            }
+        }
+        let ledger = &p.ledger_id;
+        if !self.manages(p, &terms.community_id).await? {
+            return Err(DomainError::new(
+                ErrorCode::UnknownCommunity,
+                format!("no community {}", terms.community_id),
+            ));
+        }
+        self.community(ledger, &terms.community_id).await?;
+        let versions = self.store.rule_versions(ledger, rule_id).await?;
+        let latest = versions.last();
+        let rule = Rule {
+            rule_id: rule_id.to_owned(),
+            version: latest.map_or(1, |l| l.version + 1),
+            community_id: terms.community_id,
+            category: terms.category,
+            name_zh: terms.name_zh,
+            name_en: terms.name_en,
+            mode: terms.mode,
+            points: terms.points,
+            records_hours: terms.records_hours,
+            cap_day: terms.cap_day,
+            cap_month: terms.cap_month,
+            valid_from: terms.valid_from,
+            valid_until: terms.valid_until,
+            created_by: Self::actor(p),
+            created_at_micros: self.clock.now_micros(),
+        };
+        if let Some(latest) = latest {
+            if latest.same_terms(&rule) {
+                return Ok((latest.clone(), false));
+            }
+            if latest.community_id != rule.community_id {
+                return Err(DomainError::new(
+                    ErrorCode::RuleInvalid,
+                    "a rule stays in its community; create a new rule instead",
+                ));
+            }
+        }
+        if expected_version != latest.map_or(0, |l| l.version) {
+            return Err(DomainError::new(
+                ErrorCode::RuleVersionConflict,
+                format!(
+                    "the current version is {}, not {expected_version}",
+                    latest.map_or(0, |l| l.version)
+                ),
+            ));
+        }
+        if !self.store.insert_rule(ledger, &rule).await? {
+            return Err(DomainError::new(
+                ErrorCode::RuleVersionConflict,
+                "another version was added meanwhile",
+            ));
+        }
+        Ok((rule, true))
+    }
+
+    pub async fn rule_versions(&self, p: &Principal, rule_id: &str) -> Result<Vec<Rule>> {
+        let versions = self.store.rule_versions(&p.ledger_id, rule_id).await?;
+        let Some(first) = versions.first() else {
+            return Err(not_found());
+        };
+        let visible = match p.role {
+            Role::Admin | Role::Auditor | Role::Resident | Role::Shop => true,
+            Role::Staff => self.manages(p, &first.community_id).await?,
+        };
+        if visible {
+            Ok(versions)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The version of `rule_id` that applies to service on `day` in `community`: the newest
+    /// version whose validity covers the day.
+    async fn applicable_rule(
+        &self,
+        ledger: &str,
+        rule_id: &str,
+        community_id: &str,
+        day: Date,
+    ) -> Result<Rule> {
+        let versions = self.store.rule_versions(ledger, rule_id).await?;
+        let Some(first) = versions.first() else {
+            return Err(DomainError::new(
+                ErrorCode::UnknownRule,
+                format!("no rule {rule_id}"),
+            ));
+        };
+        if first.community_id != community_id {
+            return Err(DomainError::new(
+                ErrorCode::UnknownRule,
+                format!("rule {rule_id} is not a rule of {community_id}"),
+            ));
+        }
+        versions
+            .into_iter()
+            .rev()
+            .find(|v| v.valid_on(day))
+            .ok_or_else(|| {
+                DomainError::new(
+                    ErrorCode::RuleNotValid,
+                    format!("rule {rule_id} does not apply on {}", format_date(day)),
+                )
+            })
+    }
+
+    // ---- Service records ----
+
+    fn check_service_day(&self, day: Date) -> Result<()> {
+        if day > self.today() {
+            return Err(DomainError::new(
+                ErrorCode::DateInvalid,
+                "service cannot be recorded for a future day",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Staff record service for a resident, or a resident files a claim for themself.
+    pub async fn submit_record(
+        &self,
+        p: &Principal,
+        key: &str,
+        new: NewRecord,
+    ) -> Result<(ServiceRecord, bool)> {
+        check_text("note", &new.note, false)?;
+        if new.hours_minor <= 0 || new.hours_minor > HOURS_PER_RECORD_MAX_MINOR {
+            return Err(DomainError::new(
+                ErrorCode::HoursInvalid,
+                "hours must be above 0 and at most 24",
+            ));
+        }
+        if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
+            return Err(forbidden());
+        }
+        let ledger = &p.ledger_id;
+        let resident = self.resident_for_write(p, new.resident_id).await?;
+        self.check_service_day(new.service_date)?;
+        self.applicable_rule(
+            ledger,
+            &new.rule_id,
+            &resident.community_id,
+            new.service_date,
+        )
+        .await?;
+        let record = ServiceRecord {
+            id: derived_id("aixin.record.v1", &[ledger, key]),
+            resident_id: resident.id,
+            rule_id: new.rule_id,
+            service_date: new.service_date,
+            hours_minor: new.hours_minor,
+            note: new.note,
+            status: model::status::SUBMITTED.to_owned(),
+            submitted_by: Self::actor(p),
+            submitted_at_micros: self.clock.now_micros(),
+            decided_by: None,
+            decided_at_micros: None,
+            reason: None,
+            entry_id: None,
+            roster_id: None,
+            correction_of: None,
+        };
+        match self
+            .store
+            .insert_records(ledger, None, std::slice::from_ref(&record))
+            .await?
+        {
+            RecordsInserted::Created => Ok((
+                self.store
+                    .record(ledger, record.id)
+                    .await?
+                    .ok_or_else(not_found)?,
+                true,
+            )),
+            RecordsInserted::Existing => Ok((
+                self.store
+                    .record(ledger, record.id)
+                    .await?
+                    .ok_or_else(not_found)?,
+                false,
+            )),
+            RecordsInserted::Duplicates(_) => Err(DomainError::new(
+                ErrorCode::DuplicateService,
+                "this resident already has this activity recorded for that day",
+            )),
+        }
+    }
+
+    /// A record visible to `p`.
+    pub async fn record(&self, p: &Principal, id: Uuid) -> Result<(ServiceRecord, Resident)> {
+        let record = self
+            .store
+            .record(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let resident = self.resident(p, record.resident_id).await?;
+        Ok((record, resident))
+    }
+
+    async fn record_for_decision(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<(ServiceRecord, Resident)> {
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(forbidden());
+        }
+        let (record, resident) = self.record(p, id).await?;
+        if !self.manages(p, &resident.community_id).await? {
+            return Err(not_found());
+        }
+        Ok((record, resident))
+    }
+
+    /// The earn entry, caps and state change that approving `record` means.
+    async fn approval(
+        &self,
+        ledger: &str,
+        record: &ServiceRecord,
+        resident: &Resident,
+        approver: &str,
+    ) -> Result<(String, EntryDraft, Conditions)> {
+        let (community_unit, community) = self.community(ledger, &resident.community_id).await?;
+        let rule = self
+            .applicable_rule(
+                ledger,
+                &record.rule_id,
+                &resident.community_id,
+                record.service_date,
+            )
+            .await?;
+        let points = rule.points_for(record.hours_minor).map_err(|e| {
+            DomainError::new(
+                ErrorCode::HoursInvalid,
+                format!("these hours earn no points: {e}"),
+            )
+        })?;
+        let hours = Amount::from_minor(record.hours_minor)
+            .map_err(|e| DomainError::new(ErrorCode::HoursInvalid, e.to_string()))?;
+        let mut postings = vec![
+            Posting {
+                account: community.issuance_account,
+                unit: Unit::Points,
+                side: Side::Debit,
+                amount: points,
+            },
+            Posting {
+                account: resident.account_id,
+                unit: Unit::Points,
+                side: Side::Credit,
+                amount: points,
+            },
+        ];
+        if rule.records_hours {
+            postings.push(Posting {
+                account: community.issuance_account,
+                unit: Unit::Hours,
+                side: Side::Debit,
+                amount: hours,
+            });
+            postings.push(Posting {
+                account: resident.account_id,
+                unit: Unit::Hours,
+                side: Side::Credit,
+                amount: hours,
+            });
+        }
+        let mut metadata = BTreeMap::from([
+            ("record".to_owned(), record.id.to_string()),
+            ("rule".to_owned(), rule.rule_id.clone()),
+            ("rule_version".to_owned(), rule.version.to_string()),
+            ("activity".to_owned(), rule.category.clone()),
+            ("service_date".to_owned(), format_date(record.service_date)),
+            ("resident".to_owned(), resident.pseudonym.clone()),
+        ]);
+        if let Some(last_day) = community.expiry.expires_on(self.today()) {
+            metadata.insert(LOT_EXPIRY_KEY.to_owned(), format_date(last_day));
+        }
+        let draft = EntryDraft {
+            kind: EntryKind::Earn,
+            postings,
+            memo: format!("{} / {}", rule.name_zh, rule.name_en),
+            metadata,
+            reverses: None,
+        };
+        let day = format_date(record.service_date);
+        let mut limits = Vec::new();
+        if let Some(cap) = rule.cap_day {
+            limits.push(Limit {
+                key: format!("cap:day:{}:{}:{day}", resident.id, rule.rule_id),
+                add_minor: points.minor(),
+                max_minor: cap.minor(),
+                code: LimitCode::DailyCap,
+            });
+        }
+        if let Some(cap) = rule.cap_month {
+            limits.push(Limit {
+                key: format!("cap:month:{}:{}:{}", resident.id, rule.rule_id, &day[..7]),
+                add_minor: points.minor(),
+                max_minor: cap.minor(),
+                code: LimitCode::MonthlyCap,
+            });
+        }
+        let _ = (community_unit, approver);
+        let conditions = Conditions {
+            limits,
+            guard: Some(Guard {
+                record: record.id,
+                expect: model::status::SUBMITTED.to_owned(),
+                set: model::status::APPROVED.to_owned(),
+            }),
+        };
+        Ok((format!("service-record:{}", record.id), draft, conditions))
+    }
+
+    /// Approves a submitted record: one entry credits the points (and hours), in the same
+    /// transaction as the record's state change and the caps. The approver must not be the
+    /// submitter.
+    pub async fn approve_record(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<(ServiceRecord, Option<PostedEntry>)> {
+        let (record, resident) = self.record_for_decision(p, id).await?;
+        let ledger = &p.ledger_id;
+        if record.status == model::status::APPROVED {
+            // A retry of an approval that went through: answer it again.
+            let entry = match record.entry_id {
+                Some(entry_id) => self.ledger.entry(ledger, entry_id).await?,
+                None => None,
+            };
+            return Ok((record, entry));
+        }
+        if record.status != model::status::SUBMITTED {
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                format!("the record is {}", record.status),
+            ));
+        }
+        let actor = Self::actor(p);
+        if record.submitted_by == actor {
+            return Err(DomainError::new(
+                ErrorCode::ApproverIsSubmitter,
+                "the approver must not be the submitter",
+            ));
+        }
+        let (key, draft, conditions) = self.approval(ledger, &record, &resident, &actor).await?;
+        let outcome = self
+            .writers
+            .get(ledger)
+            .submit_with(key, actor, draft, conditions)
+            .await?;
+        let entry = match outcome {
+            Outcome::Posted(e) | Outcome::Replayed(e) => e,
+            Outcome::Refused(refusal) => return Err(refusal.into()),
+        };
+        let record = self.store.record(ledger, id).await?.ok_or_else(not_found)?;
+        Ok((record, Some(entry)))
+    }
+
+    pub async fn reject_record(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<ServiceRecord> {
+        check_text("reason", reason, true)?;
+        let (record, _) = self.record_for_decision(p, id).await?;
+        let ledger = &p.ledger_id;
+        if record.status == model::status::REJECTED && record.reason.as_deref() == Some(reason) {
+            return Ok(record);
+        }
+        if !self
+            .store
+            .reject_record(ledger, id, &Self::actor(p), reason, self.clock.now_micros())
+            .await?
+        {
+            let now = self.store.record(ledger, id).await?.ok_or_else(not_found)?;
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                format!("the record is {}", now.status),
+            ));
+        }
+        self.store.record(ledger, id).await?.ok_or_else(not_found)
+    }
+
+    // ---- Rosters ----
+
+    /// Records an event roster: every line is checked, and either all become submitted records
+    /// or none does; the answer names every bad line and why.
+    pub async fn create_roster(
+        &self,
+        p: &Principal,
+        key: &str,
+        new: NewRoster,
+    ) -> Result<(Roster, Vec<ServiceRecord>, bool)> {
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(forbidden());
+        }
+        check_text("title", &new.title, true)?;
+        if new.lines.is_empty() || new.lines.len() > ROSTER_LINES_MAX {
+            return Err(DomainError::new(
+                ErrorCode::RosterInvalid,
+                format!("a roster has 1 to {ROSTER_LINES_MAX} lines"),
+            ));
+        }
+        let ledger = &p.ledger_id;
+        if !self.manages(p, &new.community_id).await? {
+            return Err(DomainError::new(
+                ErrorCode::UnknownCommunity,
+                format!("no community {}", new.community_id),
+            ));
+        }
+        self.community(ledger, &new.community_id).await?;
+        self.check_service_day(new.service_date)?;
+        self.applicable_rule(ledger, &new.rule_id, &new.community_id, new.service_date)
+            .await?;
+        let roster_id = derived_id("aixin.roster.v1", &[ledger, key]);
+        if let Some(existing) = self.store.roster(ledger, roster_id).await? {
+            let records = self.store.records_of_roster(ledger, roster_id).await?;
+            return Ok((existing, records, false));
+        }
+        let now = self.clock.now_micros();
+        let actor = Self::actor(p);
+        let mut problems = Vec::new();
+        let mut records = Vec::new();
+        // The roster line (from 1) each record came from.
+        let mut record_lines = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, line) in new.lines.iter().enumerate() {
+            let number = index + 1;
+            let mut problem = |code: ErrorCode, detail: String| {
+                problems.push(LineProblem {
+                    line: number,
+                    code: code.code(),
+                    detail,
+                })
+            };
+            let resident = match Uuid::parse_str(line.resident.trim()) {
+                Ok(id) => self.store.resident(ledger, id).await?,
+                Err(_) => {
+                    self.store
+                        .resident_by_pseudonym(ledger, line.resident.trim())
+                        .await?
+                }
+            };
+            let Some(resident) = resident.filter(|r| r.community_id == new.community_id) else {
+                problem(
+                    ErrorCode::UnknownResident,
+                    format!("no resident {:?} in {}", line.resident, new.community_id),
+                );
+                continue;
+            };
+            let hours = match parse_hours(line.hours.trim()) {
+                Ok(h) => h,
+                Err(e) => {
+                    problem(e.code, e.detail);
+                    continue;
+                }
+            };
+            if !seen.insert(resident.id) {
+                problem(
+                    ErrorCode::DuplicateService,
+                    "this resident is on the roster twice".to_owned(),
+                );
+                continue;
+            }
+            record_lines.push(number);
+            records.push(ServiceRecord {
+                id: derived_id(
+                    "aixin.roster-record.v1",
+                    &[ledger, key, &resident.id.to_string()],
+                ),
+                resident_id: resident.id,
+                rule_id: new.rule_id.clone(),
+                service_date: new.service_date,
+                hours_minor: hours,
+                note: new.title.clone(),
+                status: model::status::SUBMITTED.to_owned(),
+                submitted_by: actor.clone(),
+                submitted_at_micros: now,
+                decided_by: None,
+                decided_at_micros: None,
+                reason: None,
+                entry_id: None,
+                roster_id: Some(roster_id),
+                correction_of: None,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(roster_refused(problems));
+        }
+        let roster = Roster {
+            id: roster_id,
+            community_id: new.community_id,
+            rule_id: new.rule_id,
+            service_date: new.service_date,
+            title: new.title,
+            status: model::status::SUBMITTED.to_owned(),
+            submitted_by: actor,
+            created_at_micros: now,
+        };
+        match self
+            .store
+            .insert_records(ledger, Some(&roster), &records)
+            .await?
+        {
+            RecordsInserted::Created => {}
+            RecordsInserted::Existing => {}
+            RecordsInserted::Duplicates(indexes) => {
+                // Map record positions back to roster lines (bad lines were never records).
+                let problems = indexes
+                    .into_iter()
+                    .filter_map(|i| record_lines.get(i))
+                    .map(|line| LineProblem {
+                        line: *line,
+                        code: ErrorCode::DuplicateService.code(),
+                        detail: "already recorded for this activity and day".to_owned(),
+                    })
+                    .collect();
+                return Err(roster_refused(problems));
+            }
+        }
+        let records = self.store.records_of_roster(ledger, roster_id).await?;
+        Ok((roster, records, true))
+    }
+
+    pub async fn roster(&self, p: &Principal, id: Uuid) -> Result<(Roster, Vec<ServiceRecord>)> {
+        let roster = self
+            .store
+            .roster(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let visible = matches!(p.role, Role::Admin | Role::Auditor)
+            || self.manages(p, &roster.community_id).await?;
+        if !visible {
+            return Err(not_found());
+        }
+        let records = self.store.records_of_roster(&p.ledger_id, id).await?;
+        Ok((roster, records))
+    }
+
+    /// Approves a roster: every line is credited, or none is (one all-or-nothing group).
+    pub async fn approve_roster(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<(Roster, Vec<ServiceRecord>)> {
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(forbidden());
+        }
+        let (roster, records) = self.roster(p, id).await?;
+        let ledger = &p.ledger_id;
+        if !self.manages(p, &roster.community_id).await? {
+            return Err(not_found());
+        }
+        let actor = Self::actor(p);
+        if roster.status == model::status::APPROVED {
+            return Ok((roster, records));
+        }
+        if roster.submitted_by == actor {
+            return Err(DomainError::new(
+                ErrorCode::ApproverIsSubmitter,
+                "the approver must not be the submitter",
+            ));
+        }
+        let mut items = Vec::new();
+        let mut lines = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let resident = self
+                .store
+                .resident(ledger, record.resident_id)
+                .await?
+                .ok_or_else(not_found)?;
+            match self.approval(ledger, record, &resident, &actor).await {
+                Ok((key, draft, conditions)) => items.push((key, actor.clone(), draft, conditions)),
+                Err(e) => lines.push(LineProblem {
+                    line: index + 1,
+                    code: e.code.code(),
+                    detail: e.detail,
+                }),
+            }
+        }
+        if !lines.is_empty() {
+            return Err(roster_refused(lines));
+        }
+        let outcomes = self.writers.get(ledger).submit_group(items).await?;
+        let problems: Vec<LineProblem> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, outcome)| match outcome {
+                Outcome::Refused(LedgerError::GroupRefused) => None,
+                Outcome::Refused(refusal) => Some(LineProblem {
+                    line: index + 1,
+                    code: ErrorCode::from(refusal).code(),
+                    detail: refusal.to_string(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(roster_refused(problems));
+        }
+        self.store
+            .set_roster_status(ledger, id, model::status::APPROVED)
+            .await?;
+        self.roster(p, id).await
+    }
+
+    // ---- Corrections ----
+
+    /// A resident (for their own record) or staff asks for a record to be corrected.
+    pub async fn request_correction(
+        &self,
+        p: &Principal,
+        key: &str,
+        record_id: Uuid,
+        reason: &str,
+    ) -> Result<(Correction, bool)> {
+        check_text("reason", reason, true)?;
+        let (record, _) = self.record(p, record_id).await.map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                DomainError::new(ErrorCode::UnknownRecord, format!("no record {record_id}"))
+            } else {
+                e
+            }
+        })?;
+        if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
+            return Err(forbidden());
+        }
+        if record.status != model::status::APPROVED {
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                "only an approved record can be corrected",
+            ));
+        }
+        let correction = Correction {
+            id: derived_id("aixin.correction.v1", &[&p.ledger_id, key]),
+            record_id,
+            requested_by: Self::actor(p),
+            reason: reason.to_owned(),
+            status: "open".to_owned(),
+            requested_at_micros: self.clock.now_micros(),
+            resolved_by: None,
+            resolved_at_micros: None,
+            resolution: None,
+            reversal_entry_id: None,
+            new_record_id: None,
+        };
+        match self
+            .store
+            .insert_correction(&p.ledger_id, &correction)
+            .await?
+        {
+            Inserted::Created(c) => Ok((c, true)),
+            Inserted::Existing(c) => Ok((c, false)),
+        }
+    }
+
+    pub async fn correction(&self, p: &Principal, id: Uuid) -> Result<Correction> {
+        let correction = self
+            .store
+            .correction(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        self.record(p, correction.record_id).await?;
+        Ok(correction)
+    }
+
+    /// Staff resolve a correction: reverse the record's entry (and, for a replacement, credit a
+    /// new record linked to it, all or nothing), or decline. Nothing is edited in place.
+    pub async fn resolve_correction(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        resolution: Resolution,
+    ) -> Result<Correction> {
+        let correction = self
+            .store
+            .correction(&p.ledger_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let (record, resident) = self.record_for_decision(p, correction.record_id).await?;
+        let ledger = &p.ledger_id;
+        if correction.status != "open" {
+            return Err(DomainError::new(
+                ErrorCode::CorrectionNotOpen,
+                format!("the correction is {}", correction.status),
+            ));
+        }
+        let actor = Self::actor(p);
+        let now = self.clock.now_micros();
+        let mut resolved = Correction {
+            status: "resolved".to_owned(),
+            resolved_by: Some(actor.clone()),
+            resolved_at_micros: Some(now),
+            ..correction.clone()
+        };
+        let (note, replacement_hours) = match &resolution {
+            Resolution::Decline { note } => {
+                check_text("note", note, true)?;
+                resolved.status = "declined".to_owned();
+                resolved.resolution = Some(note.clone());
+                self.store.resolve_correction(ledger, &resolved).await?;
+                return self.correction(p, id).await;
+            }
+            Resolution::Reverse { note } => (note.clone(), None),
+            Resolution::Replace { hours_minor, note } => {
+                if *hours_minor <= 0 || *hours_minor > HOURS_PER_RECORD_MAX_MINOR {
+                    return Err(DomainError::new(
+                        ErrorCode::HoursInvalid,
+                        "hours must be above 0 and at most 24",
+                    ));
+                }
+                (note.clone(), Some(*hours_minor))
+            }
+        };
+        check_text("note", &note, false)?;
+        if record.status != model::status::APPROVED {
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                format!("the record is {}", record.status),
+            ));
+        }
+        let entry_id = record.entry_id.ok_or_else(|| {
+            DomainError::new(ErrorCode::RecordNotInState, "the record has no entry")
+        })?;
+        let original = self
+            .ledger
+            .entry(ledger, entry_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let reversal = EntryDraft {
+            kind: EntryKind::Reversal,
+            postings: original
+                .postings
+                .iter()
+                .map(|x| Posting {
+                    side: x.side.opposite(),
+                    ..x.clone()
+                })
+                .collect(),
+            memo: format!("更正 / correction: {}", correction.reason),
+            metadata: BTreeMap::from([
+                ("correction".to_owned(), correction.id.to_string()),
+                ("record".to_owned(), record.id.to_string()),
+            ]),
+            reverses: Some(entry_id),
+        };
+        let guard = Conditions {
+            limits: Vec::new(),
+            guard: Some(Guard {
+                record: record.id,
+                expect: model::status::APPROVED.to_owned(),
+                set: model::status::REVERSED.to_owned(),
+            }),
+        };
+        let mut items = vec![(
+            format!("correction:{}:reverse", correction.id),
+            actor.clone(),
+            reversal,
+            guard,
+        )];
+        let mut new_record = None;
+        if let Some(hours) = replacement_hours {
+            let replacement = ServiceRecord {
+                id: derived_id(
+                    "aixin.correction-record.v1",
+                    &[ledger, &correction.id.to_string()],
+                ),
+                hours_minor: hours,
+                note: note.clone(),
+                status: model::status::SUBMITTED.to_owned(),
+                submitted_by: actor.clone(),
+                submitted_at_micros: now,
+                decided_by: None,
+                decided_at_micros: None,
+                reason: None,
+                entry_id: None,
+                roster_id: None,
+                correction_of: Some(record.id),
+                ..record.clone()
+            };
+            self.store
+                .insert_records(ledger, None, std::slice::from_ref(&replacement))
+                .await?;
+            let (key, mut draft, mut conditions) = self
+                .approval(ledger, &replacement, &resident, &actor)
+                .await?;
+            draft
+                .metadata
+                .insert("correction".to_owned(), correction.id.to_string());
+            // The corrected record's caps were counted once already; the reversal does not
+            // release them, so the replacement is not counted again.
+            conditions.limits.clear();
+            items.push((key, actor.clone(), draft, conditions));
+            new_record = Some(replacement.id);
+        }
+        let outcomes = self.writers.get(ledger).submit_group(items).await?;
+        let mut reversal_entry = None;
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Outcome::Posted(e) | Outcome::Replayed(e) => {
+                    if index == 0 {
+                        reversal_entry = Some(e.id);
+                    }
+                }
+                Outcome::Refused(LedgerError::GroupRefused) => {}
+                Outcome::Refused(refusal) => {
+                    if let Some(replacement) = new_record {
+                        // The replacement was never credited; close it so it cannot be approved.
+                        self.store
+                            .reject_record(
+                                ledger,
+                                replacement,
+                                &actor,
+                                "correction not applied",
+                                now,
+                            )
+                            .await?;
+                    }
+                    return Err(refusal.into());
+                }
+            }
+        }
+        resolved.resolution = Some(note);
+        resolved.reversal_entry_id = reversal_entry;
+        resolved.new_record_id = new_record;
+        self.store.resolve_correction(ledger, &resolved).await?;
+        self.correction(p, id).await
+    }
+
+    // ---- Expiry ----
+
+    /// Posts expiry entries for every resident whose lots expired before `as_of` (their last
+    /// valid day is earlier): resident → the community's expiry account. Idempotent: a rerun on
+    /// the same state posts nothing new.
+    pub async fn run_expiry(&self, ledger: &str, as_of: Date, actor: &str) -> Result<ExpiryReport> {
+        let as_of_text = format_date(as_of);
+        let expired = self.store.expired_points(ledger, &as_of_text).await?;
+        let mut report = ExpiryReport {
+            as_of: as_of_text.clone(),
+            ..ExpiryReport::default()
+        };
+        let mut total = 0i64;
+        let writer = self.writers.get(ledger);
+        for (account_id, minor) in expired {
+            let Some(account) = self.ledger.account(ledger, account_id).await? else {
+                continue;
+            };
+            let Some(community_id) = account.community_id.as_deref() else {
+                continue;
+            };
+            let Ok((_, community)) = self.community(ledger, community_id).await else {
+                continue;
+            };
+            let Ok(amount) = Amount::from_minor(minor) else {
+                continue;
+            };
+            // The key names the lots' state, so a retry posts nothing twice, while points that
+            // came back into an expired lot (a refund) expire on the next run.
+            let lots = self.store.open_lots(ledger, account_id).await?;
+            let fingerprint = {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                for lot in lots.iter().filter(|l| {
+                    l.expires_on
+                        .as_deref()
+                        .is_some_and(|d| d < as_of_text.as_str())
+                }) {
+                    h.update(lot.id.to_be_bytes());
+                    h.update(lot.remaining_minor.to_be_bytes());
+                }
+                hex::encode(&h.finalize()[..8])
+            };
+            let draft = EntryDraft {
+                kind: EntryKind::Expire,
+                postings: vec![
+                    Posting {
+                        account: account_id,
+                        unit: Unit::Points,
+                        side: Side::Debit,
+                        amount,
+                    },
+                    Posting {
+                        account: community.expiry_account,
+                        unit: Unit::Points,
+                        side: Side::Credit,
+                        amount,
+                    },
+                ],
+                memo: format!("积分到期 / points expired before {as_of_text}"),
+                metadata: BTreeMap::from([
+                    ("as_of".to_owned(), as_of_text.clone()),
+                    ("resident".to_owned(), account.label.clone()),
+                ]),
+                reverses: None,
+            };
+            match writer
+                .submit(
+                    format!("expire:{as_of_text}:{account_id}:{fingerprint}"),
+                    actor.to_owned(),
+                    draft,
+                )
+                .await?
+            {
+                Outcome::Posted(_) => {
+                    report.accounts += 1;
+                    total += minor;
+                }
+                Outcome::Replayed(_) => {}
+                Outcome::Refused(refusal) => {
+                    tracing::warn!(%account_id, %refusal, "expiry refused");
+                    report.refused += 1;
+                }
+            }
+        }
+        report.points = crate::ledger::format_minor(total);
+        Ok(report)
+    }
+}
+
+fn roster_refused(lines: Vec<LineProblem>) -> DomainError {
+    DomainError {
+        code: ErrorCode::RosterInvalid,
+        detail: format!(
+            "{} line(s) of the roster cannot be credited; nothing was recorded",
+            lines.len()
+        ),
+        lines,
+    }
+}

@@ -1,0 +1,114 @@
+//! The store contract for earning: organisation, residents, rules, service records, rosters,
+//! corrections and lot queries. Implemented natively by both backends
+//! (`sqlite_earning.rs`, `postgres_earning.rs`). Entries still go through the writer; this is the
+//! workflow state around them.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::earning::model::{Correction, OrgUnit, Resident, Roster, Rule, ServiceRecord};
+use crate::ledger::lots::Lot;
+
+/// The result of an idempotent insert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted<T> {
+    Created(T),
+    /// The same id existed already; this is what is stored.
+    Existing(T),
+}
+
+/// Inserting service records (one, or a roster's lines) is all or nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordsInserted {
+    Created,
+    /// The first record's id existed already: a retry of the same request.
+    Existing,
+    /// These lines (indexes) repeat a resident, rule and date that is already submitted or
+    /// approved; nothing was written.
+    Duplicates(Vec<usize>),
+}
+
+#[async_trait]
+pub trait EarningStore: Send + Sync + 'static {
+    async fn insert_org_unit(
+        &self,
+        ledger_id: &str,
+        unit: &OrgUnit,
+    ) -> Result<Inserted<OrgUnit>, StoreError>;
+    async fn org_unit(&self, ledger_id: &str, id: &str) -> Result<Option<OrgUnit>, StoreError>;
+    /// The unit and its ancestors, nearest first (bounded by the depth limit).
+    async fn ancestry(&self, ledger_id: &str, id: &str) -> Result<Vec<OrgUnit>, StoreError>;
+
+    async fn insert_resident(
+        &self,
+        ledger_id: &str,
+        resident: &Resident,
+    ) -> Result<Inserted<Resident>, StoreError>;
+    async fn resident(&self, ledger_id: &str, id: Uuid) -> Result<Option<Resident>, StoreError>;
+    async fn resident_by_pseudonym(
+        &self,
+        ledger_id: &str,
+        pseudonym: &str,
+    ) -> Result<Option<Resident>, StoreError>;
+
+    /// Inserts a rule version; false if that (rule, version) exists already.
+    async fn insert_rule(&self, ledger_id: &str, rule: &Rule) -> Result<bool, StoreError>;
+    /// Every version of a rule, oldest first.
+    async fn rule_versions(&self, ledger_id: &str, rule_id: &str) -> Result<Vec<Rule>, StoreError>;
+
+    async fn insert_records(
+        &self,
+        ledger_id: &str,
+        roster: Option<&Roster>,
+        records: &[ServiceRecord],
+    ) -> Result<RecordsInserted, StoreError>;
+    async fn record(&self, ledger_id: &str, id: Uuid) -> Result<Option<ServiceRecord>, StoreError>;
+    async fn records_of_roster(
+        &self,
+        ledger_id: &str,
+        roster_id: Uuid,
+    ) -> Result<Vec<ServiceRecord>, StoreError>;
+    async fn roster(&self, ledger_id: &str, id: Uuid) -> Result<Option<Roster>, StoreError>;
+    async fn set_roster_status(
+        &self,
+        ledger_id: &str,
+        id: Uuid,
+        status: &str,
+    ) -> Result<(), StoreError>;
+    /// Moves a submitted record to rejected; false if it was not submitted.
+    async fn reject_record(
+        &self,
+        ledger_id: &str,
+        id: Uuid,
+        by: &str,
+        reason: &str,
+        at_micros: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_correction(
+        &self,
+        ledger_id: &str,
+        correction: &Correction,
+    ) -> Result<Inserted<Correction>, StoreError>;
+    async fn correction(&self, ledger_id: &str, id: Uuid)
+        -> Result<Option<Correction>, StoreError>;
+    /// Closes an open correction; false if it was not open.
+    async fn resolve_correction(
+        &self,
+        ledger_id: &str,
+        resolved: &Correction,
+    ) -> Result<bool, StoreError>;
+
+    /// Per resident account, the points in lots whose last valid day is before `as_of`.
+    async fn expired_points(
+        &self,
+        ledger_id: &str,
+        as_of: &str,
+    ) -> Result<Vec<(Uuid, i64)>, StoreError>;
+    /// Open lots of an account, in spending order.
+    async fn open_lots(&self, ledger_id: &str, account: Uuid) -> Result<Vec<Lot>, StoreError>;
+}
+
+/// Deepest organisation tree followed when walking up from a unit.
+pub const ORG_DEPTH_MAX: usize = 8;
