@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use aixin::auth::{new_token, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
 use aixin::http::{router, AppState};
-use aixin::store::{self, ledger_id_is_valid, Store};
+use aixin::store::{self, ledger_id_is_valid};
 
 /// aixin (爱心): a double-entry ledger of community volunteer points.
 #[derive(Parser)]
@@ -46,6 +46,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Post expiry entries for points whose last valid day is before DATE (default: today, UTC).
+    Expire {
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Fill an empty ledger with a realistic demo programme.
     SeedDemo {
@@ -97,26 +103,28 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open(cli: &Cli) -> Result<Arc<dyn Store>, String> {
+async fn open(cli: &Cli) -> Result<store::Stores, String> {
     if !ledger_id_is_valid(&cli.ledger) {
         return Err(format!(
             "ledger id {:?} must be 1 to 64 lowercase letters, digits, '-' or '_'",
             cli.ledger
         ));
     }
-    let store = store::connect(&cli.database_url)
+    let stores = store::connect_all(&cli.database_url)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redact(&cli.database_url)))?;
+    let store = &stores.ledger;
     store.migrate().await.map_err(|e| e.to_string())?;
     store
         .ensure_ledger(&cli.ledger, SystemClock.now_micros())
         .await
         .map_err(|e| e.to_string())?;
-    Ok(store)
+    Ok(stores)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let store = open(&cli).await?;
+    let stores = open(&cli).await?;
+    let store = stores.ledger.clone();
     let clock = Arc::new(SystemClock);
     match cli.command {
         Command::Migrate => {
@@ -195,6 +203,24 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
         },
+        Command::Expire { as_of } => {
+            let as_of = match as_of {
+                Some(text) => aixin::earning::model::parse_date(&text)
+                    .ok_or_else(|| format!("--as-of {text:?} is not a date (YYYY-MM-DD)"))?,
+                None => aixin::earning::model::day_of(clock.now_micros()),
+            };
+            let state = AppState::new(stores, clock, Arc::new(OsEntropy));
+            let report = state
+                .earning
+                .run_expiry(&cli.ledger, as_of, "aixin-expire")
+                .await
+                .map_err(|e| e.detail)?;
+            println!(
+                "expired {} points in {} accounts as of {} ({} refused)",
+                report.points, report.accounts, report.as_of, report.refused
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::SeedDemo { entries, seed } => {
             let report =
                 aixin::seed::seed_demo(store, &cli.ledger, entries, seed, clock.now_micros())
@@ -214,7 +240,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            let state = AppState::new(store, clock, Arc::new(OsEntropy));
+            let state = AppState::new(stores, clock, Arc::new(OsEntropy));
+            tokio::spawn(expiry_schedule(state.earning.clone()));
             eprintln!(
                 "aixin is serving ledger {:?} from {}",
                 cli.ledger,
@@ -242,6 +269,34 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// How often `serve` sweeps expired points (each run is idempotent).
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Inside `serve`: expire points for every ledger of the database, at start and then hourly.
+async fn expiry_schedule(earning: aixin::earning::Earning) {
+    let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tick.tick().await;
+        let today = aixin::earning::model::day_of(earning.clock.now_micros());
+        let ledgers = match earning.ledger.ledgers().await {
+            Ok(ledgers) => ledgers,
+            Err(error) => {
+                tracing::warn!(%error, "expiry schedule: cannot list ledgers");
+                continue;
+            }
+        };
+        for ledger in ledgers {
+            match earning.run_expiry(&ledger, today, "aixin-schedule").await {
+                Ok(report) if report.accounts > 0 => {
+                    tracing::info!(%ledger, accounts = report.accounts, points = %report.points, "expired points")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%ledger, detail = %error.detail, "expiry run failed"),
+            }
         }
     }
 }

@@ -41,7 +41,7 @@ struct Reply {
 
 impl Api {
     fn new(h: Harness) -> Api {
-        let state = AppState::new(h.store.clone(), h.clock.clone(), h.entropy.clone());
+        let state = AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
         Api {
             app: router(state),
             h,
@@ -673,7 +673,7 @@ async fn serves_on_a_real_socket() {
     // Proves the app answers over a real TCP socket (port 0), not only through the router.
     let h = Harness::sqlite().await;
     let state = AppState::new(
-        h.store.clone(),
+        h.stores.clone(),
         Arc::new(aixin::clock::SystemClock),
         Arc::new(aixin::clock::OsEntropy),
     );

@@ -30,6 +30,7 @@ use crate::store::{
 };
 use crate::writer::Writers;
 
+pub mod earning;
 pub mod problem;
 
 pub use problem::{ApiError, Body};
@@ -52,17 +53,27 @@ pub struct AppState {
     pub writers: Arc<Writers>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub earning: crate::earning::Earning,
     verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+    pub fn new(stores: crate::store::Stores, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+        let store = stores.ledger;
         let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
+        let earning = crate::earning::Earning {
+            ledger: store.clone(),
+            store: stores.earning,
+            writers: writers.clone(),
+            clock: clock.clone(),
+            entropy: entropy.clone(),
+        };
         AppState {
             store,
             writers,
             clock,
             entropy,
+            earning,
             verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
         }
     }
@@ -80,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/entries", get(account_entries))
         .route("/v1/entries", post(post_entry).get(list_entries))
         .route("/v1/entries/{id}", get(get_entry))
+        .merge(earning::routes())
         .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
@@ -374,7 +386,7 @@ impl From<&Account> for AccountView {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers
         .get("idempotency-key")
         .ok_or_else(|| ApiError::bare(ErrorCode::MissingIdempotencyKey))?;
@@ -400,7 +412,9 @@ async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(earning::EarningDoc::openapi());
+    Json(doc)
 }
 
 /// The ledger's head. Admin and auditor.

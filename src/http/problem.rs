@@ -18,6 +18,8 @@ use crate::writer::WriteError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,
+    /// For rosters: every bad line and why (a problem-details extension member).
+    pub lines: Vec<crate::earning::LineProblem>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +31,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     /// The stable code, also the last part of `type`, for clients that switch on it.
     code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    lines: &'a [crate::earning::LineProblem],
 }
 
 impl ApiError {
@@ -36,6 +40,7 @@ impl ApiError {
         ApiError {
             code,
             detail: detail.into(),
+            lines: Vec::new(),
         }
     }
 
@@ -53,6 +58,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: &self.detail,
             code: self.code.code(),
+            lines: &self.lines,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, json).into_response();
@@ -159,5 +165,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             ApiError::bare(ErrorCode::BodyTooLarge)
         }
         _ => ApiError::new(ErrorCode::MalformedJson, text),
+    }
+}
+
+impl From<crate::earning::DomainError> for ApiError {
+    fn from(error: crate::earning::DomainError) -> Self {
+        ApiError {
+            code: error.code,
+            detail: error.detail,
+            lines: error.lines,
+        }
     }
 }

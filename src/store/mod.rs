@@ -202,6 +202,32 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Both contracts of one database.
+#[derive(Clone)]
+pub struct Stores {
+    pub ledger: Arc<dyn Store>,
+    pub earning: Arc<dyn earning::EarningStore>,
+}
+
+impl Stores {
+    /// Both contracts of one concrete store.
+    pub fn of<S: Store + earning::EarningStore>(store: S) -> Stores {
+        let store = Arc::new(store);
+        Stores { ledger: store.clone(), earning: store }
+    }
+}
+
+/// Opens both contracts of the database a URL names.
+pub async fn connect_all(url: &str) -> Result<Stores, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Stores::of(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Stores::of(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
 /// Whether `id` is an acceptable ledger id.
 pub fn ledger_id_is_valid(id: &str) -> bool {
     !id.is_empty()

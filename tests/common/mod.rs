@@ -48,6 +48,7 @@ pub enum Raw {
 
 pub struct Harness {
     pub store: Arc<dyn Store>,
+    pub stores: aixin::store::Stores,
     pub raw: Raw,
     pub clock: Arc<ManualClock>,
     pub entropy: Arc<SeededEntropy>,
@@ -109,7 +110,7 @@ impl Harness {
         let store = SqliteStore::connect(&url).await.expect("open sqlite");
         store.migrate().await.expect("migrate sqlite");
         let raw = Raw::Sqlite(store.pool().clone());
-        Harness::finish(Arc::new(store), raw, Target::Sqlite(url), Cleanup::Dir(dir)).await
+        Harness::finish(aixin::store::Stores::of(store), raw, Target::Sqlite(url), Cleanup::Dir(dir)).await
     }
 
     /// A harness on a fresh PostgreSQL schema, or `None` (after a loud message) when no server
@@ -142,7 +143,7 @@ impl Harness {
         };
         Some(
             Harness::finish(
-                Arc::new(store),
+                aixin::store::Stores::of(store),
                 raw,
                 target,
                 Cleanup::Schema { url, schema },
@@ -151,10 +152,12 @@ impl Harness {
         )
     }
 
-    async fn finish(store: Arc<dyn Store>, raw: Raw, target: Target, cleanup: Cleanup) -> Harness {
+    async fn finish(stores: aixin::store::Stores, raw: Raw, target: Target, cleanup: Cleanup) -> Harness {
+        let store = stores.ledger.clone();
         store.ensure_ledger("test", T0).await.expect("ledger");
         Harness {
             store,
+            stores,
             raw,
             clock: ManualClock::new(T0),
             entropy: SeededEntropy::new(7),
