@@ -80,15 +80,25 @@ fn substitute(text: &str, saved: &BTreeMap<String, String>) -> String {
     for (name, value) in saved {
         out = out.replace(&format!("${{{name}}}"), value);
     }
-    assert!(!out.contains("${"), "unknown variable in {text:?} (saved: {:?})", saved.keys().collect::<Vec<_>>());
+    assert!(
+        !out.contains("${"),
+        "unknown variable in {text:?} (saved: {:?})",
+        saved.keys().collect::<Vec<_>>()
+    );
     out
 }
 
 fn substitute_json(value: &Value, saved: &BTreeMap<String, String>) -> Value {
     match value {
         Value::String(s) => Value::String(substitute(s, saved)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| substitute_json(v, saved)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute_json(v, saved))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute_json(v, saved)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute_json(v, saved)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -103,37 +113,73 @@ async fn earning_scenarios_hold(h: Harness) {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "expected the earning scenarios, found {}", files.len());
+    assert!(
+        !files.is_empty(),
+        "expected the earning scenarios, found {}",
+        files.len()
+    );
     for (index, file) in files.iter().enumerate() {
         let text = std::fs::read_to_string(file).expect("read scenario");
-        let scenario: Scenario = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let scenario: Scenario =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let ledger = format!("earn{index}");
-        run(&h, &file.file_name().unwrap().to_string_lossy(), &ledger, scenario).await;
+        run(
+            &h,
+            &file.file_name().unwrap().to_string_lossy(),
+            &ledger,
+            scenario,
+        )
+        .await;
     }
 }
 
 async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
-    h.store.ensure_ledger(ledger, scenario.start_micros).await.unwrap();
+    h.store
+        .ensure_ledger(ledger, scenario.start_micros)
+        .await
+        .unwrap();
     h.clock.set(scenario.start_micros);
-    let app = router(AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone()));
+    let app = router(AppState::new(
+        h.stores.clone(),
+        h.clock.clone(),
+        h.entropy.clone(),
+    ));
     let mut saved: BTreeMap<String, String> = BTreeMap::new();
     let mut tokens: BTreeMap<String, String> = BTreeMap::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        let at = format!("{name} step {index}{}", step.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
+        let at = format!(
+            "{name} step {index}{}",
+            step.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
         if let Some(days) = step.advance_days {
             h.clock.advance(days * 86_400 * 1_000_000);
         }
         let Some(path) = &step.path else { continue };
-        let token_name = step.token.as_deref().unwrap_or_else(|| panic!("{at}: no `as`"));
+        let token_name = step
+            .token
+            .as_deref()
+            .unwrap_or_else(|| panic!("{at}: no `as`"));
         if !tokens.contains_key(token_name) {
             let spec = &scenario.tokens[token_name];
             let role = Role::parse(&spec.role).expect("role");
             let scope = spec.scope.as_deref().map(|s| substitute(s, &saved));
-            let (secret, record) = new_token(h.entropy.as_ref(), h.clock.now_micros(), ledger, role, scope, token_name.to_owned(), None);
+            let (secret, record) = new_token(
+                h.entropy.as_ref(),
+                h.clock.now_micros(),
+                ledger,
+                role,
+                scope,
+                token_name.to_owned(),
+                None,
+            );
             h.store.insert_token(&record).await.unwrap();
             tokens.insert(token_name.to_owned(), secret);
         }
-        let method = Method::from_bytes(step.method.as_deref().unwrap_or("GET").as_bytes()).unwrap();
+        let method =
+            Method::from_bytes(step.method.as_deref().unwrap_or("GET").as_bytes()).unwrap();
         let mut request = Request::builder()
             .method(method)
             .uri(substitute(path, &saved))
@@ -142,9 +188,13 @@ async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
             request = request.header("idempotency-key", substitute(key, &saved));
         }
         let request = if let Some(csv) = &step.csv {
-            request.header("content-type", "text/csv").body(Body::from(substitute(csv, &saved)))
+            request
+                .header("content-type", "text/csv")
+                .body(Body::from(substitute(csv, &saved)))
         } else if let Some(body) = &step.body {
-            request.header("content-type", "application/json").body(Body::from(substitute_json(body, &saved).to_string()))
+            request
+                .header("content-type", "application/json")
+                .body(Body::from(substitute_json(body, &saved).to_string()))
         } else {
             request.body(Body::empty())
         }
@@ -162,11 +212,20 @@ async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
         }
         for (pointer, want) in &step.expect_body {
             let got = answer.pointer(pointer).unwrap_or(&Value::Null);
-            assert_eq!(got, &substitute_json(want, &saved), "{at}: {pointer} in {text}");
+            assert_eq!(
+                got,
+                &substitute_json(want, &saved),
+                "{at}: {pointer} in {text}"
+            );
         }
         for (variable, pointer) in &step.save {
-            let value = answer.pointer(pointer).unwrap_or_else(|| panic!("{at}: nothing at {pointer} in {text}"));
-            let value = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+            let value = answer
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("{at}: nothing at {pointer} in {text}"));
+            let value = value
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| value.to_string());
             saved.insert(variable.clone(), value);
         }
     }
@@ -174,8 +233,20 @@ async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
     // Every resident's open lots add up to their points: expiry is exact.
     for balance in h.store.balances(ledger).await.unwrap() {
         if balance.kind == AccountKind::Resident && balance.unit == Unit::Points {
-            let lots: i64 = h.stores.earning.open_lots(ledger, balance.account).await.unwrap().iter().map(|l| l.remaining_minor).sum();
-            assert_eq!(lots, balance.balance_minor, "{name}: lots of {} do not add up to its points", balance.account);
+            let lots: i64 = h
+                .stores
+                .earning
+                .open_lots(ledger, balance.account)
+                .await
+                .unwrap()
+                .iter()
+                .map(|l| l.remaining_minor)
+                .sum();
+            assert_eq!(
+                lots, balance.balance_minor,
+                "{name}: lots of {} do not add up to its points",
+                balance.account
+            );
         }
     }
     let _ = scenario.description;

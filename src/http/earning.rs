@@ -15,10 +15,12 @@ use uuid::Uuid;
 use super::{format_time, idempotency_key, ApiError, AppState, Body, PAGE_LIMIT_DEFAULT};
 use crate::auth::{Principal, Role};
 use crate::earning::model::{
-    format_date, parse_date, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
+    format_date, parse_date, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
+    ServiceRecord,
 };
 use crate::earning::service::{
-    parse_hours, Balance, HistoryItem, NewOrgUnit, NewRecord, NewResident, NewRoster, Resolution, RosterLine, RuleTerms,
+    parse_hours, Balance, HistoryItem, NewOrgUnit, NewRecord, NewResident, NewRoster, Resolution,
+    RosterLine, RuleTerms,
 };
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
@@ -51,7 +53,12 @@ fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
 }
 
 fn date_field(name: &str, text: &str) -> Result<time::Date, ApiError> {
-    parse_date(text).ok_or_else(|| invalid(ErrorCode::DateInvalid, format!("{name} must be a date written YYYY-MM-DD")))
+    parse_date(text).ok_or_else(|| {
+        invalid(
+            ErrorCode::DateInvalid,
+            format!("{name} must be a date written YYYY-MM-DD"),
+        )
+    })
 }
 
 fn amount_field(name: &str, text: &str) -> Result<Amount, ApiError> {
@@ -422,7 +429,11 @@ pub struct CursorQuery {
 /// Creates an organisation unit; with `community`, a community and its accounts. Admin.
 #[utoipa::path(post, path = "/v1/org-units", security(("bearer" = [])), request_body = OrgUnitBody,
     responses((status = 201, body = OrgUnitView), (status = 200, body = OrgUnitView), (status = 409), (status = 422)))]
-async fn create_org_unit(State(app): State<AppState>, p: Principal, Body(body): Body<OrgUnitBody>) -> Result<Response, ApiError> {
+async fn create_org_unit(
+    State(app): State<AppState>,
+    p: Principal,
+    Body(body): Body<OrgUnitBody>,
+) -> Result<Response, ApiError> {
     let community = match body.community {
         None => None,
         Some(c) => Some(ExpiryPolicy::parse(&c.expiry_policy, c.expiry_months).ok_or_else(|| {
@@ -433,7 +444,14 @@ async fn create_org_unit(State(app): State<AppState>, p: Principal, Body(body): 
         .earning
         .create_org_unit(
             &p,
-            NewOrgUnit { id: body.id, parent_id: body.parent_id, level: body.level, name_zh: body.name_zh, name_en: body.name_en, community },
+            NewOrgUnit {
+                id: body.id,
+                parent_id: body.parent_id,
+                level: body.level,
+                name_zh: body.name_zh,
+                name_en: body.name_en,
+                community,
+            },
         )
         .await?;
     Ok((created(fresh), Json(OrgUnitView::from(&unit))).into_response())
@@ -441,8 +459,14 @@ async fn create_org_unit(State(app): State<AppState>, p: Principal, Body(body): 
 
 #[utoipa::path(get, path = "/v1/org-units/{id}", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = OrgUnitView), (status = 404)))]
-async fn get_org_unit(State(app): State<AppState>, p: Principal, Path(id): Path<String>) -> Result<Json<OrgUnitView>, ApiError> {
-    Ok(Json(OrgUnitView::from(&app.earning.org_unit(&p, &id).await?)))
+async fn get_org_unit(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<OrgUnitView>, ApiError> {
+    Ok(Json(OrgUnitView::from(
+        &app.earning.org_unit(&p, &id).await?,
+    )))
 }
 
 /// Registers a resident in a community (staff of it, or admin). Needs an Idempotency-Key.
@@ -460,7 +484,15 @@ async fn register_resident(
     let key = idempotency_key(&headers)?;
     let (resident, fresh) = app
         .earning
-        .register_resident(&p, &key, NewResident { name: body.name, phone: body.phone, community_id: body.community_id })
+        .register_resident(
+            &p,
+            &key,
+            NewResident {
+                name: body.name,
+                phone: body.phone,
+                community_id: body.community_id,
+            },
+        )
         .await?;
     Ok((created(fresh), Json(resident_view(&p, &resident, None))).into_response())
 }
@@ -493,19 +525,24 @@ async fn resident_history(
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(ErrorCode::InvalidQuery, format!("limit must be 1 to {PAGE_LIMIT_MAX}")));
+        return Err(invalid(
+            ErrorCode::InvalidQuery,
+            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
+        ));
     }
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(text) => Some(
-            text.parse::<i64>()
-                .ok()
-                .filter(|s| *s > 0)
-                .ok_or_else(|| invalid(ErrorCode::InvalidQuery, "cursor is not one this API gave"))?,
-        ),
-    };
+    let before =
+        match query.cursor.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                invalid(ErrorCode::InvalidQuery, "cursor is not one this API gave")
+            })?),
+        };
     let (items, more) = app.earning.history(&p, id, before, limit).await?;
-    let next_cursor = if more { items.last().map(|i| i.seq.to_string()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|i| i.seq.to_string())
+    } else {
+        None
+    };
     Ok(Json(HistoryPage { items, next_cursor }))
 }
 
@@ -551,22 +588,42 @@ async fn set_rule(
         category: body.category,
         name_zh: body.name_zh,
         name_en: body.name_en,
-        mode: RuleMode::parse(&body.mode).ok_or_else(|| invalid(ErrorCode::InvalidBody, "mode is per_hour or per_activity"))?,
+        mode: RuleMode::parse(&body.mode)
+            .ok_or_else(|| invalid(ErrorCode::InvalidBody, "mode is per_hour or per_activity"))?,
         points: amount_field("points", &body.points)?,
         records_hours: body.records_hours,
-        cap_day: body.cap_day.as_deref().map(|c| amount_field("cap_day", c)).transpose()?,
-        cap_month: body.cap_month.as_deref().map(|c| amount_field("cap_month", c)).transpose()?,
+        cap_day: body
+            .cap_day
+            .as_deref()
+            .map(|c| amount_field("cap_day", c))
+            .transpose()?,
+        cap_month: body
+            .cap_month
+            .as_deref()
+            .map(|c| amount_field("cap_month", c))
+            .transpose()?,
         valid_from: date_field("valid_from", &body.valid_from)?,
-        valid_until: body.valid_until.as_deref().map(|d| date_field("valid_until", d)).transpose()?,
+        valid_until: body
+            .valid_until
+            .as_deref()
+            .map(|d| date_field("valid_until", d))
+            .transpose()?,
     };
-    let (rule, fresh) = app.earning.set_rule(&p, &rule_id, body.expected_version, terms).await?;
+    let (rule, fresh) = app
+        .earning
+        .set_rule(&p, &rule_id, body.expected_version, terms)
+        .await?;
     Ok((created(fresh), Json(RuleView::from(&rule))).into_response())
 }
 
 /// Every version of a rule, oldest first.
 #[utoipa::path(get, path = "/v1/rules/{rule_id}", security(("bearer" = [])), params(("rule_id" = String, Path)),
     responses((status = 200, body = Vec<RuleView>), (status = 404)))]
-async fn get_rule(State(app): State<AppState>, p: Principal, Path(rule_id): Path<String>) -> Result<Json<Vec<RuleView>>, ApiError> {
+async fn get_rule(
+    State(app): State<AppState>,
+    p: Principal,
+    Path(rule_id): Path<String>,
+) -> Result<Json<Vec<RuleView>>, ApiError> {
     let versions = app.earning.rule_versions(&p, &rule_id).await?;
     Ok(Json(versions.iter().map(RuleView::from).collect()))
 }
@@ -595,7 +652,11 @@ async fn submit_record(
 
 #[utoipa::path(get, path = "/v1/service-records/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RecordView), (status = 404)))]
-async fn get_record(State(app): State<AppState>, p: Principal, id: Result<Path<Uuid>, PathRejection>) -> Result<Json<RecordView>, ApiError> {
+async fn get_record(
+    State(app): State<AppState>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id?;
     let (record, _) = app.earning.record(&p, id).await?;
     Ok(Json(RecordView::from(&record)))
@@ -605,7 +666,11 @@ async fn get_record(State(app): State<AppState>, p: Principal, id: Result<Path<U
 /// and hours. Repeating it answers the approved record.
 #[utoipa::path(post, path = "/v1/service-records/{id}/approve", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RecordView), (status = 404), (status = 409), (status = 422)))]
-async fn approve_record(State(app): State<AppState>, p: Principal, id: Result<Path<Uuid>, PathRejection>) -> Result<Json<RecordView>, ApiError> {
+async fn approve_record(
+    State(app): State<AppState>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id?;
     let (record, _) = app.earning.approve_record(&p, id).await?;
     Ok(Json(RecordView::from(&record)))
@@ -621,7 +686,9 @@ async fn reject_record(
     Body(body): Body<ReasonBody>,
 ) -> Result<Json<RecordView>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(RecordView::from(&app.earning.reject_record(&p, id, &body.reason).await?)))
+    Ok(Json(RecordView::from(
+        &app.earning.reject_record(&p, id, &body.reason).await?,
+    )))
 }
 
 /// Records an event roster, as JSON or as CSV (`Content-Type: text/csv`, a header line
@@ -637,10 +704,18 @@ async fn create_roster(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let body = if content_type.starts_with("text/csv") {
         let Query(q) = query?;
-        let missing = |name: &str| invalid(ErrorCode::InvalidQuery, format!("a CSV roster needs the {name} query parameter"));
+        let missing = |name: &str| {
+            invalid(
+                ErrorCode::InvalidQuery,
+                format!("a CSV roster needs the {name} query parameter"),
+            )
+        };
         RosterBody {
             community_id: q.community_id.ok_or_else(|| missing("community_id"))?,
             rule_id: q.rule_id.ok_or_else(|| missing("rule_id"))?,
@@ -650,18 +725,32 @@ async fn create_roster(
         }
     } else if content_type.starts_with("application/json") {
         serde_json::from_slice::<RosterBody>(&body).map_err(|e| {
-            let code = if e.is_syntax() || e.is_eof() { ErrorCode::MalformedJson } else { ErrorCode::InvalidBody };
+            let code = if e.is_syntax() || e.is_eof() {
+                ErrorCode::MalformedJson
+            } else {
+                ErrorCode::InvalidBody
+            };
             invalid(code, e.to_string())
         })?
     } else {
-        return Err(invalid(ErrorCode::UnsupportedMediaType, "a roster is application/json or text/csv"));
+        return Err(invalid(
+            ErrorCode::UnsupportedMediaType,
+            "a roster is application/json or text/csv",
+        ));
     };
     let new = NewRoster {
         community_id: body.community_id,
         rule_id: body.rule_id,
         service_date: date_field("service_date", &body.service_date)?,
         title: body.title,
-        lines: body.lines.into_iter().map(|l| RosterLine { resident: l.resident, hours: l.hours }).collect(),
+        lines: body
+            .lines
+            .into_iter()
+            .map(|l| RosterLine {
+                resident: l.resident,
+                hours: l.hours,
+            })
+            .collect(),
     };
     let (roster, records, fresh) = app.earning.create_roster(&p, &key, new).await?;
     Ok((created(fresh), Json(roster_view(&roster, &records))).into_response())
@@ -669,18 +758,29 @@ async fn create_roster(
 
 /// Parses `resident,hours` CSV (a header line first). Bad rows are reported by line number.
 fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, ApiError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(body);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
     let headers = reader
         .headers()
         .map_err(|e| invalid(ErrorCode::InvalidBody, format!("CSV: {e}")))?
         .clone();
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(resident), Some(hours)) = (column("resident"), column("hours")) else {
-        return Err(invalid(ErrorCode::InvalidBody, "CSV: the first line must name the columns resident,hours"));
+        return Err(invalid(
+            ErrorCode::InvalidBody,
+            "CSV: the first line must name the columns resident,hours",
+        ));
     };
     let mut lines = Vec::new();
     for (index, row) in reader.records().enumerate() {
-        let row = row.map_err(|e| invalid(ErrorCode::InvalidBody, format!("CSV line {}: {e}", index + 2)))?;
+        let row = row.map_err(|e| {
+            invalid(
+                ErrorCode::InvalidBody,
+                format!("CSV line {}: {e}", index + 2),
+            )
+        })?;
         lines.push(RosterLineBody {
             resident: row.get(resident).unwrap_or("").to_owned(),
             hours: row.get(hours).unwrap_or("").to_owned(),
@@ -691,7 +791,11 @@ fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, ApiError> {
 
 #[utoipa::path(get, path = "/v1/rosters/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RosterView), (status = 404)))]
-async fn get_roster(State(app): State<AppState>, p: Principal, id: Result<Path<Uuid>, PathRejection>) -> Result<Json<RosterView>, ApiError> {
+async fn get_roster(
+    State(app): State<AppState>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<RosterView>, ApiError> {
     let Path(id) = id?;
     let (roster, records) = app.earning.roster(&p, id).await?;
     Ok(Json(roster_view(&roster, &records)))
@@ -700,7 +804,11 @@ async fn get_roster(State(app): State<AppState>, p: Principal, id: Result<Path<U
 /// Approves a roster (staff other than the submitter): every line is credited or none is.
 #[utoipa::path(post, path = "/v1/rosters/{id}/approve", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RosterView), (status = 404), (status = 422)))]
-async fn approve_roster(State(app): State<AppState>, p: Principal, id: Result<Path<Uuid>, PathRejection>) -> Result<Json<RosterView>, ApiError> {
+async fn approve_roster(
+    State(app): State<AppState>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<RosterView>, ApiError> {
     let Path(id) = id?;
     let (roster, records) = app.earning.approve_roster(&p, id).await?;
     Ok(Json(roster_view(&roster, &records)))
@@ -717,15 +825,24 @@ async fn request_correction(
     Body(body): Body<CorrectionBody>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let (correction, fresh) = app.earning.request_correction(&p, &key, body.record_id, &body.reason).await?;
+    let (correction, fresh) = app
+        .earning
+        .request_correction(&p, &key, body.record_id, &body.reason)
+        .await?;
     Ok((created(fresh), Json(CorrectionView::from(&correction))).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/corrections/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = CorrectionView), (status = 404)))]
-async fn get_correction(State(app): State<AppState>, p: Principal, id: Result<Path<Uuid>, PathRejection>) -> Result<Json<CorrectionView>, ApiError> {
+async fn get_correction(
+    State(app): State<AppState>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<CorrectionView>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(CorrectionView::from(&app.earning.correction(&p, id).await?)))
+    Ok(Json(CorrectionView::from(
+        &app.earning.correction(&p, id).await?,
+    )))
 }
 
 /// Resolves a correction (staff): reverse the record, reverse and replace it with new hours
@@ -741,32 +858,85 @@ async fn resolve_correction(
     let Path(id) = id?;
     let resolution = match (body.action.as_str(), body.hours.as_deref()) {
         ("reverse", None) => Resolution::Reverse { note: body.note },
-        ("replace", Some(hours)) => Resolution::Replace { hours_minor: parse_hours(hours)?, note: body.note },
+        ("replace", Some(hours)) => Resolution::Replace {
+            hours_minor: parse_hours(hours)?,
+            note: body.note,
+        },
         ("decline", None) => Resolution::Decline { note: body.note },
-        _ => return Err(invalid(ErrorCode::InvalidBody, "action is reverse, replace (with hours) or decline")),
+        _ => {
+            return Err(invalid(
+                ErrorCode::InvalidBody,
+                "action is reverse, replace (with hours) or decline",
+            ))
+        }
     };
-    Ok(Json(CorrectionView::from(&app.earning.resolve_correction(&p, id, resolution).await?)))
+    Ok(Json(CorrectionView::from(
+        &app.earning.resolve_correction(&p, id, resolution).await?,
+    )))
 }
 
 /// Posts expiry entries for points whose last valid day is before `as_of`. Admin. Idempotent.
 #[utoipa::path(post, path = "/v1/expiry/run", security(("bearer" = [])), request_body = ExpiryBody,
     responses((status = 200, description = "What was expired"), (status = 403)))]
-async fn run_expiry(State(app): State<AppState>, p: Principal, Body(body): Body<ExpiryBody>) -> Result<Response, ApiError> {
+async fn run_expiry(
+    State(app): State<AppState>,
+    p: Principal,
+    Body(body): Body<ExpiryBody>,
+) -> Result<Response, ApiError> {
     if p.role != Role::Admin {
         return Err(ApiError::bare(ErrorCode::Forbidden));
     }
     let as_of = date_field("as_of", &body.as_of)?;
-    let report = app.earning.run_expiry(&p.ledger_id, as_of, &p.actor()).await?;
+    let report = app
+        .earning
+        .run_expiry(&p.ledger_id, as_of, &p.actor())
+        .await?;
     Ok(Json(report).into_response())
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(create_org_unit, get_org_unit, register_resident, get_resident, resident_history, resident_lots, set_rule, get_rule,
-          submit_record, get_record, approve_record, reject_record, create_roster, get_roster, approve_roster,
-          request_correction, get_correction, resolve_correction, run_expiry),
-    components(schemas(OrgUnitView, ResidentView, RuleView, RecordView, RosterView, CorrectionView, LotView, HistoryPage,
-                       CommunityBody, OrgUnitBody, ResidentBody, RuleBody, RecordBody, ReasonBody, RosterLineBody, RosterBody,
-                       CorrectionBody, ResolveBody, ExpiryBody))
+    paths(
+        create_org_unit,
+        get_org_unit,
+        register_resident,
+        get_resident,
+        resident_history,
+        resident_lots,
+        set_rule,
+        get_rule,
+        submit_record,
+        get_record,
+        approve_record,
+        reject_record,
+        create_roster,
+        get_roster,
+        approve_roster,
+        request_correction,
+        get_correction,
+        resolve_correction,
+        run_expiry
+    ),
+    components(schemas(
+        OrgUnitView,
+        ResidentView,
+        RuleView,
+        RecordView,
+        RosterView,
+        CorrectionView,
+        LotView,
+        HistoryPage,
+        CommunityBody,
+        OrgUnitBody,
+        ResidentBody,
+        RuleBody,
+        RecordBody,
+        ReasonBody,
+        RosterLineBody,
+        RosterBody,
+        CorrectionBody,
+        ResolveBody,
+        ExpiryBody
+    ))
 )]
 pub struct EarningDoc;

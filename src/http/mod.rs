@@ -58,7 +58,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(stores: crate::store::Stores, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> Self {
+    pub fn new(
+        stores: crate::store::Stores,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Self {
         let store = stores.ledger;
         let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
         let earning = crate::earning::Earning {

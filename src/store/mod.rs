@@ -213,7 +213,10 @@ impl Stores {
     /// Both contracts of one concrete store.
     pub fn of<S: Store + earning::EarningStore>(store: S) -> Stores {
         let store = Arc::new(store);
-        Stores { ledger: store.clone(), earning: store }
+        Stores {
+            ledger: store.clone(),
+            earning: store,
+        }
     }
 }
 

@@ -110,7 +110,13 @@ impl Harness {
         let store = SqliteStore::connect(&url).await.expect("open sqlite");
         store.migrate().await.expect("migrate sqlite");
         let raw = Raw::Sqlite(store.pool().clone());
-        Harness::finish(aixin::store::Stores::of(store), raw, Target::Sqlite(url), Cleanup::Dir(dir)).await
+        Harness::finish(
+            aixin::store::Stores::of(store),
+            raw,
+            Target::Sqlite(url),
+            Cleanup::Dir(dir),
+        )
+        .await
     }
 
     /// A harness on a fresh PostgreSQL schema, or `None` (after a loud message) when no server
@@ -152,7 +158,12 @@ impl Harness {
         )
     }
 
-    async fn finish(stores: aixin::store::Stores, raw: Raw, target: Target, cleanup: Cleanup) -> Harness {
+    async fn finish(
+        stores: aixin::store::Stores,
+        raw: Raw,
+        target: Target,
+        cleanup: Cleanup,
+    ) -> Harness {
         let store = stores.ledger.clone();
         store.ensure_ledger("test", T0).await.expect("ledger");
         Harness {
