@@ -684,6 +684,14 @@ async fn tamper_suite(h: Harness) {
     .await;
     expect_problem(&h, "t-balance", None, ProblemKind::BalanceMismatch).await;
 
+    ten_entries(&h, "t-lots").await;
+    h.tamper(&[&bump(
+        "UPDATE lots SET remaining_minor = remaining_minor - 1 WHERE ledger_id = '{L}' AND remaining_minor > 0",
+        "t-lots",
+    )])
+    .await;
+    expect_problem(&h, "t-lots", None, ProblemKind::LotsMismatch).await;
+
     // The untouched ledger still verifies: tampering is caught per ledger, not by accident.
     ten_entries(&h, "t-clean").await;
 }

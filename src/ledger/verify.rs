@@ -33,6 +33,8 @@ pub enum ProblemKind {
     BalanceMismatch,
     /// An account is below what its policy allows, or holds a unit it may not.
     PolicyViolated,
+    /// A resident's open lots do not add up to their points (expiry would be wrong).
+    LotsMismatch,
 }
 
 /// The first problem found.
@@ -247,4 +249,42 @@ fn policy(balance: &StoredBalance, what: &str) -> Problem {
             balance.kind, balance.account, balance.unit
         ),
     }
+}
+
+/// Checks that every resident's open lots add up to their points balance. `lot_sums` holds the
+/// sum of remaining points in lots per account (accounts without lots may be absent).
+pub fn check_lots(
+    stored: &[StoredBalance],
+    lot_sums: &BTreeMap<AccountId, i64>,
+) -> Result<(), Problem> {
+    let points: BTreeMap<AccountId, i64> = stored
+        .iter()
+        .filter(|b| b.kind == AccountKind::Resident && b.unit == Unit::Points)
+        .map(|b| (b.account, b.balance_minor))
+        .collect();
+    for (account, balance) in &points {
+        let in_lots = lot_sums.get(account).copied().unwrap_or(0);
+        if in_lots != *balance {
+            return Err(Problem {
+                seq: None,
+                kind: ProblemKind::LotsMismatch,
+                detail: format!(
+                    "resident account {account}: {} points but {} in lots",
+                    super::amount::format_minor(*balance),
+                    super::amount::format_minor(in_lots)
+                ),
+            });
+        }
+    }
+    if let Some((account, _)) = lot_sums
+        .iter()
+        .find(|(a, sum)| **sum != 0 && !points.contains_key(a))
+    {
+        return Err(Problem {
+            seq: None,
+            kind: ProblemKind::LotsMismatch,
+            detail: format!("account {account} holds lots but is not a resident account"),
+        });
+    }
+    Ok(())
 }

@@ -1068,8 +1068,17 @@ async fn verify_in(
         }
     }
     let balances = read_balances(&mut tx, ledger_id).await?;
+    let sums: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT account_id, sum(remaining_minor)::bigint FROM lots WHERE ledger_id = $1 GROUP BY account_id")
+            .bind(ledger_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let lot_sums: std::collections::BTreeMap<Uuid, i64> = sums.into_iter().collect();
     tx.commit().await?;
-    Ok(verifier.finish(&head, balances))
+    let lots_checked = crate::ledger::verify::check_lots(&balances, &lot_sums);
+    Ok(verifier
+        .finish(&head, balances)
+        .and_then(|summary| lots_checked.map(|()| summary)))
 }
 
 /// Runs a store operation as its own task, so that dropping the caller's future (a client that

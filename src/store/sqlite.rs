@@ -921,8 +921,20 @@ impl Store for SqliteStore {
             }
         }
         let balances = read_balances(&mut tx, ledger_id).await?;
+        let sums: Vec<(String, i64)> =
+            sqlx::query_as("SELECT account_id, sum(remaining_minor) FROM lots WHERE ledger_id = ?1 GROUP BY account_id")
+                .bind(ledger_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut lot_sums = std::collections::BTreeMap::new();
+        for (a, sum) in sums {
+            lot_sums.insert(uuid(&a)?, sum);
+        }
         tx.commit().await?;
-        Ok(verifier.finish(&head, balances))
+        let lots_checked = crate::ledger::verify::check_lots(&balances, &lot_sums);
+        Ok(verifier
+            .finish(&head, balances)
+            .and_then(|summary| lots_checked.map(|()| summary)))
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
