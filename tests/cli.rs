@@ -85,6 +85,16 @@ where
     );
     assert!(text(&verified.stdout).contains("300 entries"));
 
+    let expired = aixin(url, ledger, &["expire", "--as-of", "2026-01-01"]);
+    assert!(expired.status.success(), "{}", text(&expired.stderr));
+    assert!(
+        text(&expired.stdout).starts_with("expired 0.00 points in 0 accounts as of 2026-01-01"),
+        "{}",
+        text(&expired.stdout)
+    );
+    let bad_date = aixin(url, ledger, &["expire", "--as-of", "2026-02-30"]);
+    assert_eq!(bad_date.status.code(), Some(2));
+
     tamper().await;
     let caught = aixin(url, ledger, &["verify"]);
     assert_eq!(caught.status.code(), Some(1), "{}", text(&caught.stdout));
