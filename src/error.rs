@@ -84,6 +84,7 @@ error_codes! {
     MonthlyCapExceeded = ("monthly_cap_exceeded", 422, "The resident's monthly cap for this activity is reached"),
     RecordNotInState = ("record_not_in_state", 409, "The record was already decided or changed"),
     GroupRefused = ("group_refused", 422, "Another line of this all-or-nothing group was refused"),
+    ExpiryExceedsExpired = ("expiry_exceeds_expired", 409, "The account has fewer expired points than this expiry takes; run expiry again"),
     // Earning.
     InvalidCode = ("invalid_code", 422, "An id must be 1 to 64 ASCII letters, digits, '-' or '_'"),
     DateInvalid = ("date_invalid", 422, "A date is not valid here"),
@@ -165,6 +166,7 @@ impl From<&LedgerError> for ErrorCode {
             } => ErrorCode::MonthlyCapExceeded,
             LedgerError::RecordNotInState { .. } => ErrorCode::RecordNotInState,
             LedgerError::GroupRefused => ErrorCode::GroupRefused,
+            LedgerError::ExpiryExceedsExpired { .. } => ErrorCode::ExpiryExceedsExpired,
         }
     }
 }

@@ -15,7 +15,6 @@ CREATE TABLE lots (
     FOREIGN KEY (ledger_id, entry_seq) REFERENCES entries (ledger_id, seq)
 ) STRICT;
 CREATE INDEX lots_open_by_account ON lots (ledger_id, account_id) WHERE remaining_minor > 0;
-CREATE INDEX lots_by_expiry ON lots (ledger_id, expires_on) WHERE remaining_minor > 0;
 
 -- Which entry took points from (amount > 0) or returned them to (amount < 0) which lot.
 CREATE TABLE lot_moves (
@@ -131,6 +130,7 @@ CREATE TABLE service_records (
     reason        TEXT,
     entry_id      TEXT,
     roster_id     TEXT,
+    roster_line   INTEGER,
     correction_of TEXT,
     PRIMARY KEY (ledger_id, id),
     FOREIGN KEY (ledger_id, resident_id) REFERENCES residents (ledger_id, id)

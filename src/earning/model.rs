@@ -96,11 +96,17 @@ pub fn parse_date(text: &str) -> Option<Date> {
         .flatten()
 }
 
-/// The UTC calendar day of a time in microseconds.
+/// The programme's calendar: China Standard Time (UTC+8), so that "today", service days and
+/// the last valid day of points are the days residents and staff live in.
+pub const CALENDAR_UTC_OFFSET_SECONDS: i64 = 8 * 3600;
+
+/// The calendar day (UTC+8) of a time in microseconds since the Unix epoch.
 pub fn day_of(micros: i64) -> Date {
-    time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
-        .map(|t| t.date())
-        .unwrap_or(Date::MIN)
+    time::OffsetDateTime::from_unix_timestamp(
+        micros.div_euclid(1_000_000) + CALENDAR_UTC_OFFSET_SECONDS,
+    )
+    .map(|t| t.date())
+    .unwrap_or(Date::MIN)
 }
 
 /// Whether `code` is an acceptable id for an organisation unit or rule.
@@ -392,6 +398,14 @@ mod tests {
         );
         assert_eq!(ExpiryPolicy::parse("rolling", Some(0)), None);
         assert_eq!(ExpiryPolicy::parse("never", Some(3)), None);
+    }
+
+    #[test]
+    fn days_follow_china_standard_time() {
+        // Proves 07:00 in Beijing on 26 November is already 26 November (it is 25 November, 23:00 UTC).
+        let micros = 1_795_647_600 * 1_000_000; // 2026-11-25T23:00:00Z
+        assert_eq!(day_of(micros), date!(2026 - 11 - 26));
+        assert_eq!(day_of(micros - 9 * 3_600_000_000), date!(2026 - 11 - 25)); // 22:00 in Beijing
     }
 
     #[test]

@@ -454,15 +454,33 @@ impl Earning {
             ));
         }
         self.community(ledger, &new.community_id).await?;
-        let id = derived_id("aixin.resident.v1", &[ledger, key]);
+        // Ids derive from the caller and its key: a retry names the same resident, and another
+        // client's key never reaches it.
+        let actor = Self::actor(p);
+        let id = derived_id("aixin.resident.v1", &[ledger, &actor, key]);
+        let same = |r: &Resident| {
+            r.name == new.name && r.phone == new.phone && r.community_id == new.community_id
+        };
         if let Some(existing) = self.store.resident(ledger, id).await? {
-            return Ok((existing, false));
+            return if same(&existing) {
+                Ok((existing, false))
+            } else {
+                Err(key_reused())
+            };
         }
-        let mut random = [0u8; 5];
-        self.entropy.fill(&mut random);
-        let pseudonym = model::pseudonym(random);
+        let account_id = derived_id("aixin.resident-account.v1", &[ledger, &actor, key]);
+        // A retry after a failure between opening the account and recording the resident keeps
+        // the pseudonym the account already carries.
+        let pseudonym = match self.ledger.account(ledger, account_id).await? {
+            Some(account) => account.label,
+            None => {
+                let mut random = [0u8; 5];
+                self.entropy.fill(&mut random);
+                model::pseudonym(random)
+            }
+        };
         let account = NewAccount {
-            id: derived_id("aixin.resident-account.v1", &[ledger, key]),
+            id: account_id,
             kind: AccountKind::Resident,
             owner_id: Some(id.to_string()),
             community_id: Some(new.community_id.clone()),
@@ -472,20 +490,21 @@ impl Earning {
         let now = self.clock.now_micros();
         let account_id = match self.ledger.open_account(ledger, &account, now).await? {
             Opened::Created(a) | Opened::Existing(a) => a.id,
-            Opened::Conflict(a) => a.id,
+            Opened::Conflict(_) => return Err(key_reused()),
         };
         let resident = Resident {
             id,
             pseudonym,
-            name: new.name,
-            phone: new.phone,
-            community_id: new.community_id,
+            name: new.name.clone(),
+            phone: new.phone.clone(),
+            community_id: new.community_id.clone(),
             account_id,
             created_at_micros: now,
         };
         match self.store.insert_resident(ledger, &resident).await? {
             Inserted::Created(r) => Ok((r, true)),
-            Inserted::Existing(r) => Ok((r, false)),
+            Inserted::Existing(r) if same(&r) => Ok((r, false)),
+            Inserted::Existing(_) => Err(key_reused()),
         }
     }
 
@@ -816,7 +835,7 @@ impl Earning {
         )
         .await?;
         let record = ServiceRecord {
-            id: derived_id("aixin.record.v1", &[ledger, key]),
+            id: derived_id("aixin.record.v1", &[ledger, &Self::actor(p), key]),
             resident_id: resident.id,
             rule_id: new.rule_id,
             service_date: new.service_date,
@@ -844,13 +863,23 @@ impl Earning {
                     .ok_or_else(not_found)?,
                 true,
             )),
-            RecordsInserted::Existing => Ok((
-                self.store
+            RecordsInserted::Existing => {
+                let stored = self
+                    .store
                     .record(ledger, record.id)
                     .await?
-                    .ok_or_else(not_found)?,
-                false,
-            )),
+                    .ok_or_else(not_found)?;
+                let same = stored.resident_id == record.resident_id
+                    && stored.rule_id == record.rule_id
+                    && stored.service_date == record.service_date
+                    && stored.hours_minor == record.hours_minor
+                    && stored.note == record.note;
+                if same {
+                    Ok((stored, false))
+                } else {
+                    Err(key_reused())
+                }
+            }
             RecordsInserted::Duplicates(_) => Err(DomainError::new(
                 ErrorCode::DuplicateService,
                 "this resident already has this activity recorded for that day",
@@ -1009,6 +1038,13 @@ impl Earning {
                 format!("the record is {}", record.status),
             ));
         }
+        if record.roster_id.is_some() || record.correction_of.is_some() {
+            // A roster's lines are approved together; a correction's new record by its resolution.
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                "this record is decided with its roster or correction, not on its own",
+            ));
+        }
         let actor = Self::actor(p);
         if record.submitted_by == actor {
             return Err(DomainError::new(
@@ -1041,6 +1077,12 @@ impl Earning {
         let ledger = &p.ledger_id;
         if record.status == model::status::REJECTED && record.reason.as_deref() == Some(reason) {
             return Ok(record);
+        }
+        if record.roster_id.is_some() || record.correction_of.is_some() {
+            return Err(DomainError::new(
+                ErrorCode::RecordNotInState,
+                "this record is decided with its roster or correction, not on its own",
+            ));
         }
         if !self
             .store
@@ -1087,8 +1129,15 @@ impl Earning {
         self.check_service_day(new.service_date)?;
         self.applicable_rule(ledger, &new.rule_id, &new.community_id, new.service_date)
             .await?;
-        let roster_id = derived_id("aixin.roster.v1", &[ledger, key]);
+        let roster_id = derived_id("aixin.roster.v1", &[ledger, &Self::actor(p), key]);
         if let Some(existing) = self.store.roster(ledger, roster_id).await? {
+            let same = existing.community_id == new.community_id
+                && existing.rule_id == new.rule_id
+                && existing.service_date == new.service_date
+                && existing.title == new.title;
+            if !same {
+                return Err(key_reused());
+            }
             let records = self.store.records_of_roster(ledger, roster_id).await?;
             return Ok((existing, records, false));
         }
@@ -1273,6 +1322,12 @@ impl Earning {
         if !problems.is_empty() {
             return Err(roster_refused(problems));
         }
+        if outcomes.iter().any(|o| matches!(o, Outcome::Refused(_))) {
+            return Err(DomainError::new(
+                ErrorCode::GroupRefused,
+                "the roster was not credited",
+            ));
+        }
         self.store
             .set_roster_status(ledger, id, model::status::APPROVED)
             .await?;
@@ -1307,7 +1362,7 @@ impl Earning {
             ));
         }
         let correction = Correction {
-            id: derived_id("aixin.correction.v1", &[&p.ledger_id, key]),
+            id: derived_id("aixin.correction.v1", &[&p.ledger_id, &Self::actor(p), key]),
             record_id,
             requested_by: Self::actor(p),
             reason: reason.to_owned(),
@@ -1325,7 +1380,10 @@ impl Earning {
             .await?
         {
             Inserted::Created(c) => Ok((c, true)),
-            Inserted::Existing(c) => Ok((c, false)),
+            Inserted::Existing(c) if c.record_id == record_id && c.reason == reason => {
+                Ok((c, false))
+            }
+            Inserted::Existing(_) => Err(key_reused()),
         }
     }
 
@@ -1388,7 +1446,15 @@ impl Earning {
             }
         };
         check_text("note", &note, false)?;
-        if record.status != model::status::APPROVED {
+        if actor == correction.requested_by || actor == record.submitted_by {
+            return Err(DomainError::new(
+                ErrorCode::ApproverIsSubmitter,
+                "a correction is applied by staff other than who asked for it and who recorded the service",
+            ));
+        }
+        // `reversed` too: a retry after the entries posted but before the correction was closed
+        // replays them (same keys) and finishes; a record reversed otherwise is refused below.
+        if record.status != model::status::APPROVED && record.status != model::status::REVERSED {
             return Err(DomainError::new(
                 ErrorCode::RecordNotInState,
                 format!("the record is {}", record.status),
@@ -1495,6 +1561,12 @@ impl Earning {
                 }
             }
         }
+        if reversal_entry.is_none() {
+            return Err(DomainError::new(
+                ErrorCode::GroupRefused,
+                "the correction was not applied",
+            ));
+        }
         resolved.resolution = Some(note);
         resolved.reversal_entry_id = reversal_entry;
         resolved.new_record_id = new_record;
@@ -1529,22 +1601,10 @@ impl Earning {
             let Ok(amount) = Amount::from_minor(minor) else {
                 continue;
             };
-            // The key names the lots' state, so a retry posts nothing twice, while points that
-            // came back into an expired lot (a refund) expire on the next run.
-            let lots = self.store.open_lots(ledger, account_id).await?;
-            let fingerprint = {
-                use sha2::{Digest, Sha256};
-                let mut h = Sha256::new();
-                for lot in lots.iter().filter(|l| {
-                    l.expires_on
-                        .as_deref()
-                        .is_some_and(|d| d < as_of_text.as_str())
-                }) {
-                    h.update(lot.id.to_be_bytes());
-                    h.update(lot.remaining_minor.to_be_bytes());
-                }
-                hex::encode(&h.finalize()[..8])
-            };
+            // The key names the ledger's head when the amount was computed: a retry with no
+            // entry in between replays; any later run computes afresh. The planner checks
+            // under the lock that expired lots still cover the amount.
+            let head = self.ledger.head(ledger).await?.map_or(0, |h| h.seq);
             let draft = EntryDraft {
                 kind: EntryKind::Expire,
                 postings: vec![
@@ -1570,7 +1630,7 @@ impl Earning {
             };
             match writer
                 .submit(
-                    format!("expire:{as_of_text}:{account_id}:{fingerprint}"),
+                    format!("expire:{as_of_text}:{account_id}:{head}"),
                     actor.to_owned(),
                     draft,
                 )
@@ -1590,6 +1650,13 @@ impl Earning {
         report.points = crate::ledger::format_minor(total);
         Ok(report)
     }
+}
+
+fn key_reused() -> DomainError {
+    DomainError::new(
+        ErrorCode::IdempotencyKeyReused,
+        "this idempotency key was used for a different request",
+    )
 }
 
 fn roster_refused(lines: Vec<LineProblem>) -> DomainError {

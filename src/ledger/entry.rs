@@ -243,6 +243,8 @@ pub enum LedgerError {
     },
     #[error("another line of this all-or-nothing group was refused, so none was posted")]
     GroupRefused,
+    #[error("account {account} has fewer expired points than this expiry takes")]
+    ExpiryExceedsExpired { account: AccountId },
 }
 
 impl EntryDraft {

@@ -15,6 +15,10 @@ use super::unit::{AccountKind, Unit};
 /// may be spent. Absent: the lot never expires.
 pub const LOT_EXPIRY_KEY: &str = "lot_expires_on";
 
+/// Metadata key of an expiry entry: it may only take points from lots whose last valid day is
+/// before this day (`YYYY-MM-DD`).
+pub const EXPIRY_AS_OF_KEY: &str = "as_of";
+
 /// A lot: points credited to one resident account by one posting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lot {
@@ -95,12 +99,20 @@ pub fn apply(
                     .filter(|l| reversed.as_ref().is_some_and(|r| r.seq == l.entry_seq))
                     .map(|l| l.id)
                     .collect();
+                let expiry_as_of = (entry.kind == super::entry::EntryKind::Expire)
+                    .then(|| entry.metadata.get(EXPIRY_AS_OF_KEY))
+                    .flatten();
                 let mut rest: Vec<&Lot> = lots
                     .values()
                     .filter(|l| {
                         l.account == posting.account
                             && l.remaining_minor > 0
                             && !order.contains(&l.id)
+                    })
+                    // An expiry takes only expired lots (the planner checked they cover it).
+                    .filter(|l| {
+                        expiry_as_of
+                            .is_none_or(|as_of| l.expires_on.as_ref().is_some_and(|d| d < as_of))
                     })
                     .collect();
                 rest.sort_by(|a, b| spending_order(a, b));

@@ -146,6 +146,22 @@ impl BatchState {
         (accounts, keys, targets)
     }
 
+    /// Accounts whose open lots the planner needs: those the batch debits in points. Credits
+    /// create lots or return points to the lots of the entry they reverse (read with it), so an
+    /// account that is only credited needs none — which keeps earning from re-reading a
+    /// resident's growing set of lots on every batch.
+    pub fn debited_accounts(requests: &[WriteRequest]) -> Vec<AccountId> {
+        let mut accounts: Vec<AccountId> = requests
+            .iter()
+            .flat_map(|r| r.draft.postings.iter())
+            .filter(|p| p.side == super::entry::Side::Debit && p.unit == Unit::Points)
+            .map(|p| p.account)
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    }
+
     /// Limit counter keys and guarded record ids the store must read for `requests`.
     pub fn extra_lookups(requests: &[WriteRequest]) -> (Vec<String>, Vec<Uuid>) {
         let mut counters: Vec<String> = requests
@@ -239,7 +255,11 @@ pub fn plan_batch(
             // All or nothing: plan on a copy; keep it only if every member posts.
             let saved = planner.work.clone();
             let planned: Vec<Planned> = members.iter().map(|r| planner.one(r)).collect();
-            if planned.iter().all(|p| matches!(p, Planned::Posted(_))) {
+            // A member already posted earlier (a retry) counts as done.
+            if planned
+                .iter()
+                .all(|p| matches!(p, Planned::Posted(_) | Planned::Replayed(_)))
+            {
                 outcomes.extend(planned);
             } else {
                 planner.work = saved;
@@ -467,6 +487,30 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             return Err(LedgerError::InsufficientBalance { account, unit });
         }
     }
+    if let Some(as_of) = expiry_as_of(draft) {
+        // An expiry may only take points whose last valid day is before `as_of`, and that is
+        // checked here, under the lock, against the lots as they are now.
+        for posting in draft
+            .postings
+            .iter()
+            .filter(|p| p.side == super::entry::Side::Debit && p.unit == Unit::Points)
+        {
+            let expired: i64 = state
+                .lots
+                .values()
+                .filter(|l| {
+                    l.account == posting.account
+                        && l.expires_on.as_deref().is_some_and(|d| d < as_of)
+                })
+                .map(|l| l.remaining_minor)
+                .sum();
+            if expired < posting.amount.minor() {
+                return Err(LedgerError::ExpiryExceedsExpired {
+                    account: posting.account,
+                });
+            }
+        }
+    }
     for limit in &request.limits {
         let current = state.counters.get(&limit.key).copied().unwrap_or(0);
         if current.saturating_add(limit.add_minor) > limit.max_minor {
@@ -479,6 +523,18 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
         }
     }
     Ok(Decision::Post(new_balances.into_iter().collect()))
+}
+
+/// The `as_of` day of an expiry entry (metadata key `as_of`), if it is one.
+pub fn expiry_as_of(draft: &EntryDraft) -> Option<&str> {
+    (draft.kind == EntryKind::Expire)
+        .then(|| {
+            draft
+                .metadata
+                .get(lots::EXPIRY_AS_OF_KEY)
+                .map(String::as_str)
+        })
+        .flatten()
 }
 
 /// A reversal must move, per (account, unit), at most what the original moved, the other way.

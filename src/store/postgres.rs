@@ -393,13 +393,13 @@ async fn read_batch_state(
         );
     }
     let mut targets = HashMap::new();
-    // Open lots of every account of the batch (only resident accounts have any).
+    // Open lots of the accounts the batch debits (only resident accounts have any).
     let open_lots: Vec<LotRow> = sqlx::query_as(
         "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
          WHERE ledger_id = $1 AND account_id = ANY($2) AND remaining_minor > 0",
     )
     .bind(ledger_id)
-    .bind(&account_ids)
+    .bind(BatchState::debited_accounts(requests))
     .fetch_all(&mut *conn)
     .await?;
     let mut lots: BTreeMap<i64, Lot> = open_lots.into_iter().map(|r| (r.id, lot_from(r))).collect();
@@ -702,7 +702,11 @@ async fn write_plan_extras(
             .find(|e| e.id == *entry_id)
             .ok_or_else(|| StoreError::Corrupt("guarded record without its entry".to_owned()))?;
         sqlx::query(
-            "UPDATE service_records SET status = $3, entry_id = $4, decided_by = $5, decided_at = $6
+            // Approval links the earn entry and its decider; a later state (reversed) keeps them.
+            "UPDATE service_records SET status = $3,
+                    entry_id = CASE WHEN $3 = 'approved' THEN $4 ELSE entry_id END,
+                    decided_by = CASE WHEN $3 = 'approved' THEN $5 ELSE decided_by END,
+                    decided_at = CASE WHEN $3 = 'approved' THEN $6 ELSE decided_at END
              WHERE ledger_id = $1 AND id = $2",
         )
         .bind(ledger_id)

@@ -435,7 +435,8 @@ impl EarningStore for SqliteStore {
         if let Some(roster) = roster {
             sqlx::query(
                 "INSERT INTO rosters (ledger_id, id, community_id, rule_id, service_date, title, status, submitted_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (ledger_id, id) DO NOTHING",
             )
             .bind(ledger_id)
             .bind(roster.id.to_string())
@@ -452,10 +453,12 @@ impl EarningStore for SqliteStore {
         let mut duplicates = Vec::new();
         for (index, record) in records.iter().enumerate() {
             let done = sqlx::query(
+                // No conflict target: a concurrent identical request (same id) and a duplicate
+                // service (the partial unique index) both write nothing, and are told apart below.
                 "INSERT INTO service_records (ledger_id, id, resident_id, rule_id, service_date, hours_minor, note, status,
-                     submitted_by, submitted_at, roster_id, correction_of)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (ledger_id, resident_id, rule_id, service_date) WHERE status IN ('submitted', 'approved') AND correction_of IS NULL DO NOTHING",
+                     submitted_by, submitted_at, roster_id, correction_of, roster_line)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT DO NOTHING",
             )
             .bind(ledger_id)
             .bind(record.id.to_string())
@@ -469,9 +472,15 @@ impl EarningStore for SqliteStore {
             .bind(record.submitted_at_micros)
             .bind(record.roster_id.map(|r| r.to_string()))
             .bind(record.correction_of.map(|r| r.to_string()))
+            .bind(roster.map(|_| index as i64 + 1))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
+                if index == 0 && self.record(ledger_id, record.id).await?.is_some() {
+                    // The same request was (or is being) written by someone else: a retry.
+                    tx.rollback().await?;
+                    return Ok(RecordsInserted::Existing);
+                }
                 duplicates.push(index);
             }
         }
@@ -500,7 +509,7 @@ impl EarningStore for SqliteStore {
         roster_id: Uuid,
     ) -> Result<Vec<ServiceRecord>, StoreError> {
         let rows: Vec<RecordRow> = sqlx::query_as(&format!(
-            "SELECT {RECORD_COLUMNS} FROM service_records WHERE ledger_id = ?1 AND roster_id = ?2 ORDER BY submitted_at, rowid"
+            "SELECT {RECORD_COLUMNS} FROM service_records WHERE ledger_id = ?1 AND roster_id = ?2 ORDER BY roster_line"
         ))
         .bind(ledger_id)
         .bind(roster_id.to_string())
