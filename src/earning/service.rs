@@ -984,24 +984,7 @@ impl Earning {
             metadata,
             reverses: None,
         };
-        let day = format_date(record.service_date);
-        let mut limits = Vec::new();
-        if let Some(cap) = rule.cap_day {
-            limits.push(Limit {
-                key: format!("cap:day:{}:{}:{day}", resident.id, rule.rule_id),
-                add_minor: points.minor(),
-                max_minor: cap.minor(),
-                code: LimitCode::DailyCap,
-            });
-        }
-        if let Some(cap) = rule.cap_month {
-            limits.push(Limit {
-                key: format!("cap:month:{}:{}:{}", resident.id, rule.rule_id, &day[..7]),
-                add_minor: points.minor(),
-                max_minor: cap.minor(),
-                code: LimitCode::MonthlyCap,
-            });
-        }
+        let limits = cap_limits(&rule, resident, record.service_date, points.minor());
         let _ = (community_unit, approver);
         let conditions = Conditions {
             limits,
@@ -1485,8 +1468,31 @@ impl Earning {
             ]),
             reverses: Some(entry_id),
         };
+        // The reversal gives back the cap room the original approval took: the same counters, by
+        // the points it credited, under the rule version it was paid under.
+        let credited: i64 = original
+            .postings
+            .iter()
+            .filter(|x| {
+                x.account == resident.account_id && x.unit == Unit::Points && x.side == Side::Credit
+            })
+            .map(|x| x.amount.minor())
+            .sum();
+        let paid_version: Option<i64> = original
+            .metadata
+            .get("rule_version")
+            .and_then(|v| v.parse().ok());
+        let paid_rule = self
+            .store
+            .rule_versions(ledger, &record.rule_id)
+            .await?
+            .into_iter()
+            .find(|r| Some(r.version) == paid_version);
+        let released = paid_rule
+            .map(|rule| cap_limits(&rule, &resident, record.service_date, -credited))
+            .unwrap_or_default();
         let guard = Conditions {
-            limits: Vec::new(),
+            limits: released,
             guard: Some(Guard {
                 record: record.id,
                 expect: model::status::APPROVED.to_owned(),
@@ -1522,15 +1528,14 @@ impl Earning {
             self.store
                 .insert_records(ledger, None, std::slice::from_ref(&replacement))
                 .await?;
-            let (key, mut draft, mut conditions) = self
+            let (key, mut draft, conditions) = self
                 .approval(ledger, &replacement, &resident, &actor)
                 .await?;
             draft
                 .metadata
                 .insert("correction".to_owned(), correction.id.to_string());
-            // The corrected record's caps were counted once already; the reversal does not
-            // release them, so the replacement is not counted again.
-            conditions.limits.clear();
+            // The reversal (planned first in the group) released the original's cap room; the
+            // replacement takes room like any approval.
             items.push((key, actor.clone(), draft, conditions));
             new_record = Some(replacement.id);
         }
@@ -1650,6 +1655,29 @@ impl Earning {
         report.points = crate::ledger::format_minor(total);
         Ok(report)
     }
+}
+
+/// The cap counters an award of `add_minor` points under `rule` touches (negative: a release).
+fn cap_limits(rule: &Rule, resident: &Resident, service_date: Date, add_minor: i64) -> Vec<Limit> {
+    let day = format_date(service_date);
+    let mut limits = Vec::new();
+    if let Some(cap) = rule.cap_day {
+        limits.push(Limit {
+            key: format!("cap:day:{}:{}:{day}", resident.id, rule.rule_id),
+            add_minor,
+            max_minor: cap.minor(),
+            code: LimitCode::DailyCap,
+        });
+    }
+    if let Some(cap) = rule.cap_month {
+        limits.push(Limit {
+            key: format!("cap:month:{}:{}:{}", resident.id, rule.rule_id, &day[..7]),
+            add_minor,
+            max_minor: cap.minor(),
+            code: LimitCode::MonthlyCap,
+        });
+    }
+    limits
 }
 
 fn key_reused() -> DomainError {

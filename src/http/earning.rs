@@ -758,8 +758,11 @@ async fn create_roster(
 
 /// Parses `resident,hours` CSV (a header line first). Bad rows are reported by line number.
 fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, ApiError> {
+    // Flexible: a row with missing or extra fields is still read, so that the roster check can
+    // name every bad line instead of stopping at the first.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(body);
     let headers = reader
