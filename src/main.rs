@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::SeedDemo { entries, seed } => {
             let report =
-                aixin::seed::seed_demo(store, &cli.ledger, entries, seed, clock.now_micros())
+                aixin::seed::seed_demo(stores, &cli.ledger, entries, seed, clock.now_micros())
                     .await
                     .map_err(|e| e.to_string())?;
             eprintln!(
