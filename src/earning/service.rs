@@ -55,7 +55,12 @@ impl DomainError {
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store error");
-        DomainError::new(ErrorCode::Internal, ErrorCode::Internal.title())
+        let code = if error.is_transient() {
+            ErrorCode::Unavailable
+        } else {
+            ErrorCode::Internal
+        };
+        DomainError::new(code, code.title())
     }
 }
 
@@ -919,9 +924,8 @@ impl Earning {
         ledger: &str,
         record: &ServiceRecord,
         resident: &Resident,
-        approver: &str,
     ) -> Result<(String, EntryDraft, Conditions)> {
-        let (community_unit, community) = self.community(ledger, &resident.community_id).await?;
+        let (_, community) = self.community(ledger, &resident.community_id).await?;
         let rule = self
             .applicable_rule(
                 ledger,
@@ -985,7 +989,6 @@ impl Earning {
             reverses: None,
         };
         let limits = cap_limits(&rule, resident, record.service_date, points.minor());
-        let _ = (community_unit, approver);
         let conditions = Conditions {
             limits,
             guard: Some(Guard {
@@ -1035,7 +1038,7 @@ impl Earning {
                 "the approver must not be the submitter",
             ));
         }
-        let (key, draft, conditions) = self.approval(ledger, &record, &resident, &actor).await?;
+        let (key, draft, conditions) = self.approval(ledger, &record, &resident).await?;
         let outcome = self
             .writers
             .get(ledger)
@@ -1276,7 +1279,7 @@ impl Earning {
                 .resident(ledger, record.resident_id)
                 .await?
                 .ok_or_else(not_found)?;
-            match self.approval(ledger, record, &resident, &actor).await {
+            match self.approval(ledger, record, &resident).await {
                 Ok((key, draft, conditions)) => items.push((key, actor.clone(), draft, conditions)),
                 Err(e) => lines.push(LineProblem {
                     line: index + 1,
@@ -1528,9 +1531,8 @@ impl Earning {
             self.store
                 .insert_records(ledger, None, std::slice::from_ref(&replacement))
                 .await?;
-            let (key, mut draft, conditions) = self
-                .approval(ledger, &replacement, &resident, &actor)
-                .await?;
+            let (key, mut draft, conditions) =
+                self.approval(ledger, &replacement, &resident).await?;
             draft
                 .metadata
                 .insert("correction".to_owned(), correction.id.to_string());

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, idempotency_key, ApiError, AppState, Body, PAGE_LIMIT_DEFAULT};
+use super::{format_time, idempotency_key, ApiError, AppState, Body};
 use crate::auth::{Principal, Role};
 use crate::earning::model::{
     format_date, parse_date, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
@@ -24,7 +24,6 @@ use crate::earning::service::{
 };
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
-use crate::store::PAGE_LIMIT_MAX;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -523,20 +522,7 @@ async fn resident_history(
 ) -> Result<Json<HistoryPage>, ApiError> {
     let Path(id) = id?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(invalid(
-            ErrorCode::InvalidQuery,
-            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
-        ));
-    }
-    let before =
-        match query.cursor.as_deref() {
-            None => None,
-            Some(text) => Some(text.parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(|| {
-                invalid(ErrorCode::InvalidQuery, "cursor is not one this API gave")
-            })?),
-        };
+    let (limit, before) = super::page_params(query.limit, query.cursor.as_deref())?;
     let (items, more) = app.earning.history(&p, id, before, limit).await?;
     let next_cursor = if more {
         items.last().map(|i| i.seq.to_string())

@@ -331,6 +331,35 @@ impl PostEntryBody {
     }
 }
 
+/// A page size from the query: 1 to [`PAGE_LIMIT_MAX`], [`PAGE_LIMIT_DEFAULT`] when absent.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if (1..=PAGE_LIMIT_MAX).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
+        ))
+    }
+}
+
+/// Page size and "before this sequence number" cursor of a newest-first history page.
+pub(crate) fn page_params(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<i64>), ApiError> {
+    let limit = page_limit(limit)?;
+    let before =
+        match cursor {
+            None => None,
+            Some(text) => Some(text.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(
+                || ApiError::new(ErrorCode::InvalidQuery, "cursor is not one this API gave"),
+            )?),
+        };
+    Ok((limit, before))
+}
+
 pub fn format_time(micros: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .ok()
@@ -538,11 +567,7 @@ async fn open_account(
 /// An account id derived from the ledger and idempotency key, so that a retried request without
 /// an explicit id opens the same account.
 fn derived_account_id(ledger_id: &str, key: &str) -> Uuid {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("aixin.account-id.v1\0{ledger_id}\0{key}"));
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    crate::earning::model::derived_id("aixin.account-id.v1", &[ledger_id, key])
 }
 
 /// An account and its balances.
@@ -584,20 +609,7 @@ async fn account_entries(
 ) -> Result<Json<EntriesPage>, ApiError> {
     let Path(id) = id?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
-        ));
-    }
-    let before =
-        match query.cursor.as_deref() {
-            None => None,
-            Some(text) => Some(text.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(
-                || ApiError::new(ErrorCode::InvalidQuery, "cursor is not one this API gave"),
-            )?),
-        };
+    let (limit, before) = page_params(query.limit, query.cursor.as_deref())?;
     visible_account(&app, &principal, id).await?;
     // One more than asked tells whether another page exists, so the last page has no cursor.
     let mut entries = app
@@ -664,13 +676,7 @@ async fn list_entries(
 ) -> Result<Json<JournalPage>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let after = query.after_seq.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::new(

@@ -84,11 +84,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         // The cause goes to the operator's log; the client learns only that it was on our side.
         tracing::error!(%error, "store error");
-        match error {
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => ApiError::bare(ErrorCode::Unavailable),
-            _ => ApiError::bare(ErrorCode::Internal),
+        if error.is_transient() {
+            ApiError::bare(ErrorCode::Unavailable)
+        } else {
+            ApiError::bare(ErrorCode::Internal)
         }
     }
 }

@@ -42,6 +42,16 @@ pub struct LotMove {
     pub amount_minor: i64,
 }
 
+/// The `as_of` day of an expiry entry, if it is one.
+pub fn expiry_as_of(
+    kind: super::entry::EntryKind,
+    metadata: &BTreeMap<String, String>,
+) -> Option<&str> {
+    (kind == super::entry::EntryKind::Expire)
+        .then(|| metadata.get(EXPIRY_AS_OF_KEY).map(String::as_str))
+        .flatten()
+}
+
 pub fn lot_id(entry_seq: i64, posting_index: usize) -> i64 {
     entry_seq * 100 + posting_index as i64
 }
@@ -99,9 +109,7 @@ pub fn apply(
                     .filter(|l| reversed.as_ref().is_some_and(|r| r.seq == l.entry_seq))
                     .map(|l| l.id)
                     .collect();
-                let expiry_as_of = (entry.kind == super::entry::EntryKind::Expire)
-                    .then(|| entry.metadata.get(EXPIRY_AS_OF_KEY))
-                    .flatten();
+                let expiry_as_of = expiry_as_of(entry.kind, &entry.metadata);
                 let mut rest: Vec<&Lot> = lots
                     .values()
                     .filter(|l| {
@@ -112,7 +120,7 @@ pub fn apply(
                     // An expiry takes only expired lots (the planner checked they cover it).
                     .filter(|l| {
                         expiry_as_of
-                            .is_none_or(|as_of| l.expires_on.as_ref().is_some_and(|d| d < as_of))
+                            .is_none_or(|as_of| l.expires_on.as_deref().is_some_and(|d| d < as_of))
                     })
                     .collect();
                 rest.sort_by(|a, b| spending_order(a, b));

@@ -487,7 +487,7 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             return Err(LedgerError::InsufficientBalance { account, unit });
         }
     }
-    if let Some(as_of) = expiry_as_of(draft) {
+    if let Some(as_of) = lots::expiry_as_of(draft.kind, &draft.metadata) {
         // An expiry may only take points whose last valid day is before `as_of`, and that is
         // checked here, under the lock, against the lots as they are now.
         for posting in draft
@@ -523,18 +523,6 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
         }
     }
     Ok(Decision::Post(new_balances.into_iter().collect()))
-}
-
-/// The `as_of` day of an expiry entry (metadata key `as_of`), if it is one.
-pub fn expiry_as_of(draft: &EntryDraft) -> Option<&str> {
-    (draft.kind == EntryKind::Expire)
-        .then(|| {
-            draft
-                .metadata
-                .get(lots::EXPIRY_AS_OF_KEY)
-                .map(String::as_str)
-        })
-        .flatten()
 }
 
 /// A reversal must move, per (account, unit), at most what the original moved, the other way.

@@ -112,6 +112,18 @@ pub enum StoreError {
     UnsupportedUrl,
 }
 
+impl StoreError {
+    /// Whether the database was out of reach (retrying later may succeed) rather than wrong.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
 /// The contract both backends fulfil.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -272,6 +284,15 @@ pub(crate) fn parse_metadata(text: &str) -> Result<BTreeMap<String, String>, Sto
 pub(crate) fn metadata_text(metadata: &BTreeMap<String, String>) -> String {
     // A map of strings always serialises.
     serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}
+
+pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text:?}")))
+}
+
+pub(crate) fn parse_stored_date(text: &str) -> Result<time::Date, StoreError> {
+    crate::earning::model::parse_date(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("date {text:?}")))
 }
 
 pub(crate) fn amount_from_minor(minor: i64) -> Result<crate::ledger::Amount, StoreError> {

@@ -7,19 +7,13 @@ use super::earning::{EarningStore, Inserted, RecordsInserted, ORG_DEPTH_MAX};
 use super::postgres::PgStore;
 use super::StoreError;
 use crate::earning::model::{
-    format_date, parse_date, Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule,
-    RuleMode, ServiceRecord,
+    format_date, Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
+    ServiceRecord,
 };
 use crate::ledger::lots::{spending_order, Lot};
 use crate::ledger::Amount;
 
-fn date(text: &str) -> Result<time::Date, StoreError> {
-    parse_date(text).ok_or_else(|| StoreError::Corrupt(format!("date {text:?}")))
-}
-
-fn amount(minor: i64) -> Result<Amount, StoreError> {
-    Amount::from_minor(minor).map_err(|e| StoreError::Corrupt(format!("amount {minor}: {e}")))
-}
+use super::{amount_from_minor as amount, parse_stored_date as date};
 
 #[derive(sqlx::FromRow)]
 struct OrgRow {
@@ -416,20 +410,11 @@ impl EarningStore for PgStore {
         roster: Option<&Roster>,
         records: &[ServiceRecord],
     ) -> Result<RecordsInserted, StoreError> {
-        let Some(first) = records.first() else {
+        if records.is_empty() {
             return Ok(RecordsInserted::Created);
-        };
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM service_records WHERE ledger_id = $1 AND id = $2")
-                .bind(ledger_id)
-                .bind(first.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_some() {
-            tx.rollback().await?;
-            return Ok(RecordsInserted::Existing);
         }
+        // A retry of the same request shows as its first record already there (checked below).
+        let mut tx = self.pool.begin().await?;
         if let Some(roster) = roster {
             sqlx::query(
                 "INSERT INTO rosters (ledger_id, id, community_id, rule_id, service_date, title, status, submitted_by, created_at)

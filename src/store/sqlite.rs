@@ -206,9 +206,7 @@ struct BalanceRow {
 const ENTRY_COLUMNS: &str =
     "seq, id, kind, idempotency_key, actor, memo, metadata, reverses, posted_at, prev_hash, hash";
 
-fn uuid(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text:?}")))
-}
+use super::parse_uuid as uuid;
 
 fn head_from(row: HeadRow) -> Result<Head, StoreError> {
     Ok(Head {
