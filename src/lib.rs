@@ -9,6 +9,7 @@ pub mod clock;
 pub mod earning;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod ledger;
 pub mod seed;
 pub mod store;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use aixin::auth::{new_token, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
 use aixin::http::{router, AppState};
+use aixin::keys::{KeyRing, SharedKeys};
 use aixin::store::{self, ledger_id_is_valid};
 
 /// aixin (爱心): a double-entry ledger of community volunteer points.
@@ -26,6 +27,10 @@ struct Cli {
     /// The ledger (one per county programme) to work on.
     #[arg(long, global = true, env = "AIXIN_LEDGER", default_value = "default")]
     ledger: String,
+    /// The key file (master key for resident code secrets, receipt and audit signing keys).
+    /// Created with owner-only permissions on first use; keep it out of database backups.
+    #[arg(long, global = true, env = "AIXIN_KEYS", default_value = aixin::keys::DEFAULT_KEY_FILE)]
+    keys: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +47,11 @@ enum Command {
     Migrate,
     /// Recompute the hash chain and every balance; exit 1 on the first problem.
     Verify,
+    /// Manage the signing keys in the key file.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -62,6 +72,16 @@ enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the signing keys with their status (secrets are not printed).
+    List,
+    /// Retire the active signing key and make a new one active; retired keys still verify.
+    Rotate,
+    /// Revoke a retired signing key: what it signed no longer verifies.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +143,9 @@ async fn open(cli: &Cli) -> Result<store::Stores, String> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Command::Keys { command } = &cli.command {
+        return keys_command(&cli.keys, command);
+    }
     let stores = open(&cli).await?;
     let store = stores.ledger.clone();
     let clock = Arc::new(SystemClock);
@@ -240,7 +263,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            let state = AppState::new(stores, clock, Arc::new(OsEntropy));
+            let (ring, created) =
+                KeyRing::load_or_create(&cli.keys, &OsEntropy, clock.now_micros())
+                    .map_err(|e| e.to_string())?;
+            let keys = SharedKeys::from_file(cli.keys.clone(), ring);
+            tokio::spawn(reload_keys(keys.clone()));
+            let state = AppState::new(stores, clock, Arc::new(OsEntropy)).with_keys(keys);
             tokio::spawn(expiry_schedule(state.earning.clone()));
             eprintln!(
                 "aixin is serving ledger {:?} from {}",
@@ -251,6 +279,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 "  API:      http://{listen}/v1   (OpenAPI: http://{listen}/v1/openapi.json)"
             );
             eprintln!("  health:   http://{listen}/healthz");
+            eprintln!(
+                "  keys:     {} ({})",
+                cli.keys.display(),
+                if created {
+                    "created now; back it up apart from the database"
+                } else {
+                    "loaded"
+                }
+            );
             if admins == 0 {
                 eprintln!("  no admin token exists yet; create the first one with:");
                 // A URL with a password is not echoed; the operator supplies it again.
@@ -269,6 +306,47 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keys_command(path: &std::path::Path, command: &KeysCommand) -> Result<ExitCode, String> {
+    let (mut ring, _) = KeyRing::load_or_create(path, &OsEntropy, SystemClock.now_micros())
+        .map_err(|e| e.to_string())?;
+    match command {
+        KeysCommand::List => {
+            for key in ring.signing_keys() {
+                println!("{}\t{:?}\t{}", key.id, key.status, key.created_at);
+            }
+        }
+        KeysCommand::Rotate => {
+            let id = ring.rotate(&OsEntropy, SystemClock.now_micros());
+            ring.save(path).map_err(|e| e.to_string())?;
+            eprintln!("new active signing key {id}; running servers pick it up within a minute");
+            println!("{id}");
+        }
+        KeysCommand::Revoke { id } => {
+            ring.revoke(id).map_err(|e| e.to_string())?;
+            ring.save(path).map_err(|e| e.to_string())?;
+            eprintln!("revoked signing key {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How often `serve` looks for a changed key file.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn reload_keys(keys: SharedKeys) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    loop {
+        tick.tick().await;
+        match keys.reload_if_changed() {
+            Ok(true) => tracing::info!("key file changed; reloaded"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "key file changed but cannot be loaded; keeping the old keys")
+            }
         }
     }
 }

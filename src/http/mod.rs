@@ -54,6 +54,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub earning: crate::earning::Earning,
+    pub keys: crate::keys::SharedKeys,
     verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
@@ -72,14 +73,25 @@ impl AppState {
             clock: clock.clone(),
             entropy: entropy.clone(),
         };
+        let keys = crate::keys::SharedKeys::fixed(crate::keys::KeyRing::generate(
+            entropy.as_ref(),
+            clock.now_micros(),
+        ));
         AppState {
             store,
             writers,
             clock,
             entropy,
             earning,
+            keys,
             verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
         }
+    }
+
+    /// Uses this key ring (the server's key file) instead of the throwaway one `new` makes.
+    pub fn with_keys(mut self, keys: crate::keys::SharedKeys) -> Self {
+        self.keys = keys;
+        self
     }
 }
 
