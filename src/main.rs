@@ -150,6 +150,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let store = stores.ledger.clone();
     let clock = Arc::new(SystemClock);
     match cli.command {
+        Command::Keys { command } => keys_command(&cli.keys, &command),
         Command::Migrate => {
             eprintln!(
                 "migrated {}; ledger {:?} ready",
