@@ -10,6 +10,7 @@ pub mod earning;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod redeem;
 pub mod ledger;
 pub mod seed;
 pub mod store;

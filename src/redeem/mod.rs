@@ -1,0 +1,12 @@
+//! Redemption at love shops: codes, baskets, receipts, refunds and settlement.
+//!
+//! [`code`] and [`receipt`] are pure byte formats; [`service`] is the domain edge that the HTTP
+//! handlers and the CLI call.
+
+pub mod code;
+pub mod receipt;
+
+/// Longest item code (SKU), in bytes.
+pub const SKU_MAX_BYTES: usize = 12;
+/// Longest unit name (袋, 桶, 公斤), in bytes.
+pub const UNIT_MAX_BYTES: usize = 9;
