@@ -103,6 +103,21 @@ error_codes! {
     ApproverIsSubmitter = ("approver_is_submitter", 422, "The approver must not be the submitter"),
     RosterInvalid = ("roster_invalid", 422, "Some roster lines cannot be credited; nothing was recorded"),
     CorrectionNotOpen = ("correction_not_open", 409, "The correction was already resolved"),
+    // Redemption.
+    RedemptionCodeInvalid = ("redemption_code_invalid", 422, "The redemption code or card is invalid, expired or already used; ask the resident to refresh the code"),
+    ShopAttemptsExhausted = ("shop_attempts_exhausted", 429, "Too many failed code attempts at this shop this hour"),
+    ItemInactive = ("item_inactive", 422, "An item in the basket is not on sale"),
+    UnknownItem = ("unknown_item", 422, "An item in the basket is not in this shop's catalogue"),
+    ShopNotServing = ("shop_not_serving", 422, "This shop does not serve the resident's community"),
+    OutOfStock = ("out_of_stock", 422, "An item in the basket is out of stock"),
+    ItemDailyCapExceeded = ("item_daily_cap_exceeded", 422, "The resident's per-day limit on an item is reached"),
+    ItemMonthlyCapExceeded = ("item_monthly_cap_exceeded", 422, "The resident's per-month limit on an item is reached"),
+    PeriodAlreadySettled = ("period_already_settled", 409, "Part of this period is already settled"),
+    RefundExceedsRedemption = ("refund_exceeds_redemption", 422, "The refund exceeds what the redemption took"),
+    RefundWindowClosed = ("refund_window_closed", 422, "The shop's refund window for this redemption has closed"),
+    RefunderIsRedeemer = ("refunder_is_redeemer", 403, "Another staff member or the shop owner must make this refund"),
+    BasketInvalid = ("basket_invalid", 422, "The basket is empty, too large or names an item twice"),
+    CredentialRevoked = ("credential_revoked", 422, "The resident has no active redemption credential"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),
@@ -156,17 +171,23 @@ impl From<&LedgerError> for ErrorCode {
             LedgerError::ReversalOfReversal => ErrorCode::ReversalOfReversal,
             LedgerError::ReversalExceedsOriginal { .. } => ErrorCode::ReversalExceedsOriginal,
             LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
-            LedgerError::LimitExceeded {
-                code: crate::ledger::LimitCode::DailyCap,
-                ..
-            } => ErrorCode::DailyCapExceeded,
-            LedgerError::LimitExceeded {
-                code: crate::ledger::LimitCode::MonthlyCap,
-                ..
-            } => ErrorCode::MonthlyCapExceeded,
+            LedgerError::LimitExceeded { code, .. } => match code {
+                crate::ledger::LimitCode::DailyCap => ErrorCode::DailyCapExceeded,
+                crate::ledger::LimitCode::MonthlyCap => ErrorCode::MonthlyCapExceeded,
+                crate::ledger::LimitCode::OutOfStock => ErrorCode::OutOfStock,
+                crate::ledger::LimitCode::ItemDailyCap => ErrorCode::ItemDailyCapExceeded,
+                crate::ledger::LimitCode::ItemMonthlyCap => ErrorCode::ItemMonthlyCapExceeded,
+                crate::ledger::LimitCode::PeriodSettled => ErrorCode::PeriodAlreadySettled,
+                crate::ledger::LimitCode::RefundExceedsRedemption => ErrorCode::RefundExceedsRedemption,
+            },
             LedgerError::RecordNotInState { .. } => ErrorCode::RecordNotInState,
             LedgerError::GroupRefused => ErrorCode::GroupRefused,
             LedgerError::ExpiryExceedsExpired { .. } => ErrorCode::ExpiryExceedsExpired,
+            LedgerError::RedemptionCodeInvalid => ErrorCode::RedemptionCodeInvalid,
+            LedgerError::ShopAttemptsExhausted => ErrorCode::ShopAttemptsExhausted,
+            LedgerError::ItemInactive { .. } => ErrorCode::ItemInactive,
+            LedgerError::ShopNotServing => ErrorCode::ShopNotServing,
+            LedgerError::UnknownItem { .. } => ErrorCode::UnknownItem,
         }
     }
 }

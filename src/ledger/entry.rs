@@ -229,7 +229,7 @@ pub enum LedgerError {
     ReversalExceedsOriginal { account: AccountId, unit: Unit },
     #[error("this idempotency key was already used for a different request")]
     IdempotencyKeyReused,
-    #[error("{} reached: {key} has {used_minor} of {max_minor} hundredths", match code { super::plan::LimitCode::DailyCap => "the daily cap is", super::plan::LimitCode::MonthlyCap => "the monthly cap is" })]
+    #[error("{} reached: {key} has {used_minor} of at most {max_minor}", code.describe())]
     LimitExceeded {
         code: super::plan::LimitCode,
         key: String,
@@ -245,6 +245,16 @@ pub enum LedgerError {
     GroupRefused,
     #[error("account {account} has fewer expired points than this expiry takes")]
     ExpiryExceedsExpired { account: AccountId },
+    #[error("the redemption code or card is invalid, expired or already used")]
+    RedemptionCodeInvalid,
+    #[error("this shop made too many failed code attempts this hour")]
+    ShopAttemptsExhausted,
+    #[error("item {item} is not on sale")]
+    ItemInactive { item: uuid::Uuid },
+    #[error("this shop does not serve the resident's community")]
+    ShopNotServing,
+    #[error("item {item} is not in this shop's catalogue")]
+    UnknownItem { item: uuid::Uuid },
 }
 
 impl EntryDraft {

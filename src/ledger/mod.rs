@@ -9,6 +9,7 @@ pub mod chain;
 pub mod entry;
 pub mod lots;
 pub mod plan;
+pub mod presence;
 pub mod unit;
 pub mod verify;
 

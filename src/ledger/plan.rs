@@ -27,6 +27,31 @@ pub struct Limit {
 pub enum LimitCode {
     DailyCap,
     MonthlyCap,
+    /// An item's stock (the counter holds minus the units in stock).
+    OutOfStock,
+    /// A resident's per-day cap on an item, in units.
+    ItemDailyCap,
+    /// A resident's per-month cap on an item, in units.
+    ItemMonthlyCap,
+    /// A day of a shop's already settled (the counter is 1 once settled).
+    PeriodSettled,
+    /// What a redemption may still have refunded, in hundredths.
+    RefundExceedsRedemption,
+}
+
+impl LimitCode {
+    /// What the limit is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LimitCode::DailyCap => "the daily cap is",
+            LimitCode::MonthlyCap => "the monthly cap is",
+            LimitCode::OutOfStock => "the stock is exhausted",
+            LimitCode::ItemDailyCap => "the per-day limit on this item is",
+            LimitCode::ItemMonthlyCap => "the per-month limit on this item is",
+            LimitCode::PeriodSettled => "the period is already settled",
+            LimitCode::RefundExceedsRedemption => "the refundable amount is exhausted",
+        }
+    }
 }
 
 /// A workflow record that must be in a given state for the entry to post, and moves to another
@@ -54,6 +79,14 @@ pub struct WriteRequest {
     pub guard: Option<Guard>,
     /// Requests sharing a group id post all together or not at all.
     pub group: Option<u64>,
+    /// A redemption code or card shown with the request: decided first, and its effects
+    /// (spent code, failed attempt) are written whatever becomes of the entry.
+    pub presentation: Option<crate::ledger::presence::Presentation>,
+    /// A refusal the service already decided (an inactive item, say) that must still go through
+    /// the batch so that the presentation is spent.
+    pub pre_refusal: Option<LedgerError>,
+    /// A receipt to create with the entry.
+    pub receipt: Option<crate::ledger::presence::ReceiptDraft>,
 }
 
 impl WriteRequest {
@@ -68,6 +101,9 @@ impl WriteRequest {
             limits: Vec::new(),
             guard: None,
             group: None,
+            presentation: None,
+            pre_refusal: None,
+            receipt: None,
         }
     }
 }
@@ -125,6 +161,8 @@ pub struct BatchState {
     pub counters: HashMap<String, i64>,
     /// Current states of the batch's guarded records (absent: no such record).
     pub records: HashMap<Uuid, String>,
+    /// Credentials and shop attempt counts of the batch's presentations.
+    pub redeem: crate::ledger::presence::RedeemState,
 }
 
 impl BatchState {
@@ -208,6 +246,10 @@ pub struct BatchPlan {
     pub counters: Vec<(String, i64)>,
     /// Records whose state the batch moved: (record, new state, entry id).
     pub records: Vec<(Uuid, String, Uuid)>,
+    /// What the batch's presentations changed (written even if no entry posts).
+    pub presence: crate::ledger::presence::PresenceEffects,
+    /// Receipts of the batch's entries.
+    pub receipts: Vec<crate::ledger::presence::ReceiptRow>,
 }
 
 /// Plans a batch: requests are decided one after another, in order, exactly as if each were
@@ -232,6 +274,8 @@ pub fn plan_batch(
             lot_moves: Vec::new(),
             counters_changed: BTreeMap::new(),
             records_changed: Vec::new(),
+            presence: Default::default(),
+            receipts: Vec::new(),
         },
     };
     let mut outcomes: Vec<Planned> = Vec::with_capacity(requests.len());
@@ -292,6 +336,8 @@ pub fn plan_batch(
         lot_moves: work.lot_moves,
         counters: work.counters_changed.into_iter().collect(),
         records: work.records_changed,
+        presence: work.presence,
+        receipts: work.receipts,
     }
 }
 
@@ -305,6 +351,8 @@ struct Work {
     lot_moves: Vec<LotMove>,
     counters_changed: BTreeMap<String, i64>,
     records_changed: Vec<(Uuid, String, Uuid)>,
+    presence: crate::ledger::presence::PresenceEffects,
+    receipts: Vec<crate::ledger::presence::ReceiptRow>,
 }
 
 struct Planner<'a> {
@@ -317,6 +365,23 @@ struct Planner<'a> {
 impl Planner<'_> {
     fn one(&mut self, request: &WriteRequest) -> Planned {
         let work = &mut self.work;
+        // A repeat of a posted request is answered before its code is looked at again.
+        let known = work.state.known_keys.contains_key(&request.idempotency_key);
+        if !known {
+            if let Some(presentation) = &request.presentation {
+                if let Err(refusal) = crate::ledger::presence::present(
+                    &mut work.state.redeem,
+                    &mut work.presence,
+                    presentation,
+                    self.posted_at_micros,
+                ) {
+                    return Planned::Refused(refusal);
+                }
+            }
+            if let Some(refusal) = &request.pre_refusal {
+                return Planned::Refused(refusal.clone());
+            }
+        }
         let new_balances = match decide(&work.state, request) {
             Err(refusal) => return Planned::Refused(refusal),
             Ok(Decision::Replay(entry_id)) => return Planned::Replayed(entry_id),
@@ -398,6 +463,20 @@ impl Planner<'_> {
             );
         }
         work.lot_moves.extend(moves);
+        if let Some(receipt) = &request.receipt {
+            let balance_after_minor = state
+                .accounts
+                .get(&receipt.account)
+                .and_then(|a| a.balances.get(&Unit::Points).copied())
+                .unwrap_or(0);
+            work.receipts.push(crate::ledger::presence::ReceiptRow {
+                draft: receipt.clone(),
+                entry_id: entry.id,
+                entry_seq: entry.seq,
+                posted_at_micros: entry.posted_at_micros,
+                balance_after_minor,
+            });
+        }
         work.entries.push(entry);
         Planned::Posted(work.entries.len() - 1)
     }
@@ -581,6 +660,7 @@ mod tests {
             lots: BTreeMap::new(),
             counters: HashMap::new(),
             records: HashMap::new(),
+            redeem: Default::default(),
         }
     }
 

@@ -505,6 +505,7 @@ async fn read_batch_state(
         lots,
         counters,
         records,
+        redeem: Default::default(),
     })
 }
 

@@ -545,6 +545,7 @@ async fn read_batch_state(
         lots,
         counters,
         records,
+        redeem: Default::default(),
     })
 }
 
