@@ -17,8 +17,11 @@ use crate::ledger::{AccountKind, EntryKind, Head, LedgerError, PostedEntry, Unit
 pub mod earning;
 pub mod postgres;
 mod postgres_earning;
+mod postgres_redeem;
+pub mod redeem;
 pub mod sqlite;
 mod sqlite_earning;
+mod sqlite_redeem;
 
 /// Longest ledger id, in bytes. Ledger ids are lowercase ASCII letters, digits, '-' and '_'.
 pub const LEDGER_ID_MAX_BYTES: usize = 64;
@@ -214,20 +217,22 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// Both contracts of one database.
+/// Every contract of one database.
 #[derive(Clone)]
 pub struct Stores {
     pub ledger: Arc<dyn Store>,
     pub earning: Arc<dyn earning::EarningStore>,
+    pub redeem: Arc<dyn redeem::RedeemStore>,
 }
 
 impl Stores {
-    /// Both contracts of one concrete store.
-    pub fn of<S: Store + earning::EarningStore>(store: S) -> Stores {
+    /// Every contract of one concrete store.
+    pub fn of<S: Store + earning::EarningStore + redeem::RedeemStore>(store: S) -> Stores {
         let store = Arc::new(store);
         Stores {
             ledger: store.clone(),
-            earning: store,
+            earning: store.clone(),
+            redeem: store,
         }
     }
 }

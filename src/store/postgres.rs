@@ -35,7 +35,7 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Connections reserved for the writer, so reads (a long verification, many history pages)
     /// can never starve writes of a connection.
-    writer: PgPool,
+    pub(crate) writer: PgPool,
 }
 
 impl PgStore {
@@ -793,9 +793,14 @@ impl Store for PgStore {
         let head = read_head(&mut tx, ledger_id, true)
             .await?
             .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
-        let state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
+        let mut state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
+        state.redeem =
+            super::postgres_redeem::read_redeem_state(&mut tx, ledger_id, requests, now_micros)
+                .await?;
         let plan = plan_batch(ledger_id, now_micros, state, requests);
         write_plan(&mut tx, ledger_id, &head, &plan, requests).await?;
+        super::postgres_redeem::write_redeem_effects(&mut tx, ledger_id, &plan, now_micros)
+            .await?;
         let replay_ids: Vec<Uuid> = plan
             .outcomes
             .iter()

@@ -45,7 +45,7 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// One connection reserved for batches: SQLite has one writer at a time anyway, and reads
     /// (a long verification, many history pages) can never starve writes of a connection.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -783,9 +783,13 @@ impl Store for SqliteStore {
         let head = read_head(&mut tx, ledger_id)
             .await?
             .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
-        let state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
+        let mut state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
+        state.redeem =
+            super::sqlite_redeem::read_redeem_state(&mut tx, ledger_id, requests, now_micros)
+                .await?;
         let plan = plan_batch(ledger_id, now_micros, state, requests);
         write_plan(&mut tx, ledger_id, &head, &plan, requests).await?;
+        super::sqlite_redeem::write_redeem_effects(&mut tx, ledger_id, &plan, now_micros).await?;
         let replay_ids: Vec<Uuid> = plan
             .outcomes
             .iter()

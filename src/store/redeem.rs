@@ -1,0 +1,201 @@
+//! The store contract for redemption: shops, staff, catalogue, stock, credentials, attempt
+//! counts and receipts. Implemented natively by both backends (`sqlite_redeem.rs`,
+//! `postgres_redeem.rs`). Redemption and refund entries, with their receipts and code effects,
+//! go through the writer; this is the state around them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::earning::Inserted;
+use super::StoreError;
+
+/// Counter key of an item's stock: the counter holds minus the units in stock, so that a sale of
+/// `q` is the limit "+q, at most 0".
+pub fn stock_key(item: Uuid) -> String {
+    format!("stock:{item}")
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shop {
+    pub id: Uuid,
+    pub name_zh: String,
+    pub name_en: String,
+    pub community_id: String,
+    pub account_id: Uuid,
+    pub refund_window_days: i64,
+    /// Communities whose residents the shop serves (always includes its own).
+    pub communities: Vec<String>,
+    pub created_by: String,
+    pub created_at_micros: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShopStaff {
+    pub token_id: Uuid,
+    pub shop_id: Uuid,
+    pub name: String,
+    pub owner: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub id: Uuid,
+    pub shop_id: Uuid,
+    pub sku: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub unit: String,
+    pub price_minor: i64,
+    pub track_stock: bool,
+    pub cap_day: Option<i64>,
+    pub cap_month: Option<i64>,
+    pub active: bool,
+    pub updated_at_micros: i64,
+}
+
+/// A stock change other than a sale or refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockMove {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub delta: i64,
+    pub reason: String,
+    pub note: String,
+    pub actor: String,
+    /// Units in stock after the move.
+    pub level: i64,
+    pub at_micros: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub id: Uuid,
+    pub resident_id: Uuid,
+    pub number: u32,
+    pub generation: i64,
+    pub active: bool,
+    pub last_step: i64,
+    pub failures: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub id: Uuid,
+    pub entry_id: Uuid,
+    pub entry_seq: i64,
+    pub entry_hash: [u8; 32],
+    pub kind: String,
+    pub shop_id: Uuid,
+    pub shop_name: String,
+    pub resident_id: Uuid,
+    pub resident_pseudonym: String,
+    pub community_id: String,
+    pub refund_of: Option<Uuid>,
+    pub total_minor: i64,
+    pub balance_after_minor: i64,
+    pub posted_at_micros: i64,
+    pub lines_json: String,
+}
+
+/// Issuing a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Issued {
+    Issued(Credential),
+    /// The proposed number is taken; draw another.
+    NumberTaken,
+}
+
+#[async_trait]
+pub trait RedeemStore: Send + Sync + 'static {
+    /// Creates a shop with its partner communities; idempotent on the id.
+    async fn insert_shop(&self, ledger_id: &str, shop: &Shop) -> Result<Inserted<Shop>, StoreError>;
+    async fn shop(&self, ledger_id: &str, id: Uuid) -> Result<Option<Shop>, StoreError>;
+    async fn insert_shop_staff(
+        &self,
+        ledger_id: &str,
+        staff: &ShopStaff,
+        now_micros: i64,
+    ) -> Result<(), StoreError>;
+    async fn shop_staff(&self, ledger_id: &str, token_id: Uuid)
+        -> Result<Option<ShopStaff>, StoreError>;
+    /// Creates or replaces a catalogue item (same id, same shop). Returns false if the SKU is
+    /// taken by another item of the shop.
+    async fn put_item(&self, ledger_id: &str, item: &Item) -> Result<bool, StoreError>;
+    async fn items(&self, ledger_id: &str, shop_id: Uuid) -> Result<Vec<Item>, StoreError>;
+    /// Units in stock per item (items never stocked are absent).
+    async fn stock_levels(
+        &self,
+        ledger_id: &str,
+        items: &[Uuid],
+    ) -> Result<HashMap<Uuid, i64>, StoreError>;
+    /// Moves stock under the ledger lock, recording the move. `Err(level)` if the move would
+    /// take the level below zero (nothing written).
+    async fn move_stock(
+        &self,
+        ledger_id: &str,
+        mv: &StockMove,
+    ) -> Result<Result<i64, i64>, StoreError>;
+    async fn stock_moves(
+        &self,
+        ledger_id: &str,
+        item: Uuid,
+        limit: i64,
+    ) -> Result<Vec<StockMove>, StoreError>;
+    async fn credential_by_number(
+        &self,
+        ledger_id: &str,
+        number: u32,
+    ) -> Result<Option<Credential>, StoreError>;
+    async fn credential_of(
+        &self,
+        ledger_id: &str,
+        resident: Uuid,
+    ) -> Result<Option<Credential>, StoreError>;
+    /// Issues the resident's credential under the ledger lock: a new one with `number`, or the
+    /// existing one re-issued (next generation, active, no failures; its number kept).
+    async fn issue_credential(
+        &self,
+        ledger_id: &str,
+        resident: Uuid,
+        new_id: Uuid,
+        number: u32,
+        now_micros: i64,
+    ) -> Result<Issued, StoreError>;
+    /// Revokes the resident's credential under the ledger lock; false if there is none.
+    async fn revoke_credential(
+        &self,
+        ledger_id: &str,
+        resident: Uuid,
+        now_micros: i64,
+    ) -> Result<bool, StoreError>;
+    /// Counts a failed attempt against a shop (a code naming no credential).
+    async fn record_shop_failure(
+        &self,
+        ledger_id: &str,
+        shop: Uuid,
+        hour: i64,
+    ) -> Result<(), StoreError>;
+    async fn receipt(&self, ledger_id: &str, id: Uuid) -> Result<Option<StoredReceipt>, StoreError>;
+    async fn receipt_by_entry(
+        &self,
+        ledger_id: &str,
+        entry_id: Uuid,
+    ) -> Result<Option<StoredReceipt>, StoreError>;
+    /// The refund receipt of a redemption receipt, if it was refunded.
+    async fn refund_of(
+        &self,
+        ledger_id: &str,
+        receipt: Uuid,
+    ) -> Result<Option<StoredReceipt>, StoreError>;
+    /// A shop's receipts posted in `[from, to)` (microseconds), oldest first, at most `limit`.
+    async fn shop_receipts(
+        &self,
+        ledger_id: &str,
+        shop: Uuid,
+        from_micros: i64,
+        to_micros: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredReceipt>, StoreError>;
+}
