@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, Entropy};
-use crate::ledger::{EntryDraft, WriteRequest};
+use crate::ledger::{EntryDraft, LedgerError, WriteRequest};
 use crate::store::{Outcome, Store};
 
 /// Most requests committed in one transaction. Large enough to amortise the commit, small
@@ -47,6 +47,15 @@ struct Job {
 pub struct Conditions {
     pub limits: Vec<crate::ledger::Limit>,
     pub guard: Option<crate::ledger::Guard>,
+    /// A redemption code or card shown with the request (see `ledger::presence`).
+    pub presentation: Option<crate::ledger::presence::Presentation>,
+    /// A refusal decided before the batch that must still spend the presentation.
+    pub pre_refusal: Option<LedgerError>,
+    /// A receipt to create with the entry.
+    pub receipt: Option<crate::ledger::presence::ReceiptDraft>,
+    /// Request content outside the draft (a basket, a code) that a repeat of the idempotency
+    /// key must match too: folded into the request fingerprint.
+    pub fingerprint_extra: Option<Vec<u8>>,
 }
 
 /// A handle to one ledger's writer task. Cheap to clone.
@@ -138,6 +147,16 @@ impl Writer {
         let mut request = WriteRequest::new(key, actor, draft, self.entropy.uuid());
         request.limits = conditions.limits;
         request.guard = conditions.guard;
+        request.presentation = conditions.presentation;
+        request.pre_refusal = conditions.pre_refusal;
+        request.receipt = conditions.receipt;
+        if let Some(extra) = conditions.fingerprint_extra {
+            use sha2::{Digest, Sha256};
+            let mut hasher = Sha256::new();
+            hasher.update(request.fingerprint);
+            hasher.update(extra);
+            request.fingerprint = hasher.finalize().into();
+        }
         request
     }
 

@@ -86,11 +86,11 @@ impl From<LedgerError> for DomainError {
 
 type Result<T> = std::result::Result<T, DomainError>;
 
-fn not_found() -> DomainError {
+pub(crate) fn not_found() -> DomainError {
     DomainError::new(ErrorCode::NotFound, ErrorCode::NotFound.title())
 }
 
-fn forbidden() -> DomainError {
+pub(crate) fn forbidden() -> DomainError {
     DomainError::new(ErrorCode::Forbidden, ErrorCode::Forbidden.title())
 }
 
@@ -222,7 +222,7 @@ pub struct ExpiryReport {
     pub refused: usize,
 }
 
-fn check_text(field: &str, text: &str, required: bool) -> Result<()> {
+pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<()> {
     if (required && text.trim().is_empty()) || text.len() > TEXT_MAX_BYTES {
         return Err(DomainError::new(
             ErrorCode::FieldTooLong,
@@ -284,7 +284,7 @@ impl Earning {
     }
 
     /// Whether `p` may manage `community_id`: admins anywhere; staff at their unit or below.
-    async fn manages(&self, p: &Principal, community_id: &str) -> Result<bool> {
+    pub(crate) async fn manages(&self, p: &Principal, community_id: &str) -> Result<bool> {
         match p.role {
             Role::Admin => Ok(true),
             Role::Staff => {
@@ -299,7 +299,7 @@ impl Earning {
     }
 
     /// A community (not just any unit), or `unknown_community`.
-    async fn community(&self, ledger: &str, id: &str) -> Result<(OrgUnit, Community)> {
+    pub(crate) async fn community(&self, ledger: &str, id: &str) -> Result<(OrgUnit, Community)> {
         let unit = self.store.org_unit(ledger, id).await?;
         match unit {
             Some(unit) => match unit.community.clone() {
@@ -996,6 +996,7 @@ impl Earning {
                 expect: model::status::SUBMITTED.to_owned(),
                 set: model::status::APPROVED.to_owned(),
             }),
+            ..Default::default()
         };
         Ok((format!("service-record:{}", record.id), draft, conditions))
     }
@@ -1501,6 +1502,7 @@ impl Earning {
                 expect: model::status::APPROVED.to_owned(),
                 set: model::status::REVERSED.to_owned(),
             }),
+            ..Default::default()
         };
         let mut items = vec![(
             format!("correction:{}:reverse", correction.id),
@@ -1682,7 +1684,7 @@ fn cap_limits(rule: &Rule, resident: &Resident, service_date: Date, add_minor: i
     limits
 }
 
-fn key_reused() -> DomainError {
+pub(crate) fn key_reused() -> DomainError {
     DomainError::new(
         ErrorCode::IdempotencyKeyReused,
         "this idempotency key was used for a different request",

@@ -36,8 +36,8 @@ pub enum Proof {
 }
 
 /// A code or card shown at a shop, with the credential's secret as derived when the service
-/// read the credential (for `generation`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// read the credential (for `generation`). Its `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Presentation {
     pub credential: Uuid,
     pub number: u32,
@@ -45,6 +45,16 @@ pub struct Presentation {
     pub secret: [u8; 32],
     pub shop: Uuid,
     pub proof: Proof,
+}
+
+impl std::fmt::Debug for Presentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presentation")
+            .field("credential", &self.credential)
+            .field("generation", &self.generation)
+            .field("shop", &self.shop)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A credential as the planner needs it.
