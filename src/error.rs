@@ -117,6 +117,7 @@ error_codes! {
     RefundWindowClosed = ("refund_window_closed", 422, "The shop's refund window for this redemption has closed"),
     RefunderIsRedeemer = ("refunder_is_redeemer", 403, "Another staff member or the shop owner must make this refund"),
     BasketInvalid = ("basket_invalid", 422, "The basket is empty, too large or names an item twice"),
+    NothingToSettle = ("nothing_to_settle", 422, "The period's net points are not above zero"),
     CredentialRevoked = ("credential_revoked", 422, "The resident has no active redemption credential"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),

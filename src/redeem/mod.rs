@@ -5,6 +5,9 @@
 
 pub mod code;
 pub mod receipt;
+pub mod service;
+
+pub use service::Redemption;
 
 /// Longest item code (SKU), in bytes.
 pub const SKU_MAX_BYTES: usize = 12;

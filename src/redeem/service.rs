@@ -1,0 +1,1244 @@
+//! The redemption operations: shops, catalogue, stock, credentials and codes, redeeming,
+//! receipts, refunds and settlement. Each takes the calling principal and checks what it may
+//! do; HTTP handlers are thin wrappers around these.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::Date;
+use uuid::Uuid;
+
+use super::code::{self, ParsedCode};
+use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceipt};
+use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
+use crate::auth::{new_token, Principal, Role};
+use crate::earning::model::{day_of, derived_id, format_date, Resident, CALENDAR_UTC_OFFSET_SECONDS};
+use crate::earning::service::{
+    check_text, forbidden, key_reused, not_found, DomainError, Earning,
+};
+use crate::error::ErrorCode;
+use crate::keys::SharedKeys;
+use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
+use crate::ledger::{
+    AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, Posting, Side, Unit,
+};
+use crate::store::earning::Inserted;
+use crate::store::redeem::{
+    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StoredReceipt,
+};
+use crate::store::{NewAccount, Opened, Outcome};
+use crate::writer::Conditions;
+
+type Result<T> = std::result::Result<T, DomainError>;
+
+/// Most partner communities one shop may list.
+pub const SHOP_COMMUNITIES_MAX: usize = 64;
+/// Most items in one shop's catalogue.
+pub const CATALOGUE_MAX: usize = 500;
+/// Most units of one item in one basket line.
+pub const QUANTITY_MAX: u32 = 999;
+/// Longest settlement period, in days.
+pub const SETTLEMENT_DAYS_MAX: i64 = 366;
+/// Most receipts one settlement statement covers.
+pub const STATEMENT_RECEIPTS_MAX: i64 = 100_000;
+/// Default refund window of a shop, in days.
+pub const REFUND_WINDOW_DEFAULT_DAYS: i64 = 7;
+const DAY_MICROS: i64 = 86_400_000_000;
+
+fn err(code: ErrorCode, detail: impl Into<String>) -> DomainError {
+    DomainError::new(code, detail)
+}
+
+/// One basket line as stored on a receipt (and hashed into the entry's metadata).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredLine {
+    pub item: Uuid,
+    pub sku: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub unit: String,
+    pub quantity: u32,
+    pub unit_minor: i64,
+    pub points_minor: i64,
+}
+
+/// Everything the redemption operations need.
+#[derive(Clone)]
+pub struct Redemption {
+    pub earning: Earning,
+    pub store: Arc<dyn RedeemStore>,
+    pub keys: SharedKeys,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewShop {
+    pub name_zh: String,
+    pub name_en: String,
+    pub community_id: String,
+    /// Other communities served besides its own.
+    pub serves: Vec<String>,
+    pub refund_window_days: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewItem {
+    pub name_zh: String,
+    pub name_en: String,
+    pub unit: String,
+    pub price: Amount,
+    pub track_stock: bool,
+    pub cap_day: Option<i64>,
+    pub cap_month: Option<i64>,
+    pub active: bool,
+}
+
+/// What a resident shows at the till.
+#[derive(Clone, Debug)]
+pub enum Shown {
+    Code(String),
+    Card { number: String, pin: String },
+}
+
+/// A credential as issued: the secret goes to the resident's phone, the PIN on the printed card.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedCredential {
+    pub credential_id: Uuid,
+    pub number: String,
+    pub generation: i64,
+    /// Hex of the 32-byte code secret, for provisioning the resident's phone.
+    pub secret: String,
+    pub card_pin: String,
+}
+
+/// The code to show right now.
+#[derive(Clone, Debug, Serialize)]
+pub struct CurrentCode {
+    pub code: String,
+    pub step: i64,
+    pub expires_in_seconds: i64,
+}
+
+/// A redemption or refund as answered to the till.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub signed: SignedReceipt,
+    pub created: bool,
+    pub refunded_by: Option<Uuid>,
+}
+
+/// A settlement statement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Statement {
+    pub shop_id: Uuid,
+    pub from: String,
+    pub to: String,
+    pub redemptions: usize,
+    pub refunds: usize,
+    pub redeemed: String,
+    pub refunded: String,
+    pub net: String,
+    pub by_community: Vec<CommunityLine>,
+    pub receipts: Vec<StatementReceipt>,
+    /// The settlement entry, once posted.
+    pub entry_id: Option<Uuid>,
+    pub entry_seq: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CommunityLine {
+    pub community_id: String,
+    pub redeemed: String,
+    pub refunded: String,
+    pub net: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementReceipt {
+    pub receipt_id: Uuid,
+    pub kind: String,
+    pub posted_at_micros: i64,
+    pub community_id: String,
+    pub resident: String,
+    pub points: String,
+    pub entry_seq: i64,
+}
+
+fn amount_text(minor: i64) -> String {
+    crate::ledger::format_minor(minor)
+}
+
+fn detach<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
+    // Spawned: a transaction must not be cut off halfway when a client disconnects.
+    let handle = tokio::spawn(fut);
+    async move {
+        handle
+            .await
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))
+    }
+}
+
+/// The first microsecond of a calendar day (UTC+8).
+fn day_start_micros(day: Date) -> i64 {
+    let midnight = day.midnight().assume_utc().unix_timestamp() - CALENDAR_UTC_OFFSET_SECONDS;
+    midnight * 1_000_000
+}
+
+impl Redemption {
+    fn ledger_of(p: &Principal) -> &str {
+        &p.ledger_id
+    }
+
+    fn now(&self) -> i64 {
+        self.earning.clock.now_micros()
+    }
+
+    // ---- Shops ----
+
+    pub async fn create_shop(&self, p: &Principal, key: &str, new: NewShop) -> Result<(Shop, bool)> {
+        check_text("name_zh", &new.name_zh, true)?;
+        check_text("name_en", &new.name_en, false)?;
+        let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
+        if !(0..=90).contains(&window) {
+            return Err(err(
+                ErrorCode::InvalidBody,
+                "refund_window_days must be 0 to 90",
+            ));
+        }
+        let mut communities: Vec<String> = new.serves.clone();
+        communities.push(new.community_id.clone());
+        communities.sort();
+        communities.dedup();
+        if communities.len() > SHOP_COMMUNITIES_MAX {
+            return Err(err(
+                ErrorCode::InvalidBody,
+                format!("a shop serves at most {SHOP_COMMUNITIES_MAX} communities"),
+            ));
+        }
+        let ledger = Self::ledger_of(p);
+        for community in &communities {
+            if !self.earning.manages(p, community).await? {
+                return Err(err(
+                    ErrorCode::UnknownCommunity,
+                    format!("no community {community}"),
+                ));
+            }
+            self.earning.community(ledger, community).await?;
+        }
+        let actor = p.actor();
+        let id = derived_id("aixin.shop.v1", &[ledger, &actor, key]);
+        let same = |s: &Shop| {
+            s.name_zh == new.name_zh
+                && s.name_en == new.name_en
+                && s.community_id == new.community_id
+                && s.refund_window_days == window
+                && s.communities == communities
+        };
+        if let Some(existing) = self.store.shop(ledger, id).await? {
+            return if same(&existing) {
+                Ok((existing, false))
+            } else {
+                Err(key_reused())
+            };
+        }
+        let account = NewAccount {
+            id: derived_id("aixin.shop-account.v1", &[ledger, &actor, key]),
+            kind: AccountKind::Shop,
+            owner_id: Some(id.to_string()),
+            community_id: Some(new.community_id.clone()),
+            label: clip(&new.name_zh),
+        };
+        let now = self.now();
+        let account_id = match self.earning.ledger.open_account(ledger, &account, now).await? {
+            Opened::Created(a) | Opened::Existing(a) => a.id,
+            Opened::Conflict(_) => return Err(key_reused()),
+        };
+        let shop = Shop {
+            id,
+            name_zh: new.name_zh.clone(),
+            name_en: new.name_en.clone(),
+            community_id: new.community_id.clone(),
+            account_id,
+            refund_window_days: window,
+            communities: communities.clone(),
+            created_by: actor,
+            created_at_micros: now,
+        };
+        let store = self.store.clone();
+        let ledger_owned = ledger.to_owned();
+        match detach(async move { store.insert_shop(&ledger_owned, &shop).await }).await?? {
+            Inserted::Created(s) => Ok((s, true)),
+            Inserted::Existing(s) if same(&s) => Ok((s, false)),
+            Inserted::Existing(_) => Err(key_reused()),
+        }
+    }
+
+    /// Whether `p` may run the shop's catalogue and see its takings: admin, staff over its
+    /// community, and the shop's own staff.
+    async fn runs_shop(&self, p: &Principal, shop: &Shop) -> Result<bool> {
+        Ok(match p.role {
+            Role::Admin => true,
+            Role::Shop => p.scope.as_deref() == Some(&shop.id.to_string()),
+            Role::Staff => self.earning.manages(p, &shop.community_id).await?,
+            _ => false,
+        })
+    }
+
+    /// A shop visible to `p` (auditors see every shop), or not found.
+    pub async fn shop(&self, p: &Principal, id: Uuid) -> Result<Shop> {
+        let shop = self
+            .store
+            .shop(Self::ledger_of(p), id)
+            .await?
+            .ok_or_else(not_found)?;
+        if p.role == Role::Auditor || self.runs_shop(p, &shop).await? {
+            Ok(shop)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Adds a member of shop staff and returns their new `shop` token (shown once).
+    pub async fn add_shop_staff(
+        &self,
+        p: &Principal,
+        shop_id: Uuid,
+        name: &str,
+        owner: bool,
+    ) -> Result<(ShopStaff, String)> {
+        check_text("name", name, true)?;
+        let shop = self.shop(p, shop_id).await?;
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(forbidden());
+        }
+        let ledger = Self::ledger_of(p);
+        let now = self.now();
+        let (secret, record) = new_token(
+            self.earning.entropy.as_ref(),
+            now,
+            ledger,
+            Role::Shop,
+            Some(shop.id.to_string()),
+            format!("{}: {name}", if owner { "owner" } else { "staff" }),
+            None,
+        );
+        self.earning.ledger.insert_token(&record).await?;
+        let staff = ShopStaff {
+            token_id: record.id,
+            shop_id: shop.id,
+            name: name.to_owned(),
+            owner,
+        };
+        self.store.insert_shop_staff(ledger, &staff, now).await?;
+        Ok((staff, secret))
+    }
+
+    // ---- Catalogue and stock ----
+
+    pub async fn put_item(
+        &self,
+        p: &Principal,
+        shop_id: Uuid,
+        sku: &str,
+        new: NewItem,
+    ) -> Result<Item> {
+        let shop = self.shop(p, shop_id).await?;
+        if !self.runs_shop(p, &shop).await? {
+            return Err(not_found());
+        }
+        if sku.is_empty()
+            || sku.len() > SKU_MAX_BYTES
+            || !sku.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(err(
+                ErrorCode::InvalidCode,
+                format!("sku must be 1 to {SKU_MAX_BYTES} ASCII letters, digits or '-'"),
+            ));
+        }
+        check_text("name_zh", &new.name_zh, true)?;
+        check_text("name_en", &new.name_en, false)?;
+        check_text("unit", &new.unit, true)?;
+        if new.unit.len() > UNIT_MAX_BYTES {
+            return Err(err(
+                ErrorCode::FieldTooLong,
+                format!("unit is longer than {UNIT_MAX_BYTES} bytes"),
+            ));
+        }
+        for (field, cap) in [("cap_day", new.cap_day), ("cap_month", new.cap_month)] {
+            if cap.is_some_and(|c| !(1..=i64::from(QUANTITY_MAX)).contains(&c)) {
+                return Err(err(
+                    ErrorCode::InvalidBody,
+                    format!("{field} must be 1 to {QUANTITY_MAX}"),
+                ));
+            }
+        }
+        let ledger = Self::ledger_of(p);
+        let item = Item {
+            id: derived_id("aixin.item.v1", &[ledger, &shop.id.to_string(), sku]),
+            shop_id: shop.id,
+            sku: sku.to_owned(),
+            name_zh: new.name_zh,
+            name_en: new.name_en,
+            unit: new.unit,
+            price_minor: new.price.minor(),
+            track_stock: new.track_stock,
+            cap_day: new.cap_day,
+            cap_month: new.cap_month,
+            active: new.active,
+            updated_at_micros: self.now(),
+        };
+        let existing = self.store.items(ledger, shop.id).await?;
+        if existing.len() >= CATALOGUE_MAX && !existing.iter().any(|i| i.id == item.id) {
+            return Err(err(
+                ErrorCode::InvalidBody,
+                format!("a catalogue holds at most {CATALOGUE_MAX} items"),
+            ));
+        }
+        if !self.store.put_item(ledger, &item).await? {
+            return Err(err(
+                ErrorCode::InvalidBody,
+                "another item of this shop uses this sku",
+            ));
+        }
+        Ok(item)
+    }
+
+    /// The shop's catalogue with stock levels (None: stock not tracked).
+    pub async fn catalogue(&self, p: &Principal, shop_id: Uuid) -> Result<Vec<(Item, Option<i64>)>> {
+        let shop = self.shop(p, shop_id).await?;
+        let ledger = Self::ledger_of(p);
+        let items = self.store.items(ledger, shop.id).await?;
+        let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+        let levels = self.store.stock_levels(ledger, &ids).await?;
+        Ok(items
+            .into_iter()
+            .map(|i| {
+                let level = i.track_stock.then(|| levels.get(&i.id).copied().unwrap_or(0));
+                (i, level)
+            })
+            .collect())
+    }
+
+    /// Moves stock (restock, a count correction, damage, a return to the supplier).
+    pub async fn move_stock(
+        &self,
+        p: &Principal,
+        key: &str,
+        shop_id: Uuid,
+        sku: &str,
+        delta: i64,
+        reason: &str,
+        note: &str,
+    ) -> Result<i64> {
+        let shop = self.shop(p, shop_id).await?;
+        if !self.runs_shop(p, &shop).await? {
+            return Err(not_found());
+        }
+        if !["restock", "count", "damaged", "returned_to_supplier"].contains(&reason) {
+            return Err(err(
+                ErrorCode::InvalidBody,
+                "reason must be restock, count, damaged or returned_to_supplier",
+            ));
+        }
+        if delta == 0 || delta.abs() > 1_000_000 {
+            return Err(err(ErrorCode::InvalidBody, "delta must be ±1 to ±1000000"));
+        }
+        check_text("note", note, false)?;
+        let ledger = Self::ledger_of(p);
+        let item = self
+            .store
+            .items(ledger, shop.id)
+            .await?
+            .into_iter()
+            .find(|i| i.sku == sku)
+            .ok_or_else(|| err(ErrorCode::UnknownItem, format!("no item {sku} in this shop")))?;
+        if !item.track_stock {
+            return Err(err(ErrorCode::InvalidBody, "this item's stock is not tracked"));
+        }
+        let mv = StockMove {
+            id: derived_id("aixin.stock-move.v1", &[ledger, &p.actor(), key]),
+            item_id: item.id,
+            delta,
+            reason: reason.to_owned(),
+            note: note.to_owned(),
+            actor: p.actor(),
+            level: 0,
+            at_micros: self.now(),
+        };
+        let store = self.store.clone();
+        let ledger_owned = ledger.to_owned();
+        match detach(async move { store.move_stock(&ledger_owned, &mv).await }).await?? {
+            Ok(level) => Ok(level),
+            Err(level) => Err(err(
+                ErrorCode::OutOfStock,
+                format!("only {level} in stock; the move would go below zero"),
+            )),
+        }
+    }
+
+    pub async fn stock_history(
+        &self,
+        p: &Principal,
+        shop_id: Uuid,
+        sku: &str,
+    ) -> Result<Vec<StockMove>> {
+        let shop = self.shop(p, shop_id).await?;
+        let ledger = Self::ledger_of(p);
+        let item = self
+            .store
+            .items(ledger, shop.id)
+            .await?
+            .into_iter()
+            .find(|i| i.sku == sku)
+            .ok_or_else(not_found)?;
+        Ok(self.store.stock_moves(ledger, item.id, 200).await?)
+    }
+
+    // ---- Credentials and codes ----
+
+    async fn resident_for_staff(&self, p: &Principal, resident: Uuid) -> Result<Resident> {
+        let r = self.earning.resident(p, resident).await?;
+        if !self.earning.manages(p, &r.community_id).await? {
+            return Err(not_found());
+        }
+        Ok(r)
+    }
+
+    fn secret_of(&self, ledger: &str, credential: &Credential) -> [u8; 32] {
+        let generation = u32::try_from(credential.generation).unwrap_or(u32::MAX);
+        self.keys
+            .get()
+            .credential_secret(ledger, credential.id, generation)
+    }
+
+    /// Issues (or re-issues, with a new secret and PIN, unlocking it) a resident's credential.
+    pub async fn issue_credential(&self, p: &Principal, resident: Uuid) -> Result<IssuedCredential> {
+        let r = self.resident_for_staff(p, resident).await?;
+        let ledger = Self::ledger_of(p).to_owned();
+        for _ in 0..16 {
+            let mut random = [0u8; 4];
+            self.earning.entropy.fill(&mut random);
+            let number = 1 + u32::from_be_bytes(random) % code::NUMBER_MAX;
+            let new_id = self.earning.entropy.uuid();
+            let store = self.store.clone();
+            let ledger_owned = ledger.clone();
+            let now = self.now();
+            let issued = detach(async move {
+                store
+                    .issue_credential(&ledger_owned, r.id, new_id, number, now)
+                    .await
+            })
+            .await??;
+            if let Issued::Issued(c) = issued {
+                let secret = self.secret_of(&ledger, &c);
+                return Ok(IssuedCredential {
+                    credential_id: c.id,
+                    number: format!("{:09}", c.number),
+                    generation: c.generation,
+                    secret: hex::encode(secret),
+                    card_pin: format!("{:06}", code::pin(&secret, c.number)),
+                });
+            }
+        }
+        Err(err(ErrorCode::Unavailable, ErrorCode::Unavailable.title()))
+    }
+
+    pub async fn revoke_credential(&self, p: &Principal, resident: Uuid) -> Result<()> {
+        let r = self.resident_for_staff(p, resident).await?;
+        let store = self.store.clone();
+        let ledger = Self::ledger_of(p).to_owned();
+        let now = self.now();
+        if detach(async move { store.revoke_credential(&ledger, r.id, now).await }).await?? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The code the resident shows now (the resident themself, or staff on their behalf).
+    pub async fn current_code(&self, p: &Principal, resident: Uuid) -> Result<CurrentCode> {
+        let r = self.earning.resident(p, resident).await?;
+        let visible = match p.role {
+            Role::Resident => true,
+            Role::Admin | Role::Staff => self.earning.manages(p, &r.community_id).await?,
+            _ => false,
+        };
+        if !visible {
+            return Err(not_found());
+        }
+        let ledger = Self::ledger_of(p);
+        let credential = self
+            .store
+            .credential_of(ledger, r.id)
+            .await?
+            .filter(|c| c.active)
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::CredentialRevoked,
+                    "the resident has no active credential; staff can issue one",
+                )
+            })?;
+        let now = self.now();
+        let secret = self.secret_of(ledger, &credential);
+        let step = code::step_of(now);
+        Ok(CurrentCode {
+            code: code::code_at(&secret, credential.number, now),
+            step,
+            expires_in_seconds: (step + 1) * code::STEP_SECONDS - now.div_euclid(1_000_000),
+        })
+    }
+
+    // ---- Redeeming ----
+
+    /// Redeems a basket at the caller's shop with a code or card.
+    pub async fn redeem(
+        &self,
+        p: &Principal,
+        key: &str,
+        shown: Shown,
+        basket: &[(String, u32)],
+    ) -> Result<Exchange> {
+        if p.role != Role::Shop {
+            return Err(forbidden());
+        }
+        let ledger = Self::ledger_of(p).to_owned();
+        let shop_id = p
+            .scope
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(forbidden)?;
+        let shop = self.store.shop(&ledger, shop_id).await?.ok_or_else(forbidden)?;
+        check_basket(basket)?;
+        let invalid = || {
+            DomainError::from(LedgerError::RedemptionCodeInvalid)
+        };
+        let (number, proof, shown_bytes) = match &shown {
+            Shown::Code(text) => {
+                let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
+                (number, Proof::Code { otp }, format!("code:{number}:{otp}"))
+            }
+            Shown::Card { number, pin } => {
+                let number = code::parse_number(number).ok_or_else(invalid)?;
+                let pin = code::parse_pin(pin).ok_or_else(invalid)?;
+                (number, Proof::Card { pin }, format!("card:{number}:{pin}"))
+            }
+        };
+        let Some(credential) = self.store.credential_by_number(&ledger, number).await? else {
+            // No credential has this number: the shop's attempt still counts.
+            let store = self.store.clone();
+            let hour = hour_of(self.now());
+            let l = ledger.clone();
+            detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
+            return Err(invalid());
+        };
+        let resident = self
+            .earning
+            .store
+            .resident(&ledger, credential.resident_id)
+            .await?
+            .ok_or_else(invalid)?;
+        let items = self.store.items(&ledger, shop.id).await?;
+        let mut pre_refusal = None;
+        let mut lines = Vec::with_capacity(basket.len());
+        let mut limits = Vec::new();
+        let now = self.now();
+        let day = day_of(now);
+        for (sku, quantity) in basket {
+            let Some(item) = items.iter().find(|i| &i.sku == sku) else {
+                pre_refusal.get_or_insert(LedgerError::UnknownItem { item: Uuid::nil() });
+                continue;
+            };
+            if !item.active {
+                pre_refusal.get_or_insert(LedgerError::ItemInactive { item: item.id });
+            }
+            let q = i64::from(*quantity);
+            let points_minor = item.price_minor.saturating_mul(q);
+            lines.push(StoredLine {
+                item: item.id,
+                sku: item.sku.clone(),
+                name_zh: item.name_zh.clone(),
+                name_en: item.name_en.clone(),
+                unit: item.unit.clone(),
+                quantity: *quantity,
+                unit_minor: item.price_minor,
+                points_minor,
+            });
+            limits.extend(item_limits(item, resident.id, day, q));
+        }
+        if !shop.communities.contains(&resident.community_id) {
+            pre_refusal.get_or_insert(LedgerError::ShopNotServing);
+        }
+        let total: i64 = lines.iter().map(|l| l.points_minor).sum();
+        let total = Amount::from_minor(total.max(1)).map_err(|e| err(e.into(), "the basket's total is out of range"))?;
+        let lines_json = serde_json::to_string(&lines)
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let receipt_id = derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]);
+        let draft = EntryDraft {
+            kind: EntryKind::Redeem,
+            postings: vec![
+                Posting {
+                    account: resident.account_id,
+                    unit: Unit::Points,
+                    side: Side::Debit,
+                    amount: total,
+                },
+                Posting {
+                    account: shop.account_id,
+                    unit: Unit::Points,
+                    side: Side::Credit,
+                    amount: total,
+                },
+            ],
+            memo: basket_memo("兑换", &lines),
+            metadata: BTreeMap::from([
+                ("receipt".to_owned(), receipt_id.to_string()),
+                ("shop".to_owned(), shop.id.to_string()),
+                ("basket_sha256".to_owned(), hex::encode(Sha256::digest(&lines_json))),
+            ]),
+            reverses: None,
+        };
+        let draft_check = draft.check();
+        if let Err(e) = draft_check {
+            pre_refusal.get_or_insert(e);
+        }
+        let secret = self.secret_of(&ledger, &credential);
+        let conditions = Conditions {
+            limits,
+            guard: None,
+            presentation: Some(Presentation {
+                credential: credential.id,
+                number,
+                generation: credential.generation,
+                secret,
+                shop: shop.id,
+                proof,
+            }),
+            pre_refusal,
+            receipt: Some(ReceiptDraft {
+                id: receipt_id,
+                kind: "redemption".to_owned(),
+                shop_id: shop.id,
+                shop_name: clip(&shop.name_zh),
+                resident_id: resident.id,
+                resident_pseudonym: resident.pseudonym.clone(),
+                community_id: resident.community_id.clone(),
+                account: resident.account_id,
+                total_minor: total.minor(),
+                refund_of: None,
+                lines_json,
+            }),
+            fingerprint_extra: Some(shown_bytes.into_bytes()),
+        };
+        self.post(&ledger, key, p.actor(), draft, conditions).await
+    }
+
+    async fn post(
+        &self,
+        ledger: &str,
+        key: &str,
+        actor: String,
+        draft: EntryDraft,
+        conditions: Conditions,
+    ) -> Result<Exchange> {
+        let outcome = self
+            .earning
+            .writers
+            .get(ledger)
+            .submit_with(key.to_owned(), actor, draft, conditions)
+            .await?;
+        let (entry, created) = match outcome {
+            Outcome::Posted(e) => (e, true),
+            Outcome::Replayed(e) => (e, false),
+            Outcome::Refused(refusal) => return Err(refusal.into()),
+        };
+        let stored = self
+            .store
+            .receipt_by_entry(ledger, entry.id)
+            .await?
+            .ok_or_else(|| err(ErrorCode::IdempotencyKeyReused, "this idempotency key was used for a different request"))?;
+        let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
+        Ok(Exchange {
+            signed: self.sign(ledger, &stored)?,
+            created,
+            refunded_by,
+        })
+    }
+
+    /// Signs a stored receipt with the active key.
+    pub fn sign(&self, ledger: &str, stored: &StoredReceipt) -> Result<SignedReceipt> {
+        let lines: Vec<StoredLine> = serde_json::from_str(&stored.lines_json)
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let receipt = Receipt {
+            key_id: String::new(),
+            ledger_id: ledger.to_owned(),
+            id: stored.id,
+            kind: ReceiptKind::parse(&stored.kind)
+                .ok_or_else(|| err(ErrorCode::Internal, ErrorCode::Internal.title()))?,
+            refund_of: stored.refund_of,
+            shop_id: stored.shop_id,
+            shop_name: stored.shop_name.clone(),
+            resident: stored.resident_pseudonym.clone(),
+            lines: lines
+                .iter()
+                .map(|l| ReceiptLine {
+                    sku: l.sku.clone(),
+                    name: clip(&l.name_zh),
+                    unit: l.unit.clone(),
+                    quantity: l.quantity,
+                    unit_points_minor: l.unit_minor,
+                    points_minor: l.points_minor,
+                })
+                .collect(),
+            total_minor: stored.total_minor,
+            balance_after_minor: stored.balance_after_minor,
+            entry_seq: stored.entry_seq,
+            entry_hash: stored.entry_hash,
+            posted_at_micros: stored.posted_at_micros,
+        };
+        Ok(receipt.sign(&self.keys.get()))
+    }
+
+    /// A receipt visible to `p`: the shop's staff, the resident, admin, auditor, staff over the
+    /// resident's community.
+    pub async fn receipt(&self, p: &Principal, id: Uuid) -> Result<Exchange> {
+        let ledger = Self::ledger_of(p);
+        let stored = self.store.receipt(ledger, id).await?.ok_or_else(not_found)?;
+        let visible = match p.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Shop => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
+            Role::Resident => p.scope.as_deref() == Some(&stored.resident_id.to_string()),
+            Role::Staff => self.earning.manages(p, &stored.community_id).await?,
+        };
+        if !visible {
+            return Err(not_found());
+        }
+        let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
+        Ok(Exchange {
+            signed: self.sign(ledger, &stored)?,
+            created: false,
+            refunded_by,
+        })
+    }
+
+    /// Verifies a receipt's compact form against the key file; online also whether it is known
+    /// here and whether it was refunded since.
+    pub async fn verify_receipt(
+        &self,
+        ledger: &str,
+        compact: &str,
+    ) -> Result<(std::result::Result<Receipt, receipt::ReceiptError>, bool, Option<Uuid>)> {
+        let verified = receipt::verify_compact(&self.keys.get(), compact);
+        let (known, refunded_by) = match &verified {
+            Ok(r) if r.ledger_id == ledger => match self.store.receipt(ledger, r.id).await? {
+                Some(stored) => (
+                    stored.entry_seq == r.entry_seq && stored.entry_hash == r.entry_hash,
+                    self.store.refund_of(ledger, r.id).await?.map(|x| x.id),
+                ),
+                None => (false, None),
+            },
+            _ => (false, None),
+        };
+        Ok((verified, known, refunded_by))
+    }
+
+    // ---- Refunds ----
+
+    /// Refunds a redemption fully (`basket` None) or in part.
+    pub async fn refund(
+        &self,
+        p: &Principal,
+        key: &str,
+        receipt_id: Uuid,
+        basket: Option<&[(String, u32)]>,
+    ) -> Result<Exchange> {
+        let ledger = Self::ledger_of(p).to_owned();
+        let original = self.store.receipt(&ledger, receipt_id).await?.ok_or_else(not_found)?;
+        let shop = self
+            .store
+            .shop(&ledger, original.shop_id)
+            .await?
+            .ok_or_else(not_found)?;
+        match p.role {
+            Role::Admin => {}
+            Role::Shop if p.scope.as_deref() == Some(&shop.id.to_string()) => {}
+            _ => return Err(not_found()),
+        }
+        if original.kind != "redemption" {
+            return Err(err(
+                ErrorCode::RefundOfNonRedemption,
+                "only a redemption receipt can be refunded",
+            ));
+        }
+        let entry = self
+            .earning
+            .ledger
+            .entry(&ledger, original.entry_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if p.role == Role::Shop && entry.actor == p.actor() {
+            let owner = self
+                .store
+                .shop_staff(&ledger, p.token_id)
+                .await?
+                .is_some_and(|s| s.owner && s.shop_id == shop.id);
+            if !owner {
+                return Err(err(
+                    ErrorCode::RefunderIsRedeemer,
+                    "the staff member who redeemed cannot refund it; ask the owner or a colleague",
+                ));
+            }
+        }
+        let now = self.now();
+        if now >= original.posted_at_micros.saturating_add(shop.refund_window_days * DAY_MICROS)
+            && self.store.refund_of(&ledger, original.id).await?.is_none()
+        {
+            return Err(err(
+                ErrorCode::RefundWindowClosed,
+                format!(
+                    "the shop refunds within {} days of a redemption",
+                    shop.refund_window_days
+                ),
+            ));
+        }
+        let taken: Vec<StoredLine> = serde_json::from_str(&original.lines_json)
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let wanted: Vec<(String, u32)> = match basket {
+            None => taken.iter().map(|l| (l.sku.clone(), l.quantity)).collect(),
+            Some(b) => {
+                check_basket(b)?;
+                b.to_vec()
+            }
+        };
+        let items = self.store.items(&ledger, shop.id).await?;
+        let original_day = day_of(original.posted_at_micros);
+        let mut lines = Vec::new();
+        let mut limits = Vec::new();
+        for (sku, quantity) in &wanted {
+            let line = taken.iter().find(|l| &l.sku == sku).ok_or_else(|| {
+                err(
+                    ErrorCode::RefundExceedsRedemption,
+                    format!("{sku} was not part of this redemption"),
+                )
+            })?;
+            if *quantity > line.quantity {
+                return Err(err(
+                    ErrorCode::RefundExceedsRedemption,
+                    format!("only {} of {sku} were redeemed", line.quantity),
+                ));
+            }
+            let q = i64::from(*quantity);
+            lines.push(StoredLine {
+                quantity: *quantity,
+                points_minor: line.unit_minor * q,
+                ..line.clone()
+            });
+            if let Some(item) = items.iter().find(|i| i.id == line.item) {
+                // Give back the stock and the resident's cap room the redemption took.
+                limits.extend(
+                    item_limits(item, original.resident_id, original_day, q)
+                        .into_iter()
+                        .map(|l| Limit {
+                            add_minor: -l.add_minor,
+                            max_minor: i64::MAX,
+                            ..l
+                        }),
+                );
+            }
+        }
+        let total: i64 = lines.iter().map(|l| l.points_minor).sum();
+        let total = Amount::from_minor(total)
+            .map_err(|e| err(e.into(), "the refund's total is out of range"))?;
+        let resident_account = entry
+            .postings
+            .iter()
+            .find(|p| p.side == Side::Debit)
+            .map(|p| p.account)
+            .ok_or_else(|| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let lines_json = serde_json::to_string(&lines)
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let refund_receipt = derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]);
+        let draft = EntryDraft {
+            kind: EntryKind::Refund,
+            postings: vec![
+                Posting {
+                    account: shop.account_id,
+                    unit: Unit::Points,
+                    side: Side::Debit,
+                    amount: total,
+                },
+                Posting {
+                    account: resident_account,
+                    unit: Unit::Points,
+                    side: Side::Credit,
+                    amount: total,
+                },
+            ],
+            memo: basket_memo("退还", &lines),
+            metadata: BTreeMap::from([
+                ("receipt".to_owned(), refund_receipt.to_string()),
+                ("refund_of".to_owned(), original.id.to_string()),
+                ("shop".to_owned(), shop.id.to_string()),
+                ("basket_sha256".to_owned(), hex::encode(Sha256::digest(&lines_json))),
+            ]),
+            reverses: Some(original.entry_id),
+        };
+        draft.check()?;
+        let conditions = Conditions {
+            limits,
+            receipt: Some(ReceiptDraft {
+                id: refund_receipt,
+                kind: "refund".to_owned(),
+                shop_id: shop.id,
+                shop_name: original.shop_name.clone(),
+                resident_id: original.resident_id,
+                resident_pseudonym: original.resident_pseudonym.clone(),
+                community_id: original.community_id.clone(),
+                account: resident_account,
+                total_minor: total.minor(),
+                refund_of: Some(original.id),
+                lines_json,
+            }),
+            ..Default::default()
+        };
+        self.post(&ledger, key, p.actor(), draft, conditions).await
+    }
+
+    // ---- Settlement ----
+
+    /// The statement of a shop for the calendar days `from..=to`.
+    pub async fn statement(&self, p: &Principal, shop_id: Uuid, from: Date, to: Date) -> Result<Statement> {
+        let shop = self.shop(p, shop_id).await?;
+        if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
+            return Err(err(
+                ErrorCode::DateInvalid,
+                format!("a period runs from..=to, at most {SETTLEMENT_DAYS_MAX} days"),
+            ));
+        }
+        let ledger = Self::ledger_of(p);
+        let end = to.next_day().ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))?;
+        let receipts = self
+            .store
+            .shop_receipts(
+                ledger,
+                shop.id,
+                day_start_micros(from),
+                day_start_micros(end),
+                STATEMENT_RECEIPTS_MAX + 1,
+            )
+            .await?;
+        if receipts.len() as i64 > STATEMENT_RECEIPTS_MAX {
+            return Err(err(
+                ErrorCode::InvalidQuery,
+                "the period holds too many receipts; settle a shorter one",
+            ));
+        }
+        let mut by: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let (mut redemptions, mut refunds) = (0, 0);
+        for r in &receipts {
+            let slot = by.entry(r.community_id.clone()).or_default();
+            if r.kind == "refund" {
+                refunds += 1;
+                slot.1 += r.total_minor;
+            } else {
+                redemptions += 1;
+                slot.0 += r.total_minor;
+            }
+        }
+        let redeemed: i64 = by.values().map(|v| v.0).sum();
+        let refunded: i64 = by.values().map(|v| v.1).sum();
+        Ok(Statement {
+            shop_id: shop.id,
+            from: format_date(from),
+            to: format_date(to),
+            redemptions,
+            refunds,
+            redeemed: amount_text(redeemed),
+            refunded: amount_text(refunded),
+            net: amount_text(redeemed - refunded),
+            by_community: by
+                .into_iter()
+                .map(|(community_id, (d, f))| CommunityLine {
+                    community_id,
+                    redeemed: amount_text(d),
+                    refunded: amount_text(f),
+                    net: amount_text(d - f),
+                })
+                .collect(),
+            receipts: receipts
+                .iter()
+                .map(|r| StatementReceipt {
+                    receipt_id: r.id,
+                    kind: r.kind.clone(),
+                    posted_at_micros: r.posted_at_micros,
+                    community_id: r.community_id.clone(),
+                    resident: r.resident_pseudonym.clone(),
+                    points: amount_text(r.total_minor),
+                    entry_seq: r.entry_seq,
+                })
+                .collect(),
+            entry_id: None,
+            entry_seq: None,
+        })
+    }
+
+    /// Settles a closed period (it must end before today): an entry from the shop to its
+    /// community's settlement account for the period's net points. Each day can be settled once.
+    pub async fn settle(
+        &self,
+        p: &Principal,
+        key: &str,
+        shop_id: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<(Statement, bool)> {
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(forbidden());
+        }
+        let shop = self.shop(p, shop_id).await?;
+        if to >= day_of(self.now()) {
+            return Err(err(
+                ErrorCode::DateInvalid,
+                "only a period that has ended (before today) can be settled",
+            ));
+        }
+        let mut statement = self.statement(p, shop_id, from, to).await?;
+        let ledger = Self::ledger_of(p);
+        let (_, community) = self.earning.community(ledger, &shop.community_id).await?;
+        let net = Amount::parse(&statement.net).map_err(|_| {
+            err(
+                ErrorCode::NothingToSettle,
+                "the period's net points are not above zero",
+            )
+        })?;
+        let mut limits = Vec::new();
+        let mut day = from;
+        while day <= to {
+            limits.push(Limit {
+                key: format!("settled:{}:{}", shop.id, format_date(day)),
+                add_minor: 1,
+                max_minor: 1,
+                code: LimitCode::PeriodSettled,
+            });
+            day = match day.next_day() {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        let draft = EntryDraft {
+            kind: EntryKind::Settle,
+            postings: vec![
+                Posting {
+                    account: shop.account_id,
+                    unit: Unit::Points,
+                    side: Side::Debit,
+                    amount: net,
+                },
+                Posting {
+                    account: community.settlement_account,
+                    unit: Unit::Points,
+                    side: Side::Credit,
+                    amount: net,
+                },
+            ],
+            memo: format!("结算 {} – {}", statement.from, statement.to),
+            metadata: BTreeMap::from([
+                ("shop".to_owned(), shop.id.to_string()),
+                ("from".to_owned(), statement.from.clone()),
+                ("to".to_owned(), statement.to.clone()),
+                ("receipts".to_owned(), statement.receipts.len().to_string()),
+            ]),
+            reverses: None,
+        };
+        let outcome = self
+            .earning
+            .writers
+            .get(ledger)
+            .submit_with(
+                key.to_owned(),
+                p.actor(),
+                draft,
+                Conditions {
+                    limits,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let (entry, created) = match outcome {
+            Outcome::Posted(e) => (e, true),
+            Outcome::Replayed(e) => (e, false),
+            Outcome::Refused(refusal) => return Err(refusal.into()),
+        };
+        statement.entry_id = Some(entry.id);
+        statement.entry_seq = Some(entry.seq);
+        Ok((statement, created))
+    }
+}
+
+/// The stock and cap limits of `quantity` units of `item` for `resident` on `day`.
+fn item_limits(item: &Item, resident: Uuid, day: Date, quantity: i64) -> Vec<Limit> {
+    let mut limits = Vec::new();
+    if item.track_stock {
+        limits.push(Limit {
+            key: stock_key(item.id),
+            add_minor: quantity,
+            max_minor: 0,
+            code: LimitCode::OutOfStock,
+        });
+    }
+    if let Some(cap) = item.cap_day {
+        limits.push(Limit {
+            key: format!("icap:d:{}:{resident}:{}", item.id, format_date(day)),
+            add_minor: quantity,
+            max_minor: cap,
+            code: LimitCode::ItemDailyCap,
+        });
+    }
+    if let Some(cap) = item.cap_month {
+        limits.push(Limit {
+            key: format!("icap:m:{}:{resident}:{}", item.id, &format_date(day)[..7]),
+            add_minor: quantity,
+            max_minor: cap,
+            code: LimitCode::ItemMonthlyCap,
+        });
+    }
+    limits
+}
+
+fn check_basket(basket: &[(String, u32)]) -> Result<()> {
+    let mut seen = HashSet::new();
+    let ok = !basket.is_empty()
+        && basket.len() <= receipt::RECEIPT_LINES_MAX
+        && basket.iter().all(|(sku, q)| {
+            (1..=QUANTITY_MAX).contains(q) && sku.len() <= SKU_MAX_BYTES && seen.insert(sku)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            ErrorCode::BasketInvalid,
+            format!(
+                "a basket holds 1 to {} distinct items, each 1 to {QUANTITY_MAX} units",
+                receipt::RECEIPT_LINES_MAX
+            ),
+        ))
+    }
+}
+
+/// A short human description for the entry's memo, cut to the memo limit.
+fn basket_memo(verb: &str, lines: &[StoredLine]) -> String {
+    let mut memo = verb.to_owned();
+    for (i, l) in lines.iter().enumerate() {
+        memo.push_str(if i == 0 { " " } else { "，" });
+        memo.push_str(&format!("{}×{}", l.name_zh, l.quantity));
+    }
+    let mut end = memo.len().min(crate::ledger::entry::MEMO_MAX_BYTES);
+    while !memo.is_char_boundary(end) {
+        end -= 1;
+    }
+    memo.truncate(end);
+    memo
+}
