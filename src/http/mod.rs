@@ -32,6 +32,7 @@ use crate::writer::Writers;
 
 pub mod earning;
 pub mod problem;
+pub mod redeem;
 
 pub use problem::{ApiError, Body};
 
@@ -55,6 +56,7 @@ pub struct AppState {
     pub entropy: Arc<dyn Entropy>,
     pub earning: crate::earning::Earning,
     pub keys: crate::keys::SharedKeys,
+    pub redemption: crate::redeem::Redemption,
     verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
@@ -77,6 +79,11 @@ impl AppState {
             entropy.as_ref(),
             clock.now_micros(),
         ));
+        let redemption = crate::redeem::Redemption {
+            earning: earning.clone(),
+            store: stores.redeem,
+            keys: keys.clone(),
+        };
         AppState {
             store,
             writers,
@@ -84,12 +91,14 @@ impl AppState {
             entropy,
             earning,
             keys,
+            redemption,
             verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
         }
     }
 
     /// Uses this key ring (the server's key file) instead of the throwaway one `new` makes.
     pub fn with_keys(mut self, keys: crate::keys::SharedKeys) -> Self {
+        self.redemption.keys = keys.clone();
         self.keys = keys;
         self
     }
@@ -108,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entries", post(post_entry).get(list_entries))
         .route("/v1/entries/{id}", get(get_entry))
         .merge(earning::routes())
+        .merge(redeem::routes())
         .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
@@ -459,6 +469,7 @@ async fn healthz() -> Json<Health> {
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(earning::EarningDoc::openapi());
+    doc.merge(redeem::RedeemDoc::openapi());
     Json(doc)
 }
 
