@@ -179,7 +179,9 @@ impl From<&LedgerError> for ErrorCode {
                 crate::ledger::LimitCode::ItemDailyCap => ErrorCode::ItemDailyCapExceeded,
                 crate::ledger::LimitCode::ItemMonthlyCap => ErrorCode::ItemMonthlyCapExceeded,
                 crate::ledger::LimitCode::PeriodSettled => ErrorCode::PeriodAlreadySettled,
-                crate::ledger::LimitCode::RefundExceedsRedemption => ErrorCode::RefundExceedsRedemption,
+                crate::ledger::LimitCode::RefundExceedsRedemption => {
+                    ErrorCode::RefundExceedsRedemption
+                }
             },
             LedgerError::RecordNotInState { .. } => ErrorCode::RecordNotInState,
             LedgerError::GroupRefused => ErrorCode::GroupRefused,

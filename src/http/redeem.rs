@@ -28,10 +28,16 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/shops/{id}/staff", post(add_staff))
         .route("/v1/shops/{id}/items", get(catalogue))
         .route("/v1/shops/{id}/items/{sku}", put(put_item))
-        .route("/v1/shops/{id}/items/{sku}/stock", post(move_stock).get(stock_history))
+        .route(
+            "/v1/shops/{id}/items/{sku}/stock",
+            post(move_stock).get(stock_history),
+        )
         .route("/v1/shops/{id}/statement", get(statement))
         .route("/v1/shops/{id}/settlements", post(settle))
-        .route("/v1/residents/{id}/credential", post(issue_credential).delete(revoke_credential))
+        .route(
+            "/v1/residents/{id}/credential",
+            post(issue_credential).delete(revoke_credential),
+        )
         .route("/v1/residents/{id}/code", get(current_code))
         .route("/v1/residents/{id}/code.svg", get(current_code_svg))
         .route("/v1/redemptions", post(redeem))
@@ -798,9 +804,26 @@ async fn settle(
         settle
     ),
     components(schemas(
-        ShopBody, ShopView, StaffBody, StaffView, ItemBody, ItemView, StockBody, StockView,
-        StockMoveView, LineBody, CardBody, RedeemBody, ReceiptLineView, ReceiptView, RefundBody,
-        VerifyBody, VerifyView, ReceiptFields, PeriodQuery, SettleBody
+        ShopBody,
+        ShopView,
+        StaffBody,
+        StaffView,
+        ItemBody,
+        ItemView,
+        StockBody,
+        StockView,
+        StockMoveView,
+        LineBody,
+        CardBody,
+        RedeemBody,
+        ReceiptLineView,
+        ReceiptView,
+        RefundBody,
+        VerifyBody,
+        VerifyView,
+        ReceiptFields,
+        PeriodQuery,
+        SettleBody
     ))
 )]
 pub struct RedeemDoc;

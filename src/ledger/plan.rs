@@ -525,6 +525,18 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
         }
         check_mirror(&target.postings, &draft.postings)?;
     }
+    // Limits first: "already settled" or "out of stock" says more than a balance would.
+    for limit in &request.limits {
+        let current = state.counters.get(&limit.key).copied().unwrap_or(0);
+        if current.saturating_add(limit.add_minor) > limit.max_minor {
+            return Err(LedgerError::LimitExceeded {
+                code: limit.code,
+                key: limit.key.clone(),
+                used_minor: current,
+                max_minor: limit.max_minor,
+            });
+        }
+    }
     let mut new_balances: BTreeMap<(AccountId, Unit), i64> = BTreeMap::new();
     for posting in &draft.postings {
         let account = state
@@ -588,17 +600,6 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
                     account: posting.account,
                 });
             }
-        }
-    }
-    for limit in &request.limits {
-        let current = state.counters.get(&limit.key).copied().unwrap_or(0);
-        if current.saturating_add(limit.add_minor) > limit.max_minor {
-            return Err(LedgerError::LimitExceeded {
-                code: limit.code,
-                key: limit.key.clone(),
-                used_minor: current,
-                max_minor: limit.max_minor,
-            });
         }
     }
     Ok(Decision::Post(new_balances.into_iter().collect()))

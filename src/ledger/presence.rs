@@ -18,7 +18,7 @@ use crate::redeem::code;
 pub const CREDENTIAL_FAILURES_MAX: i64 = 5;
 /// Failed attempts one shop may make in an hour before its code presentations are refused for
 /// the rest of that hour.
-pub const SHOP_FAILURES_PER_HOUR_MAX: i64 = 30;
+pub const SHOP_FAILURES_PER_HOUR_MAX: i64 = 100;
 const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// The hour window a moment falls in, for per-shop attempt counting.
@@ -133,16 +133,12 @@ pub fn present(
         Some(step) if usable => {
             credential.last_step = step;
             credential.failures = 0;
-            effects
-                .credentials
-                .insert(p.credential, credential.clone());
+            effects.credentials.insert(p.credential, credential.clone());
             Ok(())
         }
         _ => {
             credential.failures = credential.failures.saturating_add(1);
-            effects
-                .credentials
-                .insert(p.credential, credential.clone());
+            effects.credentials.insert(p.credential, credential.clone());
             fail_shop(state, effects, p.shop);
             Err(LedgerError::RedemptionCodeInvalid)
         }
@@ -252,10 +248,7 @@ mod tests {
         );
         // A stale generation (re-issued meanwhile) is refused the same way.
         let (mut state, p, now) = setup();
-        let stale = Presentation {
-            generation: 0,
-            ..p
-        };
+        let stale = Presentation { generation: 0, ..p };
         assert_eq!(
             present(&mut state, &mut effects, &stale, now),
             Err(LedgerError::RedemptionCodeInvalid)

@@ -69,9 +69,9 @@ const DAMM: [[u8; 10]; 10] = [
 
 /// The Damm check digit of a string of ASCII digits (the interim digit after all of them).
 pub fn damm(digits: &[u8]) -> u8 {
-    digits
-        .iter()
-        .fold(0u8, |interim, d| DAMM[interim as usize][(d - b'0') as usize])
+    digits.iter().fold(0u8, |interim, d| {
+        DAMM[interim as usize][(d - b'0') as usize]
+    })
 }
 
 /// The time step of a moment given in microseconds since the epoch.
@@ -82,8 +82,12 @@ pub fn step_of(micros: i64) -> i64 {
 /// HOTP-style dynamic truncation (RFC 4226 §5.3) of an HMAC-SHA256 tag, modulo 10^6.
 fn truncate(tag: &[u8; 32]) -> u32 {
     let offset = (tag[31] & 0x0f) as usize;
-    let bin = u32::from_be_bytes([tag[offset], tag[offset + 1], tag[offset + 2], tag[offset + 3]])
-        & 0x7fff_ffff;
+    let bin = u32::from_be_bytes([
+        tag[offset],
+        tag[offset + 1],
+        tag[offset + 2],
+        tag[offset + 3],
+    ]) & 0x7fff_ffff;
     bin % OTP_MODULUS
 }
 

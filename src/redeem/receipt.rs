@@ -267,8 +267,8 @@ pub fn verify_compact(ring: &KeyRing, compact: &str) -> Result<Receipt, ReceiptE
 
 /// A QR code of `text` as a standalone SVG document (error correction level M).
 pub fn qr_svg(text: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .ok()?;
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
     Some(
         code.render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(200, 200)
@@ -279,8 +279,8 @@ pub fn qr_svg(text: &str) -> Option<String> {
 
 /// The QR version (1–40) `text` needs at level M, if it fits at all.
 pub fn qr_version(text: &str) -> Option<i16> {
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .ok()?;
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
     match code.version() {
         qrcode::Version::Normal(v) => Some(v),
         qrcode::Version::Micro(_) => None,
@@ -359,7 +359,10 @@ mod tests {
     fn signed_receipts_verify_and_every_flipped_byte_fails() {
         let ring = KeyRing::from_parts([1; 32], "k1", [2; 32]);
         let signed = sample(2).sign(&ring);
-        assert_eq!(verify_compact(&ring, &signed.compact), Ok(signed.receipt.clone()));
+        assert_eq!(
+            verify_compact(&ring, &signed.compact),
+            Ok(signed.receipt.clone())
+        );
         let body = data_encoding::BASE32_NOPAD
             .decode(signed.compact[COMPACT_PREFIX.len()..].as_bytes())
             .unwrap();
@@ -410,7 +413,8 @@ mod tests {
             line.quantity = 999;
         }
         receipt.shop_name = clip(&"很长的店名".repeat(10));
-        let ring = KeyRing::from_parts([1; 32], &"k".repeat(crate::keys::KEY_ID_MAX_BYTES), [2; 32]);
+        let ring =
+            KeyRing::from_parts([1; 32], &"k".repeat(crate::keys::KEY_ID_MAX_BYTES), [2; 32]);
         let signed = receipt.sign(&ring);
         let version = qr_version(&signed.compact).expect("fits a QR code");
         // Worst case (64-byte ledger id, 16-byte key id, 10 full lines): version 28 at level M,

@@ -14,10 +14,10 @@ use super::code::{self, ParsedCode};
 use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceipt};
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{new_token, Principal, Role};
-use crate::earning::model::{day_of, derived_id, format_date, Resident, CALENDAR_UTC_OFFSET_SECONDS};
-use crate::earning::service::{
-    check_text, forbidden, key_reused, not_found, DomainError, Earning,
+use crate::earning::model::{
+    day_of, derived_id, format_date, Resident, CALENDAR_UTC_OFFSET_SECONDS,
 };
+use crate::earning::service::{check_text, forbidden, key_reused, not_found, DomainError, Earning};
 use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
 use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
@@ -199,7 +199,12 @@ impl Redemption {
 
     // ---- Shops ----
 
-    pub async fn create_shop(&self, p: &Principal, key: &str, new: NewShop) -> Result<(Shop, bool)> {
+    pub async fn create_shop(
+        &self,
+        p: &Principal,
+        key: &str,
+        new: NewShop,
+    ) -> Result<(Shop, bool)> {
         check_text("name_zh", &new.name_zh, true)?;
         check_text("name_en", &new.name_en, false)?;
         let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
@@ -253,7 +258,12 @@ impl Redemption {
             label: clip(&new.name_zh),
         };
         let now = self.now();
-        let account_id = match self.earning.ledger.open_account(ledger, &account, now).await? {
+        let account_id = match self
+            .earning
+            .ledger
+            .open_account(ledger, &account, now)
+            .await?
+        {
             Opened::Created(a) | Opened::Existing(a) => a.id,
             Opened::Conflict(_) => return Err(key_reused()),
         };
@@ -408,7 +418,11 @@ impl Redemption {
     }
 
     /// The shop's catalogue with stock levels (None: stock not tracked).
-    pub async fn catalogue(&self, p: &Principal, shop_id: Uuid) -> Result<Vec<(Item, Option<i64>)>> {
+    pub async fn catalogue(
+        &self,
+        p: &Principal,
+        shop_id: Uuid,
+    ) -> Result<Vec<(Item, Option<i64>)>> {
         let shop = self.shop(p, shop_id).await?;
         let ledger = Self::ledger_of(p);
         let items = self.store.items(ledger, shop.id).await?;
@@ -417,7 +431,9 @@ impl Redemption {
         Ok(items
             .into_iter()
             .map(|i| {
-                let level = i.track_stock.then(|| levels.get(&i.id).copied().unwrap_or(0));
+                let level = i
+                    .track_stock
+                    .then(|| levels.get(&i.id).copied().unwrap_or(0));
                 (i, level)
             })
             .collect())
@@ -455,9 +471,17 @@ impl Redemption {
             .await?
             .into_iter()
             .find(|i| i.sku == sku)
-            .ok_or_else(|| err(ErrorCode::UnknownItem, format!("no item {sku} in this shop")))?;
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::UnknownItem,
+                    format!("no item {sku} in this shop"),
+                )
+            })?;
         if !item.track_stock {
-            return Err(err(ErrorCode::InvalidBody, "this item's stock is not tracked"));
+            return Err(err(
+                ErrorCode::InvalidBody,
+                "this item's stock is not tracked",
+            ));
         }
         let mv = StockMove {
             id: derived_id("aixin.stock-move.v1", &[ledger, &p.actor(), key]),
@@ -516,7 +540,11 @@ impl Redemption {
     }
 
     /// Issues (or re-issues, with a new secret and PIN, unlocking it) a resident's credential.
-    pub async fn issue_credential(&self, p: &Principal, resident: Uuid) -> Result<IssuedCredential> {
+    pub async fn issue_credential(
+        &self,
+        p: &Principal,
+        resident: Uuid,
+    ) -> Result<IssuedCredential> {
         let r = self.resident_for_staff(p, resident).await?;
         let ledger = Self::ledger_of(p).to_owned();
         for _ in 0..16 {
@@ -611,11 +639,13 @@ impl Redemption {
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(forbidden)?;
-        let shop = self.store.shop(&ledger, shop_id).await?.ok_or_else(forbidden)?;
+        let shop = self
+            .store
+            .shop(&ledger, shop_id)
+            .await?
+            .ok_or_else(forbidden)?;
         check_basket(basket)?;
-        let invalid = || {
-            DomainError::from(LedgerError::RedemptionCodeInvalid)
-        };
+        let invalid = || DomainError::from(LedgerError::RedemptionCodeInvalid);
         let (number, proof, shown_bytes) = match &shown {
             Shown::Code(text) => {
                 let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
@@ -673,7 +703,8 @@ impl Redemption {
             pre_refusal.get_or_insert(LedgerError::ShopNotServing);
         }
         let total: i64 = lines.iter().map(|l| l.points_minor).sum();
-        let total = Amount::from_minor(total.max(1)).map_err(|e| err(e.into(), "the basket's total is out of range"))?;
+        let total = Amount::from_minor(total.max(1))
+            .map_err(|e| err(e.into(), "the basket's total is out of range"))?;
         let lines_json = serde_json::to_string(&lines)
             .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
         let receipt_id = derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]);
@@ -697,7 +728,10 @@ impl Redemption {
             metadata: BTreeMap::from([
                 ("receipt".to_owned(), receipt_id.to_string()),
                 ("shop".to_owned(), shop.id.to_string()),
-                ("basket_sha256".to_owned(), hex::encode(Sha256::digest(&lines_json))),
+                (
+                    "basket_sha256".to_owned(),
+                    hex::encode(Sha256::digest(&lines_json)),
+                ),
             ]),
             reverses: None,
         };
@@ -759,7 +793,12 @@ impl Redemption {
             .store
             .receipt_by_entry(ledger, entry.id)
             .await?
-            .ok_or_else(|| err(ErrorCode::IdempotencyKeyReused, "this idempotency key was used for a different request"))?;
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::IdempotencyKeyReused,
+                    "this idempotency key was used for a different request",
+                )
+            })?;
         let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
         Ok(Exchange {
             signed: self.sign(ledger, &stored)?,
@@ -806,7 +845,11 @@ impl Redemption {
     /// resident's community.
     pub async fn receipt(&self, p: &Principal, id: Uuid) -> Result<Exchange> {
         let ledger = Self::ledger_of(p);
-        let stored = self.store.receipt(ledger, id).await?.ok_or_else(not_found)?;
+        let stored = self
+            .store
+            .receipt(ledger, id)
+            .await?
+            .ok_or_else(not_found)?;
         let visible = match p.role {
             Role::Admin | Role::Auditor => true,
             Role::Shop => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
@@ -830,7 +873,11 @@ impl Redemption {
         &self,
         ledger: &str,
         compact: &str,
-    ) -> Result<(std::result::Result<Receipt, receipt::ReceiptError>, bool, Option<Uuid>)> {
+    ) -> Result<(
+        std::result::Result<Receipt, receipt::ReceiptError>,
+        bool,
+        Option<Uuid>,
+    )> {
         let verified = receipt::verify_compact(&self.keys.get(), compact);
         let (known, refunded_by) = match &verified {
             Ok(r) if r.ledger_id == ledger => match self.store.receipt(ledger, r.id).await? {
@@ -856,7 +903,11 @@ impl Redemption {
         basket: Option<&[(String, u32)]>,
     ) -> Result<Exchange> {
         let ledger = Self::ledger_of(p).to_owned();
-        let original = self.store.receipt(&ledger, receipt_id).await?.ok_or_else(not_found)?;
+        let original = self
+            .store
+            .receipt(&ledger, receipt_id)
+            .await?
+            .ok_or_else(not_found)?;
         let shop = self
             .store
             .shop(&ledger, original.shop_id)
@@ -893,7 +944,10 @@ impl Redemption {
             }
         }
         let now = self.now();
-        if now >= original.posted_at_micros.saturating_add(shop.refund_window_days * DAY_MICROS)
+        if now
+            >= original
+                .posted_at_micros
+                .saturating_add(shop.refund_window_days * DAY_MICROS)
             && self.store.refund_of(&ledger, original.id).await?.is_none()
         {
             return Err(err(
@@ -982,7 +1036,10 @@ impl Redemption {
                 ("receipt".to_owned(), refund_receipt.to_string()),
                 ("refund_of".to_owned(), original.id.to_string()),
                 ("shop".to_owned(), shop.id.to_string()),
-                ("basket_sha256".to_owned(), hex::encode(Sha256::digest(&lines_json))),
+                (
+                    "basket_sha256".to_owned(),
+                    hex::encode(Sha256::digest(&lines_json)),
+                ),
             ]),
             reverses: Some(original.entry_id),
         };
@@ -1010,7 +1067,13 @@ impl Redemption {
     // ---- Settlement ----
 
     /// The statement of a shop for the calendar days `from..=to`.
-    pub async fn statement(&self, p: &Principal, shop_id: Uuid, from: Date, to: Date) -> Result<Statement> {
+    pub async fn statement(
+        &self,
+        p: &Principal,
+        shop_id: Uuid,
+        from: Date,
+        to: Date,
+    ) -> Result<Statement> {
         let shop = self.shop(p, shop_id).await?;
         if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
             return Err(err(
@@ -1019,7 +1082,9 @@ impl Redemption {
             ));
         }
         let ledger = Self::ledger_of(p);
-        let end = to.next_day().ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))?;
+        let end = to
+            .next_day()
+            .ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))?;
         let receipts = self
             .store
             .shop_receipts(

@@ -799,8 +799,7 @@ impl Store for PgStore {
                 .await?;
         let plan = plan_batch(ledger_id, now_micros, state, requests);
         write_plan(&mut tx, ledger_id, &head, &plan, requests).await?;
-        super::postgres_redeem::write_redeem_effects(&mut tx, ledger_id, &plan, now_micros)
-            .await?;
+        super::postgres_redeem::write_redeem_effects(&mut tx, ledger_id, &plan, now_micros).await?;
         let replay_ids: Vec<Uuid> = plan
             .outcomes
             .iter()

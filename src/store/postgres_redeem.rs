@@ -69,8 +69,18 @@ pub(crate) async fn write_redeem_effects(
 ) -> Result<(), StoreError> {
     if !plan.presence.credentials.is_empty() {
         let ids: Vec<Uuid> = plan.presence.credentials.keys().copied().collect();
-        let steps: Vec<i64> = plan.presence.credentials.values().map(|c| c.last_step).collect();
-        let failures: Vec<i64> = plan.presence.credentials.values().map(|c| c.failures).collect();
+        let steps: Vec<i64> = plan
+            .presence
+            .credentials
+            .values()
+            .map(|c| c.last_step)
+            .collect();
+        let failures: Vec<i64> = plan
+            .presence
+            .credentials
+            .values()
+            .map(|c| c.failures)
+            .collect();
         sqlx::query(
             "UPDATE credentials c SET last_step = u.last_step, failures = u.failures, updated_at = $5
              FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[]) AS u(id, last_step, failures)
@@ -240,7 +250,8 @@ struct ReceiptRow {
     lines: String,
 }
 
-const RECEIPT_SELECT: &str = "SELECT r.id, r.entry_id, r.entry_seq, e.hash, r.kind, r.shop_id, r.shop_name,
+const RECEIPT_SELECT: &str =
+    "SELECT r.id, r.entry_id, r.entry_seq, e.hash, r.kind, r.shop_id, r.shop_name,
     r.resident_id, r.resident_pseudonym, r.community_id, r.refund_of, r.total_minor,
     r.balance_after_minor, r.posted_at, r.lines
     FROM receipts r JOIN entries e ON e.ledger_id = r.ledger_id AND e.seq = r.entry_seq";
@@ -299,7 +310,11 @@ impl PgStore {
 
 #[async_trait]
 impl RedeemStore for PgStore {
-    async fn insert_shop(&self, ledger_id: &str, shop: &Shop) -> Result<Inserted<Shop>, StoreError> {
+    async fn insert_shop(
+        &self,
+        ledger_id: &str,
+        shop: &Shop,
+    ) -> Result<Inserted<Shop>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO shops (ledger_id, id, name_zh, name_en, community_id, account_id,
@@ -675,13 +690,18 @@ impl RedeemStore for PgStore {
         Ok(())
     }
 
-    async fn receipt(&self, ledger_id: &str, id: Uuid) -> Result<Option<StoredReceipt>, StoreError> {
-        let row: Option<ReceiptRow> =
-            sqlx::query_as(&format!("{RECEIPT_SELECT} WHERE r.ledger_id = $1 AND r.id = $2"))
-                .bind(ledger_id)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+    async fn receipt(
+        &self,
+        ledger_id: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "{RECEIPT_SELECT} WHERE r.ledger_id = $1 AND r.id = $2"
+        ))
+        .bind(ledger_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(receipt_from).transpose()
     }
 

@@ -110,7 +110,8 @@ pub enum Issued {
 #[async_trait]
 pub trait RedeemStore: Send + Sync + 'static {
     /// Creates a shop with its partner communities; idempotent on the id.
-    async fn insert_shop(&self, ledger_id: &str, shop: &Shop) -> Result<Inserted<Shop>, StoreError>;
+    async fn insert_shop(&self, ledger_id: &str, shop: &Shop)
+        -> Result<Inserted<Shop>, StoreError>;
     async fn shop(&self, ledger_id: &str, id: Uuid) -> Result<Option<Shop>, StoreError>;
     async fn insert_shop_staff(
         &self,
@@ -118,8 +119,11 @@ pub trait RedeemStore: Send + Sync + 'static {
         staff: &ShopStaff,
         now_micros: i64,
     ) -> Result<(), StoreError>;
-    async fn shop_staff(&self, ledger_id: &str, token_id: Uuid)
-        -> Result<Option<ShopStaff>, StoreError>;
+    async fn shop_staff(
+        &self,
+        ledger_id: &str,
+        token_id: Uuid,
+    ) -> Result<Option<ShopStaff>, StoreError>;
     /// Creates or replaces a catalogue item (same id, same shop). Returns false if the SKU is
     /// taken by another item of the shop.
     async fn put_item(&self, ledger_id: &str, item: &Item) -> Result<bool, StoreError>;
@@ -177,7 +181,8 @@ pub trait RedeemStore: Send + Sync + 'static {
         shop: Uuid,
         hour: i64,
     ) -> Result<(), StoreError>;
-    async fn receipt(&self, ledger_id: &str, id: Uuid) -> Result<Option<StoredReceipt>, StoreError>;
+    async fn receipt(&self, ledger_id: &str, id: Uuid)
+        -> Result<Option<StoredReceipt>, StoreError>;
     async fn receipt_by_entry(
         &self,
         ledger_id: &str,

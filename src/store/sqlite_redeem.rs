@@ -240,7 +240,8 @@ struct ReceiptRow {
     lines: String,
 }
 
-const RECEIPT_SELECT: &str = "SELECT r.id, r.entry_id, r.entry_seq, e.hash, r.kind, r.shop_id, r.shop_name,
+const RECEIPT_SELECT: &str =
+    "SELECT r.id, r.entry_id, r.entry_seq, e.hash, r.kind, r.shop_id, r.shop_name,
     r.resident_id, r.resident_pseudonym, r.community_id, r.refund_of, r.total_minor,
     r.balance_after_minor, r.posted_at, r.lines
     FROM receipts r JOIN entries e ON e.ledger_id = r.ledger_id AND e.seq = r.entry_seq";
@@ -279,7 +280,11 @@ struct StockMoveRow {
 
 #[async_trait]
 impl RedeemStore for SqliteStore {
-    async fn insert_shop(&self, ledger_id: &str, shop: &Shop) -> Result<Inserted<Shop>, StoreError> {
+    async fn insert_shop(
+        &self,
+        ledger_id: &str,
+        shop: &Shop,
+    ) -> Result<Inserted<Shop>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO shops (ledger_id, id, name_zh, name_en, community_id, account_id,
@@ -664,13 +669,18 @@ impl RedeemStore for SqliteStore {
         Ok(())
     }
 
-    async fn receipt(&self, ledger_id: &str, id: Uuid) -> Result<Option<StoredReceipt>, StoreError> {
-        let row: Option<ReceiptRow> =
-            sqlx::query_as(&format!("{RECEIPT_SELECT} WHERE r.ledger_id = ?1 AND r.id = ?2"))
-                .bind(ledger_id)
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+    async fn receipt(
+        &self,
+        ledger_id: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "{RECEIPT_SELECT} WHERE r.ledger_id = ?1 AND r.id = ?2"
+        ))
+        .bind(ledger_id)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(receipt_from).transpose()
     }
 

@@ -187,6 +187,18 @@ impl Harness {
         }
     }
 
+    /// Every contract on the same database through new connections: a restarted "process".
+    pub async fn second_stores(&self) -> aixin::store::Stores {
+        match &self.url_or_path {
+            Target::Sqlite(url) => {
+                aixin::store::Stores::of(SqliteStore::connect(url).await.expect("second sqlite"))
+            }
+            Target::Postgres { url, schema } => {
+                aixin::store::Stores::of(pg_store(url, schema).await)
+            }
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.raw, Raw::Postgres(_))
     }

@@ -1,0 +1,708 @@
+//! Redemption over the API, on both backends: the code and receipt promises of TRUST.md, a full
+//! shop day (catalogue, stock, redeem, refund, settle), and concurrency.
+
+mod common;
+
+use std::sync::Arc;
+
+use aixin::auth::{new_token, Role};
+use aixin::clock::Clock;
+use aixin::http::{router, AppState};
+use aixin::keys::{KeyRing, SharedKeys};
+use aixin::redeem::code;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use common::{assert_invariants, Harness, T0};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const LEDGER: &str = "redeem";
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+#[derive(Clone)]
+struct Api {
+    app: axum::Router,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// A programme with one community, residents with points and credentials, and a shop with
+/// an owner, a clerk and a catalogue.
+struct World {
+    h: Harness,
+    api: Api,
+    keys: KeyRing,
+    admin: String,
+    staff: String,
+    owner: String,
+    clerk: String,
+    shop: String,
+    residents: Vec<(String, String)>, // (resident id, card number)
+    pins: Vec<String>,
+}
+
+async fn token(h: &Harness, role: Role, scope: Option<String>) -> String {
+    let (secret, record) = new_token(
+        h.entropy.as_ref(),
+        h.clock.now_micros(),
+        LEDGER,
+        role,
+        scope,
+        String::new(),
+        None,
+    );
+    h.store.insert_token(&record).await.unwrap();
+    secret
+}
+
+async fn world(h: Harness, residents: usize, points: &str) -> World {
+    h.clock.set(T0);
+    h.store.ensure_ledger(LEDGER, T0).await.unwrap();
+    let keys = KeyRing::generate(h.entropy.as_ref(), T0);
+    let state = AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone())
+        .with_keys(SharedKeys::fixed(keys.clone()));
+    let api = Api { app: router(state) };
+    let admin = token(&h, Role::Admin, None).await;
+    let r = api
+        .call(&admin, Method::POST, "/v1/org-units", None, Some(json!({"id": "c1", "level": "community", "name_zh": "幸福社区", "name_en": "Xingfu", "community": {"expiry_policy": "never"}})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let issuance = r.body["issuance_account"].as_str().unwrap().to_owned();
+    let staff = token(&h, Role::Staff, Some("c1".into())).await;
+    let r = api
+        .call(&staff, Method::POST, "/v1/shops", Some("shop-1"), Some(json!({"name_zh": "爱心粮油店", "name_en": "Love Grain & Oil", "community_id": "c1"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let shop = r.body["id"].as_str().unwrap().to_owned();
+    let mut tokens = Vec::new();
+    for (name, owner) in [("王店主", true), ("小李", false)] {
+        let r = api
+            .call(
+                &staff,
+                Method::POST,
+                &format!("/v1/shops/{shop}/staff"),
+                None,
+                Some(json!({"name": name, "owner": owner})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        tokens.push(r.body["token"].as_str().unwrap().to_owned());
+    }
+    let (owner, clerk) = (tokens[0].clone(), tokens[1].clone());
+    for (sku, name, price, stock, cap) in [
+        ("RICE5", "东北大米 5kg", "50", Some(100), Some(2)),
+        ("OIL1", "花生油 1L", "30", None, None),
+        ("FLOUR", "面粉 2.5kg", "20", Some(5), None),
+    ] {
+        let r = api
+            .call(&owner, Method::PUT, &format!("/v1/shops/{shop}/items/{sku}"), None, Some(json!({"name_zh": name, "unit": "袋", "price": price, "track_stock": stock.is_some(), "cap_day": cap})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if let Some(n) = stock {
+            let r = api
+                .call(
+                    &owner,
+                    Method::POST,
+                    &format!("/v1/shops/{shop}/items/{sku}/stock"),
+                    Some(&format!("stock-{sku}")),
+                    Some(json!({"delta": n, "reason": "restock", "note": "进货"})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert_eq!(r.body["level"], n);
+        }
+    }
+    let mut people = Vec::new();
+    let mut pins = Vec::new();
+    for i in 0..residents {
+        let r = api
+            .call(&staff, Method::POST, "/v1/residents", Some(&format!("res-{i}")), Some(json!({"name": format!("居民{i}"), "phone": "13800000000", "community_id": "c1"})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let account = r.body["account_id"].as_str().unwrap().to_owned();
+        let r = api
+            .call(
+                &admin,
+                Method::POST,
+                "/v1/entries",
+                Some(&format!("earn-{i}")),
+                Some(json!({"kind": "earn", "postings": [
+                {"account": issuance, "unit": "points", "side": "debit", "amount": points},
+                {"account": account, "unit": "points", "side": "credit", "amount": points}]})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = api
+            .call(
+                &staff,
+                Method::POST,
+                &format!("/v1/residents/{id}/credential"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        people.push((id, r.body["number"].as_str().unwrap().to_owned()));
+        pins.push(r.body["card_pin"].as_str().unwrap().to_owned());
+    }
+    World {
+        h,
+        api,
+        keys,
+        admin,
+        staff,
+        owner,
+        clerk,
+        shop,
+        residents: people,
+        pins,
+    }
+}
+
+impl World {
+    async fn code(&self, resident: usize) -> String {
+        let r = self
+            .api
+            .call(
+                &self.staff,
+                Method::GET,
+                &format!("/v1/residents/{}/code", self.residents[resident].0),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["code"].as_str().unwrap().to_owned()
+    }
+
+    async fn redeem(&self, token: &str, key: &str, shown: Value, items: Value) -> Reply {
+        let mut body = shown;
+        body["items"] = items;
+        self.api
+            .call(
+                token,
+                Method::POST,
+                "/v1/redemptions",
+                Some(key),
+                Some(body),
+            )
+            .await
+    }
+
+    async fn balance(&self, resident: usize) -> String {
+        let r = self
+            .api
+            .call(
+                &self.staff,
+                Method::GET,
+                &format!("/v1/residents/{}", self.residents[resident].0),
+                None,
+                None,
+            )
+            .await;
+        r.body["balance"]["points"].as_str().unwrap().to_owned()
+    }
+}
+
+on_both_backends!(
+    a_shop_day_redeems_refunds_and_settles,
+    fifty_concurrent_redemptions_of_one_code_succeed_once,
+    a_refused_redemption_still_spends_its_code,
+    codes_are_accepted_within_sixty_seconds_and_refused_at_ninety,
+    a_lockout_survives_a_restart_and_reissue_unlocks,
+    concurrent_card_redemptions_never_overspend,
+    stock_holds_under_concurrency,
+);
+
+async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
+    let w = world(h, 1, "200").await;
+    let code = w.code(0).await;
+    let r = w
+        .redeem(
+            &w.clerk,
+            "till-1",
+            json!({"code": code}),
+            json!([{"sku": "RICE5", "quantity": 2}, {"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["total"], "130.00");
+    assert_eq!(r.body["balance_after"], "70.00");
+    let receipt = r.body["id"].as_str().unwrap().to_owned();
+    let compact = r.body["compact"].as_str().unwrap().to_owned();
+    // The same request again answers the same receipt, and posts nothing more.
+    let again = w
+        .redeem(
+            &w.clerk,
+            "till-1",
+            json!({"code": code}),
+            json!([{"sku": "RICE5", "quantity": 2}, {"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["id"], receipt.as_str());
+    assert_eq!(w.balance(0).await, "70.00");
+    // Online verification, and offline against the same keys.
+    let v = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/receipts/verify",
+            None,
+            Some(json!({"receipt": compact})),
+        )
+        .await;
+    assert_eq!(v.body["valid"], true, "{}", v.body);
+    assert_eq!(v.body["known"], true);
+    assert!(aixin::redeem::receipt::verify_compact(&w.keys, &compact).is_ok());
+    // The cap of 2 rice a day is used up.
+    let r = w
+        .redeem(
+            &w.clerk,
+            "till-2",
+            json!({"code": w_code_next(&w, 0).await}),
+            json!([{"sku": "RICE5", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.body["code"], "item_daily_cap_exceeded", "{}", r.body);
+    // The clerk who redeemed may not refund; the owner may, in part.
+    let path = format!("/v1/receipts/{receipt}/refund");
+    let r = w
+        .api
+        .call(
+            &w.clerk,
+            Method::POST,
+            &path,
+            Some("refund-1"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "refunder_is_redeemer", "{}", r.body);
+    let r = w
+        .api
+        .call(
+            &w.owner,
+            Method::POST,
+            &path,
+            Some("refund-1"),
+            Some(json!({"items": [{"sku": "RICE5", "quantity": 3}]})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "refund_exceeds_redemption", "{}", r.body);
+    let r = w
+        .api
+        .call(
+            &w.owner,
+            Method::POST,
+            &path,
+            Some("refund-1"),
+            Some(json!({"items": [{"sku": "RICE5", "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["kind"], "refund");
+    assert_eq!(r.body["total"], "50.00");
+    assert_eq!(r.body["balance_after"], "120.00");
+    assert!(
+        aixin::redeem::receipt::verify_compact(&w.keys, r.body["compact"].as_str().unwrap())
+            .is_ok()
+    );
+    // The redemption now shows as refunded, online; a second refund is refused.
+    let v = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/receipts/verify",
+            None,
+            Some(json!({"receipt": compact})),
+        )
+        .await;
+    assert_eq!(v.body["refunded_by"], r.body["id"]);
+    let r2 = w
+        .api
+        .call(
+            &w.owner,
+            Method::POST,
+            &path,
+            Some("refund-2"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r2.body["code"], "already_reversed", "{}", r2.body);
+    // Stock: 100 − 2 + 1.
+    let items = w
+        .api
+        .call(
+            &w.owner,
+            Method::GET,
+            &format!("/v1/shops/{}/items", w.shop),
+            None,
+            None,
+        )
+        .await;
+    let rice = items
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sku"] == "RICE5")
+        .unwrap();
+    assert_eq!(rice["stock"], 99);
+    // Settle yesterday once the day is over: net 130 − 50 = 80.
+    w.h.clock.advance(86_400_000_000);
+    let day = aixin::earning::model::format_date(aixin::earning::model::day_of(T0));
+    let path = format!("/v1/shops/{}/settlements", w.shop);
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("settle-1"),
+            Some(json!({"from": day, "to": day})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["net"], "80.00");
+    assert_eq!(r.body["redemptions"], 1);
+    assert_eq!(r.body["refunds"], 1);
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("settle-2"),
+            Some(json!({"from": day, "to": day})),
+        )
+        .await;
+    assert_eq!(r.body["code"], "period_already_settled", "{}", r.body);
+    let shop = w
+        .api
+        .call(
+            &w.owner,
+            Method::GET,
+            &format!("/v1/shops/{}", w.shop),
+            None,
+            None,
+        )
+        .await;
+    let account = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/accounts/{}", shop.body["account_id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        account.body["balances"]["points"], "0.00",
+        "{}",
+        account.body
+    );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+/// A code of the next time step (so it is not dead after the last one was used).
+async fn w_code_next(w: &World, resident: usize) -> String {
+    w.h.clock.advance(30_000_000);
+    w.code(resident).await
+}
+
+async fn fifty_concurrent_redemptions_of_one_code_succeed_once(h: Harness) {
+    let w = world(h, 1, "1000").await;
+    let code = w.code(0).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let w_api = w.api.clone();
+        let clerk = w.clerk.clone();
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            w_api
+                .call(
+                    &clerk,
+                    Method::POST,
+                    "/v1/redemptions",
+                    Some(&format!("k{i}")),
+                    Some(json!({"code": code, "items": [{"sku": "OIL1", "quantity": 1}]})),
+                )
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            201 => ok += 1,
+            // A replayed code is a failed attempt; past the shop's hourly limit the shop is
+            // refused outright.
+            _ => assert!(
+                ["redemption_code_invalid", "shop_attempts_exhausted"]
+                    .contains(&r.body["code"].as_str().unwrap_or_default()),
+                "{}",
+                r.body
+            ),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(w.balance(0).await, "970.00");
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_refused_redemption_still_spends_its_code(h: Harness) {
+    let w = world(h, 1, "40").await;
+    let code = w.code(0).await;
+    let r = w
+        .redeem(
+            &w.clerk,
+            "a",
+            json!({"code": code}),
+            json!([{"sku": "RICE5", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.body["code"], "insufficient_balance", "{}", r.body);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "b",
+            json!({"code": code}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    // Every invalid case answers the same body.
+    let mut wrong = code.clone().into_bytes();
+    wrong[12] = b'0' + (wrong[12] - b'0' + 1) % 10;
+    let typo = w
+        .redeem(
+            &w.clerk,
+            "c",
+            json!({"code": String::from_utf8(wrong).unwrap()}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(typo.body, r.body);
+    let unknown = code::encode(1, 123_456);
+    let nobody = w
+        .redeem(
+            &w.clerk,
+            "d",
+            json!({"code": unknown}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(nobody.body, r.body);
+    assert_eq!(w.balance(0).await, "40.00");
+}
+
+async fn codes_are_accepted_within_sixty_seconds_and_refused_at_ninety(h: Harness) {
+    let w = world(h, 1, "1000").await;
+    let mut n = 0;
+    for (offset, accepted) in [(60i64, true), (-60, true), (90, false), (-90, false)] {
+        // Each probe starts on a fresh step well after the last, so older steps are not dead.
+        w.h.clock.advance(600_000_000);
+        let shown_at = w.h.clock.now_micros();
+        let c = w.code(0).await;
+        w.h.clock.set(shown_at + offset * 1_000_000);
+        n += 1;
+        let r = w
+            .redeem(
+                &w.clerk,
+                &format!("skew-{n}"),
+                json!({"code": c}),
+                json!([{"sku": "OIL1", "quantity": 1}]),
+            )
+            .await;
+        if accepted {
+            assert_eq!(r.status, 201, "offset {offset}: {}", r.body);
+        } else {
+            assert_eq!(
+                r.body["code"], "redemption_code_invalid",
+                "offset {offset}: {}",
+                r.body
+            );
+        }
+        w.h.clock.set(shown_at);
+    }
+    // A newer step kills older codes.
+    w.h.clock.advance(600_000_000);
+    let old = w.code(0).await;
+    w.h.clock.advance(30_000_000);
+    let new = w.code(0).await;
+    let r = w
+        .redeem(
+            &w.clerk,
+            "new",
+            json!({"code": new}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "old",
+            json!({"code": old}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+}
+
+async fn a_lockout_survives_a_restart_and_reissue_unlocks(h: Harness) {
+    let w = world(h, 1, "1000").await;
+    let number = w.residents[0].1.clone();
+    let wrong_pin = if w.pins[0] == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for i in 0..aixin::ledger::presence::CREDENTIAL_FAILURES_MAX {
+        let r = w
+            .redeem(
+                &w.clerk,
+                &format!("guess-{i}"),
+                json!({"card": {"number": number, "pin": wrong_pin}}),
+                json!([{"sku": "OIL1", "quantity": 1}]),
+            )
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    // A new process on the same database, same keys: the right PIN is still refused.
+    let stores = w.h.second_stores().await;
+    let state = AppState::new(stores, w.h.clock.clone(), w.h.entropy.clone())
+        .with_keys(SharedKeys::fixed(w.keys.clone()));
+    let restarted = World {
+        api: Api { app: router(state) },
+        ..w
+    };
+    let right = json!({"card": {"number": number, "pin": restarted.pins[0]}});
+    let r = restarted
+        .redeem(
+            &restarted.clerk,
+            "after-restart",
+            right.clone(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    // Re-issue: a new PIN works, the old one does not.
+    let r = restarted
+        .api
+        .call(
+            &restarted.staff,
+            Method::POST,
+            &format!("/v1/residents/{}/credential", restarted.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_pin = r.body["card_pin"].as_str().unwrap().to_owned();
+    let r = restarted
+        .redeem(
+            &restarted.clerk,
+            "reissued",
+            json!({"card": {"number": number, "pin": new_pin}}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+async fn concurrent_card_redemptions_never_overspend(h: Harness) {
+    let w = world(h, 1, "100").await;
+    let number = w.residents[0].1.clone();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let api = w.api.clone();
+        let clerk = w.clerk.clone();
+        let body = json!({"card": {"number": number, "pin": w.pins[0]}, "items": [{"sku": "OIL1", "quantity": 1}]});
+        tasks.push(tokio::spawn(async move {
+            api.call(
+                &clerk,
+                Method::POST,
+                "/v1/redemptions",
+                Some(&format!("c{i}")),
+                Some(body),
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            assert_eq!(r.body["code"], "insufficient_balance", "{}", r.body);
+        }
+    }
+    assert_eq!(ok, 3, "100 points buy three 30-point bottles");
+    assert_eq!(w.balance(0).await, "10.00");
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn stock_holds_under_concurrency(h: Harness) {
+    let w = Arc::new(world(h, 12, "100").await);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"card": {"number": w.residents[i].1, "pin": w.pins[i]}, "items": [{"sku": "FLOUR", "quantity": 1}]});
+            w.api.call(&w.clerk, Method::POST, "/v1/redemptions", Some(&format!("f{i}")), Some(body)).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            assert_eq!(r.body["code"], "out_of_stock", "{}", r.body);
+        }
+    }
+    assert_eq!(ok, 5, "five bags of flour in stock");
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
