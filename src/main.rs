@@ -47,6 +47,11 @@ enum Command {
     Migrate,
     /// Recompute the hash chain and every balance; exit 1 on the first problem.
     Verify,
+    /// Receipts: verify one offline, with the key file alone (no database).
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
     /// Manage the signing keys in the key file.
     Keys {
         #[command(subcommand)]
@@ -71,6 +76,16 @@ enum Command {
         /// Seed of the generator: the same seed gives the same programme.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Verify a receipt's compact form (AXR1:...); prints its fields, exits 1 if it does not
+    /// verify. Uses `--keys` (or AIXIN_KEYS) and never opens the database.
+    Verify {
+        /// The compact form, or `-` to read it from stdin.
+        receipt: String,
     },
 }
 
@@ -146,11 +161,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Command::Keys { command } = &cli.command {
         return keys_command(&cli.keys, command);
     }
+    if let Command::Receipt {
+        command: ReceiptCommand::Verify { receipt },
+    } = &cli.command
+    {
+        return verify_receipt(&cli.keys, receipt);
+    }
     let stores = open(&cli).await?;
     let store = stores.ledger.clone();
     let clock = Arc::new(SystemClock);
     match cli.command {
         Command::Keys { command } => keys_command(&cli.keys, &command),
+        Command::Receipt {
+            command: ReceiptCommand::Verify { receipt },
+        } => verify_receipt(&cli.keys, &receipt),
         Command::Migrate => {
             eprintln!(
                 "migrated {}; ledger {:?} ready",
@@ -307,6 +331,34 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn verify_receipt(keys: &std::path::Path, receipt: &str) -> Result<ExitCode, String> {
+    // Offline: the key file must exist already; it is never created here.
+    let ring = KeyRing::load(keys).map_err(|e| e.to_string())?;
+    let text = if receipt == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin(), 16 * 1024),
+            &mut text,
+        )
+        .map_err(|e| e.to_string())?;
+        text
+    } else {
+        receipt.to_owned()
+    };
+    match aixin::redeem::receipt::verify_compact(&ring, &text) {
+        Ok(r) => {
+            let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+            println!("{json}");
+            eprintln!("receipt {} verifies (key {})", r.id, r.key_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("receipt does not verify: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -1,0 +1,169 @@
+//! Golden vectors for redemption codes, card PINs, credential secrets and receipts
+//! (`ledger-specs/vectors/redemption.json`), checked against the code here and against the
+//! independent Python implementation in `ledger-specs/tools/check_redemption.py`, which was
+//! written from `ledger-specs/redemption-code.md` and `ledger-specs/receipt.md` alone.
+//!
+//! `AIXIN_BLESS=1 cargo test --test redeem_vectors` rewrites the file after a deliberate change.
+
+use std::path::Path;
+use std::process::Command;
+
+use aixin::keys::{derive_credential_secret, KeyRing};
+use aixin::redeem::code;
+use aixin::redeem::receipt::{verify_compact, Receipt, ReceiptKind, ReceiptLine};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn vectors() -> Value {
+    let master = [0x11u8; 32];
+    let credential = Uuid::parse_str("0192a3b4-c5d6-47e8-9f01-23456789abcd").unwrap();
+    let secret = derive_credential_secret(&master, "jiaxiang", credential, 1);
+    let number = 305_117_042u32;
+    let codes: Vec<Value> = [0i64, 59_666_666, 59_666_667, 61_000_000]
+        .iter()
+        .map(|&step| {
+            let otp = code::otp(&secret, number, step);
+            json!({"step": step, "otp": format!("{otp:06}"), "code": code::encode(number, otp)})
+        })
+        .collect();
+    let ring = KeyRing::from_parts(master, "k1", [0x22; 32]);
+    let receipts: Vec<Value> = [
+        Receipt {
+            key_id: String::new(),
+            ledger_id: "jiaxiang".into(),
+            id: Uuid::parse_str("0192a3b4-0000-7000-8000-000000000001").unwrap(),
+            kind: ReceiptKind::Redemption,
+            refund_of: None,
+            shop_id: Uuid::parse_str("0192a3b4-0000-7000-8000-0000000000aa").unwrap(),
+            shop_name: "爱心粮油店".into(),
+            resident: "AX-7K2M9QPA".into(),
+            lines: vec![
+                ReceiptLine { sku: "RICE5".into(), name: "东北大米 5kg".into(), unit: "袋".into(), quantity: 2, unit_points_minor: 5000, points_minor: 10000 },
+                ReceiptLine { sku: "OIL1".into(), name: "花生油 1L".into(), unit: "瓶".into(), quantity: 1, unit_points_minor: 3050, points_minor: 3050 },
+            ],
+            total_minor: 13050,
+            balance_after_minor: 6950,
+            entry_seq: 4711,
+            entry_hash: [0xab; 32],
+            posted_at_micros: 1_790_000_000_123_456,
+        },
+        Receipt {
+            key_id: String::new(),
+            ledger_id: "jiaxiang".into(),
+            id: Uuid::parse_str("0192a3b4-0000-7000-8000-000000000002").unwrap(),
+            kind: ReceiptKind::Refund,
+            refund_of: Some(Uuid::parse_str("0192a3b4-0000-7000-8000-000000000001").unwrap()),
+            shop_id: Uuid::parse_str("0192a3b4-0000-7000-8000-0000000000aa").unwrap(),
+            shop_name: "爱心粮油店".into(),
+            resident: "AX-7K2M9QPA".into(),
+            lines: vec![ReceiptLine { sku: "RICE5".into(), name: "东北大米 5kg".into(), unit: "袋".into(), quantity: 1, unit_points_minor: 5000, points_minor: 5000 }],
+            total_minor: 5000,
+            balance_after_minor: 11950,
+            entry_seq: 4790,
+            entry_hash: [0xcd; 32],
+            posted_at_micros: 1_790_000_900_000_000,
+        },
+    ]
+    .into_iter()
+    .map(|r| {
+        let signed = r.sign(&ring);
+        let r = &signed.receipt;
+        json!({
+            "fields": {
+                "key_id": r.key_id, "ledger_id": r.ledger_id, "id": r.id, "kind": r.kind.as_str(),
+                "refund_of": r.refund_of, "shop_id": r.shop_id, "shop_name": r.shop_name,
+                "resident": r.resident,
+                "lines": r.lines.iter().map(|l| json!({"sku": l.sku, "name": l.name, "unit": l.unit,
+                    "quantity": l.quantity, "unit_points_minor": l.unit_points_minor, "points_minor": l.points_minor})).collect::<Vec<_>>(),
+                "total_minor": r.total_minor, "balance_after_minor": r.balance_after_minor,
+                "entry_seq": r.entry_seq, "entry_hash": hex::encode(r.entry_hash), "posted_at_micros": r.posted_at_micros,
+            },
+            "message_hex": hex::encode(r.message()),
+            "tag_hex": hex::encode(signed.tag),
+            "compact": signed.compact,
+        })
+    })
+    .collect();
+    json!({
+        "description": "Vectors for ledger-specs/redemption-code.md and ledger-specs/receipt.md. All byte strings are hex.",
+        "credential_secret": {
+            "master_key_hex": hex::encode(master), "ledger_id": "jiaxiang", "credential_id": credential,
+            "generation": 1, "secret_hex": hex::encode(secret),
+        },
+        "codes": {"secret_hex": hex::encode(secret), "number": number, "vectors": codes},
+        "pin": {"secret_hex": hex::encode(secret), "number": number, "pin": format!("{:06}", code::pin(&secret, number))},
+        "damm": [{"digits": "5724", "check": code::damm(b"572")}, {"digits": "28305117042000000", "check": code::damm(b"28305117042000000")}],
+        "receipt_key": {"key_id": "k1", "secret_hex": hex::encode([0x22u8; 32])},
+        "receipts": receipts,
+    })
+}
+
+fn path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/vectors/redemption.json")
+}
+
+#[test]
+fn vectors_match_the_code() {
+    let text = serde_json::to_string_pretty(&vectors()).unwrap() + "\n";
+    if std::env::var("AIXIN_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(path(), &text).unwrap();
+    }
+    let stored = std::fs::read_to_string(path()).expect("vectors file (AIXIN_BLESS=1 writes it)");
+    assert_eq!(
+        stored, text,
+        "the vectors changed; bless them only for a deliberate change"
+    );
+    // Damm's own textbook example: 572 → check digit 4.
+    assert_eq!(code::damm(b"572"), 4);
+    // Every receipt vector verifies with the ring, and fails with a flipped tag.
+    let ring = KeyRing::from_parts([0x11; 32], "k1", [0x22; 32]);
+    for r in vectors()["receipts"].as_array().unwrap() {
+        assert!(verify_compact(&ring, r["compact"].as_str().unwrap()).is_ok());
+    }
+}
+
+#[test]
+fn an_independent_python_implementation_agrees() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/tools/check_redemption.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(path())
+        .output()
+        .expect("python3 is required for this test (see README)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("receipts: 2 verified"), "{out}");
+    // And it rejects a receipt with one changed character.
+    let ring = KeyRing::from_parts([0x11; 32], "k1", [0x22; 32]);
+    let compact = vectors()["receipts"][0]["compact"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(verify_compact(&ring, &compact).is_ok());
+    let mut bad = compact.into_bytes();
+    let i = bad.len() - 10;
+    bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+    let bad = String::from_utf8(bad).unwrap();
+    let output = Command::new("python3")
+        .arg(&script)
+        .args([
+            "--receipt",
+            &bad,
+            "--key-id",
+            "k1",
+            "--key-hex",
+            &hex::encode([0x22u8; 32]),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "python accepted a changed receipt"
+    );
+}
