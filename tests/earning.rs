@@ -106,9 +106,11 @@ fn substitute_json(value: &Value, saved: &BTreeMap<String, String>) -> Value {
 async fn earning_scenarios_hold(h: Harness) {
     // Proves every earning scenario gives exactly its expected answers on this backend, and
     // leaves a ledger that verifies, balances, and whose lots add up to each resident's points.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/earning");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scenario dir")
+    // The same runner plays the redemption scenarios: both are API-level.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs");
+    let mut files: Vec<_> = ["earning", "redemption"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).expect("scenario dir"))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();

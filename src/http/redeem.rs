@@ -18,7 +18,7 @@ use crate::earning::model::parse_date;
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
 use crate::redeem::receipt::{qr_svg, ReceiptError};
-use crate::redeem::service::{Exchange, NewItem, NewShop, Shown, Statement};
+use crate::redeem::service::{Exchange, NewItem, NewShop, Shown, Statement, StockChange};
 use crate::store::redeem::{Item, Shop};
 
 pub fn routes() -> Router<AppState> {
@@ -316,7 +316,17 @@ async fn move_stock(
     let key = idempotency_key(&headers)?;
     let level = app
         .redemption
-        .move_stock(&p, &key, id, &sku, body.delta, &body.reason, &body.note)
+        .move_stock(
+            &p,
+            &key,
+            id,
+            &sku,
+            StockChange {
+                delta: body.delta,
+                reason: body.reason,
+                note: body.note,
+            },
+        )
         .await?;
     Ok(Json(StockView { level }))
 }

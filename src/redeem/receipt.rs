@@ -364,7 +364,7 @@ mod tests {
             Ok(signed.receipt.clone())
         );
         let body = data_encoding::BASE32_NOPAD
-            .decode(signed.compact[COMPACT_PREFIX.len()..].as_bytes())
+            .decode(&signed.compact.as_bytes()[COMPACT_PREFIX.len()..])
             .unwrap();
         for i in 0..body.len() {
             for bit in [0x01u8, 0x80] {

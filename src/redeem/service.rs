@@ -26,7 +26,8 @@ use crate::ledger::{
 };
 use crate::store::earning::Inserted;
 use crate::store::redeem::{
-    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StoredReceipt,
+    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
+    StoredReceipt,
 };
 use crate::store::{NewAccount, Opened, Outcome};
 use crate::writer::Conditions;
@@ -81,6 +82,16 @@ pub struct NewShop {
     /// Other communities served besides its own.
     pub serves: Vec<String>,
     pub refund_window_days: Option<i64>,
+}
+
+/// A stock change asked for by the shop.
+#[derive(Clone, Debug)]
+pub struct StockChange {
+    /// Units added (positive) or removed (negative).
+    pub delta: i64,
+    /// restock, count, damaged or returned_to_supplier.
+    pub reason: String,
+    pub note: String,
 }
 
 #[derive(Clone, Debug)]
@@ -446,10 +457,14 @@ impl Redemption {
         key: &str,
         shop_id: Uuid,
         sku: &str,
-        delta: i64,
-        reason: &str,
-        note: &str,
+        change: StockChange,
     ) -> Result<i64> {
+        let StockChange {
+            delta,
+            reason,
+            note,
+        } = change;
+        let (reason, note) = (reason.as_str(), note.as_str());
         let shop = self.shop(p, shop_id).await?;
         if !self.runs_shop(p, &shop).await? {
             return Err(not_found());
@@ -496,11 +511,12 @@ impl Redemption {
         let store = self.store.clone();
         let ledger_owned = ledger.to_owned();
         match detach(async move { store.move_stock(&ledger_owned, &mv).await }).await?? {
-            Ok(level) => Ok(level),
-            Err(level) => Err(err(
+            StockMoved::Moved(level) | StockMoved::Replayed(level) => Ok(level),
+            StockMoved::Insufficient(level) => Err(err(
                 ErrorCode::OutOfStock,
                 format!("only {level} in stock; the move would go below zero"),
             )),
+            StockMoved::IdReused => Err(key_reused()),
         }
     }
 

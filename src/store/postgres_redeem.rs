@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::earning::Inserted;
 use super::postgres::PgStore;
 use super::redeem::{
-    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StoredReceipt,
+    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
+    StoredReceipt,
 };
 use super::{hash32, StoreError};
 use crate::ledger::presence::{hour_of, CredentialState, RedeemState};
@@ -493,12 +494,22 @@ impl RedeemStore for PgStore {
         Ok(levels)
     }
 
-    async fn move_stock(
-        &self,
-        ledger_id: &str,
-        mv: &StockMove,
-    ) -> Result<Result<i64, i64>, StoreError> {
+    async fn move_stock(&self, ledger_id: &str, mv: &StockMove) -> Result<StockMoved, StoreError> {
         let mut tx = self.locked(ledger_id).await?;
+        let earlier: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT delta, reason, level FROM stock_moves WHERE ledger_id = $1 AND id = $2",
+        )
+        .bind(ledger_id)
+        .bind(mv.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((delta, reason, level)) = earlier {
+            return Ok(if delta == mv.delta && reason == mv.reason {
+                StockMoved::Replayed(level)
+            } else {
+                StockMoved::IdReused
+            });
+        }
         let key = stock_key(mv.item_id);
         let current: Option<i64> = sqlx::query_scalar(
             "SELECT value_minor FROM counters WHERE ledger_id = $1 AND key = $2",
@@ -510,7 +521,7 @@ impl RedeemStore for PgStore {
         let level = -current.unwrap_or(0);
         let next = level.saturating_add(mv.delta);
         if next < 0 {
-            return Ok(Err(level));
+            return Ok(StockMoved::Insufficient(level));
         }
         sqlx::query(
             "INSERT INTO counters (ledger_id, key, value_minor) VALUES ($1, $2, $3)
@@ -537,7 +548,7 @@ impl RedeemStore for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(next))
+        Ok(StockMoved::Moved(next))
     }
 
     async fn stock_moves(

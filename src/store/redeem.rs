@@ -99,6 +99,20 @@ pub struct StoredReceipt {
     pub lines_json: String,
 }
 
+/// What a stock move did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockMoved {
+    /// Moved; the new level.
+    Moved(i64),
+    /// A move with this id was recorded before, with the same item, delta and reason; the level
+    /// it left.
+    Replayed(i64),
+    /// The move would take the level (given) below zero; nothing was written.
+    Insufficient(i64),
+    /// A move with this id was recorded before with other content.
+    IdReused,
+}
+
 /// Issuing a credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Issued {
@@ -134,13 +148,8 @@ pub trait RedeemStore: Send + Sync + 'static {
         ledger_id: &str,
         items: &[Uuid],
     ) -> Result<HashMap<Uuid, i64>, StoreError>;
-    /// Moves stock under the ledger lock, recording the move. `Err(level)` if the move would
-    /// take the level below zero (nothing written).
-    async fn move_stock(
-        &self,
-        ledger_id: &str,
-        mv: &StockMove,
-    ) -> Result<Result<i64, i64>, StoreError>;
+    /// Moves stock under the ledger lock, recording the move; idempotent on the move's id.
+    async fn move_stock(&self, ledger_id: &str, mv: &StockMove) -> Result<StockMoved, StoreError>;
     async fn stock_moves(
         &self,
         ledger_id: &str,

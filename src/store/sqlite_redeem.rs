@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::earning::Inserted;
 use super::redeem::{
-    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StoredReceipt,
+    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
+    StoredReceipt,
 };
 use super::sqlite::SqliteStore;
 use super::{hash32, parse_uuid as uuid, StoreError};
@@ -468,13 +469,23 @@ impl RedeemStore for SqliteStore {
         Ok(levels)
     }
 
-    async fn move_stock(
-        &self,
-        ledger_id: &str,
-        mv: &StockMove,
-    ) -> Result<Result<i64, i64>, StoreError> {
+    async fn move_stock(&self, ledger_id: &str, mv: &StockMove) -> Result<StockMoved, StoreError> {
         // The writer's connection and IMMEDIATE: ordered with the batches that sell stock.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let earlier: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT delta, reason, level FROM stock_moves WHERE ledger_id = ?1 AND id = ?2",
+        )
+        .bind(ledger_id)
+        .bind(mv.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((delta, reason, level)) = earlier {
+            return Ok(if delta == mv.delta && reason == mv.reason {
+                StockMoved::Replayed(level)
+            } else {
+                StockMoved::IdReused
+            });
+        }
         let key = stock_key(mv.item_id);
         let current: Option<i64> = sqlx::query_scalar(
             "SELECT value_minor FROM counters WHERE ledger_id = ?1 AND key = ?2",
@@ -486,7 +497,7 @@ impl RedeemStore for SqliteStore {
         let level = -current.unwrap_or(0);
         let next = level.saturating_add(mv.delta);
         if next < 0 {
-            return Ok(Err(level));
+            return Ok(StockMoved::Insufficient(level));
         }
         sqlx::query(
             "INSERT INTO counters (ledger_id, key, value_minor) VALUES (?1, ?2, ?3)
@@ -513,7 +524,7 @@ impl RedeemStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(next))
+        Ok(StockMoved::Moved(next))
     }
 
     async fn stock_moves(
