@@ -1,8 +1,9 @@
 //! `aixin seed-demo`: fills an empty ledger with a realistic demo programme, built through the
 //! same operations staff use: a county with three streets and a community each (three expiry
-//! policies), two earning rules per community, residents with Chinese names, love shops, and six
-//! months of volunteer service recorded and approved by two staff members per community, with
-//! redemptions, refunds, settlements and expiry in between. Deterministic for a given seed.
+//! policies), two earning rules per community, residents with Chinese names and redemption
+//! cards, love shops with catalogues, and six months of volunteer service recorded and approved
+//! by two staff members per community, with card redemptions (receipts), refunds by the other
+//! clerk, monthly settlements and expiry in between. Deterministic for a given seed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,14 +17,15 @@ use crate::clock::{Clock, Entropy, ManualClock, SeededEntropy};
 use crate::earning::model::{day_of, ExpiryPolicy, RuleMode};
 use crate::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
 use crate::earning::{DomainError, Earning};
-use crate::ledger::{AccountKind, Amount, EntryDraft, EntryKind, Posting, Side, Unit};
-use crate::store::{NewAccount, Outcome, StoreError, Stores};
-use crate::writer::{WriteError, Writer, Writers};
+use crate::keys::{KeyRing, SharedKeys};
+use crate::ledger::{Amount, Unit};
+use crate::redeem::service::{NewItem, NewShop, Shown};
+use crate::redeem::Redemption;
+use crate::store::{StoreError, Stores};
+use crate::writer::{WriteError, Writers};
 
 /// Most entries one seed run may create.
 pub const SEED_ENTRIES_MAX: u64 = 1_000_000;
-/// Entries submitted to the writer at once (between two earns).
-const WINDOW: usize = 512;
 
 const STREETS: [(&str, &str, &str); 3] = [
     ("guting", "谷亭街道", "Guting Street"),
@@ -55,7 +57,13 @@ const GIVEN: [&str; 20] = [
     "秀英", "桂英", "建国", "淑兰", "志强", "海燕", "玉兰", "国庆", "丽娟", "德福", "春梅", "明亮",
     "凤霞", "晓东", "婷婷", "家豪", "文华", "金凤", "子涵", "卫东",
 ];
-const GOODS: [&str; 4] = ["大米 5kg", "面粉 5kg", "花生油 1.8L", "鸡蛋 30枚"];
+/// (sku, name, English name, unit, points)
+const GOODS: [(&str, &str, &str, &str, &str); 4] = [
+    ("RICE5", "东北大米 5kg", "Rice 5 kg", "袋", "40"),
+    ("FLOUR5", "面粉 5kg", "Flour 5 kg", "袋", "30"),
+    ("OIL18", "花生油 1.8L", "Peanut oil 1.8 L", "桶", "35"),
+    ("EGG30", "鸡蛋 30枚", "Eggs, 30", "盒", "20"),
+];
 const RESIDENTS_PER_COMMUNITY: usize = 40;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +90,22 @@ impl From<DomainError> for SeedError {
 
 struct Community {
     settlement: Uuid,
-    /// (resident id, account id)
-    residents: Vec<(Uuid, Uuid)>,
-    shops: Vec<Uuid>,
+    /// (resident id, account id, card number, card PIN)
+    residents: Vec<(Uuid, Uuid, String, String)>,
+    shops: Vec<SeedShop>,
     recorder: Principal,
     approver: Principal,
 }
+
+struct SeedShop {
+    id: Uuid,
+    account: Uuid,
+    /// Two clerks: one redeems, the other refunds.
+    clerks: [Principal; 2],
+}
+
+/// A redemption the seed may refund later: (receipt, points, shop account, resident account).
+type Redeemed = (Uuid, i64, Uuid, Uuid);
 
 /// What was created.
 #[derive(Debug, Default)]
@@ -154,6 +172,13 @@ pub async fn seed_demo(
         writers: writers.clone(),
         clock: clock.clone(),
         entropy: entropy.clone(),
+    };
+    let redemption = Redemption {
+        earning: earning.clone(),
+        store: stores.redeem.clone(),
+        // Receipts are signed when they are answered, with the server's keys; these sign nothing
+        // that is kept.
+        keys: SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), start)),
     };
     let mut report = SeedReport::default();
     let (admin, admin_token) = principal(entropy.as_ref(), ledger_id, Role::Admin, None, start);
@@ -288,20 +313,60 @@ pub async fn seed_demo(
                     },
                 )
                 .await?;
-            residents.push((resident.id, resident.account_id));
+            let card = redemption.issue_credential(&approver, resident.id).await?;
+            residents.push((resident.id, resident.account_id, card.number, card.card_pin));
         }
         report.residents += residents.len();
         let mut shops = Vec::new();
         for (s, shop) in SHOPS.iter().enumerate() {
-            let account = NewAccount {
-                id: entropy.uuid(),
-                kind: AccountKind::Shop,
-                owner_id: Some(format!("S{}{:02}", index + 1, s + 1)),
-                community_id: Some((*community_id).into()),
-                label: format!("{shop}（{}）", &name_zh[..name_zh.len().min(9)]),
-            };
-            store.open_account(ledger_id, &account, start).await?;
-            shops.push(account.id);
+            let (created, _) = redemption
+                .create_shop(
+                    &approver,
+                    &format!("seed-shop-{community_id}-{s}"),
+                    NewShop {
+                        name_zh: format!("{shop}（{}）", &name_zh[..name_zh.len().min(9)]),
+                        name_en: format!("Love shop {}", s + 1),
+                        community_id: (*community_id).into(),
+                        serves: Vec::new(),
+                        refund_window_days: None,
+                    },
+                )
+                .await?;
+            for (sku, zh, en, unit, price) in GOODS {
+                redemption
+                    .put_item(
+                        &approver,
+                        created.id,
+                        sku,
+                        NewItem {
+                            name_zh: zh.into(),
+                            name_en: en.into(),
+                            unit: unit.into(),
+                            price: Amount::parse(price)
+                                .map_err(|e| SeedError::Refused(e.to_string()))?,
+                            track_stock: false,
+                            cap_day: Some(2),
+                            cap_month: None,
+                            active: true,
+                        },
+                    )
+                    .await?;
+            }
+            let mut clerks = Vec::new();
+            for _ in 0..2 {
+                let scope = created.id.to_string();
+                let (clerk, token) =
+                    principal(entropy.as_ref(), ledger_id, Role::Shop, Some(&scope), start);
+                store.insert_token(&token).await?;
+                clerks.push(clerk);
+            }
+            let [first, second] = <[Principal; 2]>::try_from(clerks)
+                .map_err(|_| SeedError::Refused("two clerks".into()))?;
+            shops.push(SeedShop {
+                id: created.id,
+                account: created.account_id,
+                clerks: [first, second],
+            });
         }
         communities.push(Community {
             settlement: accounts.settlement_account,
@@ -316,82 +381,115 @@ pub async fn seed_demo(
         .map(|c| 3 + c.residents.len() + c.shops.len())
         .sum();
 
-    let writer = writers.get(ledger_id);
-    // A small model of point balances, so every generated entry is valid when it is posted.
+    // A small model of point balances, so every generated operation is valid when it runs.
     let mut points: BTreeMap<Uuid, i64> = BTreeMap::new();
-    let mut redemptions: Vec<(Uuid, Vec<Posting>)> = Vec::new();
-    let mut pending: Vec<(String, EntryDraft)> = Vec::new();
+    let mut redemptions: Vec<Redeemed> = Vec::new();
     let mut posted = 0u64;
     let mut attempts = 0u64;
-    while posted + (pending.len() as u64) < entries && attempts < entries.saturating_mul(4) {
+    let mut settled_month = month_of(clock.now_micros());
+    while posted < entries && attempts < entries.saturating_mul(4) {
         attempts += 1;
         clock.advance(step);
+        // Each month, staff settle every shop for the month before.
+        let month = month_of(clock.now_micros());
+        if month != settled_month {
+            let (from, to) = month_bounds(settled_month);
+            settled_month = month;
+            for community in &communities {
+                for shop in &community.shops {
+                    if posted >= entries {
+                        break;
+                    }
+                    let key = format!("seed-{seed}-settle-{}-{from}", shop.id);
+                    match redemption
+                        .settle(&community.approver, &key, shop.id, from, to)
+                        .await
+                    {
+                        Ok((statement, _)) => {
+                            let net = Amount::parse(&statement.net)
+                                .map(Amount::minor)
+                                .unwrap_or(0);
+                            *points.entry(shop.account).or_default() -= net;
+                            *points.entry(community.settlement).or_default() += net;
+                            posted += 1;
+                        }
+                        Err(e) if e.code == crate::error::ErrorCode::NothingToSettle => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            continue;
+        }
         let community = &communities[rng.gen_range(0..communities.len())];
-        let (resident_id, resident) =
+        let (resident_id, resident, ref card, ref pin) =
             community.residents[rng.gen_range(0..community.residents.len())];
         let balance = points.get(&resident).copied().unwrap_or(0);
         let roll: u32 = rng.gen_range(0..100);
-        let refundable = |(_, original): &(Uuid, Vec<Posting>)| {
-            original.iter().all(|p| {
-                p.side == Side::Debit
-                    || points.get(&p.account).copied().unwrap_or(0) >= p.amount.minor()
-            })
-        };
-        let candidate = if roll < 6 && !redemptions.is_empty() {
-            Some(rng.gen_range(0..redemptions.len())).filter(|i| refundable(&redemptions[*i]))
-        } else {
-            None
-        };
-        let draft = if let Some(index) = candidate {
-            let (target, original) = redemptions.swap_remove(index);
-            for p in &original {
-                *points.entry(p.account).or_default() -= p.side.signed(p.amount);
-            }
-            EntryDraft {
-                kind: EntryKind::Refund,
-                postings: original
-                    .iter()
-                    .map(|p| Posting {
-                        side: p.side.opposite(),
-                        ..p.clone()
-                    })
-                    .collect(),
-                memo: "退还：商品有误 / refund: wrong item".to_owned(),
-                metadata: BTreeMap::new(),
-                reverses: Some(target),
-            }
-        } else if roll < 40 && balance >= 2_000 {
-            let shop = community.shops[rng.gen_range(0..community.shops.len())];
-            let cost = 1_000 * rng.gen_range(1..=(balance / 1_000).min(5));
-            *points.entry(resident).or_default() -= cost;
-            *points.entry(shop).or_default() += cost;
-            let goods = GOODS[rng.gen_range(0..GOODS.len())];
-            transfer(
-                EntryKind::Redeem,
-                resident,
-                shop,
-                cost,
-                format!("兑换 {goods}"),
-            )
-        } else if roll < 46 {
-            let shop = community.shops[rng.gen_range(0..community.shops.len())];
-            let held = points.get(&shop).copied().unwrap_or(0);
-            if held == 0 {
+        if roll < 6 {
+            // A mistaken exchange, refunded by the other clerk soon after.
+            let Some((receipt, total, shop_account, to)) = redemptions.pop() else {
+                continue;
+            };
+            if points.get(&shop_account).copied().unwrap_or(0) < total {
                 continue;
             }
-            points.insert(shop, 0);
-            *points.entry(community.settlement).or_default() += held;
-            transfer(
-                EntryKind::Settle,
-                shop,
-                community.settlement,
-                held,
-                "月度结算 / monthly settlement".to_owned(),
-            )
+            let Some(shop) = communities
+                .iter()
+                .flat_map(|c| c.shops.iter())
+                .find(|s| s.account == shop_account)
+            else {
+                continue;
+            };
+            let key = format!("seed-{seed}-refund-{attempts}");
+            match redemption
+                .refund(&shop.clerks[1], &key, receipt, None)
+                .await
+            {
+                Ok(_) => {
+                    *points.entry(shop_account).or_default() -= total;
+                    *points.entry(to).or_default() += total;
+                    posted += 1;
+                }
+                Err(e) if e.code == crate::error::ErrorCode::RefundWindowClosed => {}
+                Err(e) => return Err(e.into()),
+            }
+        } else if roll < 40 && balance >= 2_000 {
+            let shop = &community.shops[rng.gen_range(0..community.shops.len())];
+            let mut basket = Vec::new();
+            let mut total = 0;
+            for (sku, _, _, _, price) in GOODS {
+                let price = Amount::parse(price).map(Amount::minor).unwrap_or(0);
+                if rng.gen_bool(0.5) && total + price <= balance {
+                    total += price;
+                    basket.push((sku.to_owned(), 1));
+                }
+            }
+            if basket.is_empty() {
+                continue;
+            }
+            let key = format!("seed-{seed}-redeem-{attempts}");
+            let shown = Shown::Card {
+                number: card.clone(),
+                pin: pin.clone(),
+            };
+            match redemption
+                .redeem(&shop.clerks[0], &key, shown, &basket)
+                .await
+            {
+                Ok(exchange) => {
+                    let r = &exchange.signed.receipt;
+                    *points.entry(resident).or_default() -= r.total_minor;
+                    *points.entry(shop.account).or_default() += r.total_minor;
+                    redemptions.push((r.id, r.total_minor, shop.account, resident));
+                    posted += 1;
+                }
+                // Two bags of the same item a day is the limit; the resident comes back later.
+                Err(e) if e.code == crate::error::ErrorCode::ItemDailyCapExceeded => {}
+                Err(e) => return Err(e.into()),
+            }
         } else {
             // Volunteer service: recorded by street staff and approved by community staff,
-            // through the same operations the API uses. Earlier entries go first.
-            posted += flush(&writer, &mut pending, &mut redemptions).await?;
+            // through the same operations the API uses.
             let rule = if rng.gen_bool(0.6) {
                 "visit"
             } else {
@@ -435,14 +533,8 @@ pub async fn seed_demo(
                 }
                 Err(e) => return Err(e.into()),
             }
-            continue;
-        };
-        pending.push((format!("seed-{seed}-{attempts}"), draft));
-        if pending.len() == WINDOW {
-            posted += flush(&writer, &mut pending, &mut redemptions).await?;
         }
     }
-    posted += flush(&writer, &mut pending, &mut redemptions).await?;
     // Whatever has passed its last valid day expires, as the schedule inside `serve` would do.
     let report_expiry = earning
         .run_expiry(ledger_id, day_of(clock.now_micros()), "seed-demo")
@@ -452,56 +544,16 @@ pub async fn seed_demo(
     Ok(report)
 }
 
-fn amount(minor: i64) -> Amount {
-    // Seed amounts are constructed within bounds.
-    Amount::from_minor(minor).unwrap_or_else(|_| unreachable!("seed amount {minor} out of bounds"))
+/// The month (year, month) a moment falls in, in the programme's calendar.
+fn month_of(micros: i64) -> (i32, u8) {
+    let day = day_of(micros);
+    (day.year(), day.month() as u8)
 }
 
-fn transfer(kind: EntryKind, from: Uuid, to: Uuid, minor: i64, memo: String) -> EntryDraft {
-    EntryDraft {
-        kind,
-        postings: vec![
-            Posting {
-                account: from,
-                unit: Unit::Points,
-                side: Side::Debit,
-                amount: amount(minor),
-            },
-            Posting {
-                account: to,
-                unit: Unit::Points,
-                side: Side::Credit,
-                amount: amount(minor),
-            },
-        ],
-        memo,
-        metadata: BTreeMap::new(),
-        reverses: None,
-    }
-}
-
-async fn flush(
-    writer: &Writer,
-    pending: &mut Vec<(String, EntryDraft)>,
-    redemptions: &mut Vec<(Uuid, Vec<Posting>)>,
-) -> Result<u64, SeedError> {
-    // Queued one by one from this task, so the writer plans them in generation order.
-    let answers = pending
-        .drain(..)
-        .map(|(key, draft)| writer.enqueue(key, "seed-demo".to_owned(), draft))
-        .collect::<Result<Vec<_>, _>>()?;
-    let outcomes = futures_util::future::join_all(answers).await;
-    let mut count = 0;
-    for outcome in outcomes {
-        match outcome? {
-            Outcome::Posted(entry) | Outcome::Replayed(entry) => {
-                if entry.kind == EntryKind::Redeem {
-                    redemptions.push((entry.id, entry.postings.clone()));
-                }
-                count += 1;
-            }
-            Outcome::Refused(refusal) => return Err(SeedError::Refused(refusal.to_string())),
-        }
-    }
-    Ok(count)
+/// The first and last day of a month.
+fn month_bounds((year, month): (i32, u8)) -> (time::Date, time::Date) {
+    let month = time::Month::try_from(month).unwrap_or(time::Month::January);
+    let first = time::Date::from_calendar_date(year, month, 1).unwrap_or(time::Date::MIN);
+    let last = time::Date::from_calendar_date(year, month, month.length(year)).unwrap_or(first);
+    (first, last)
 }

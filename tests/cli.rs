@@ -169,3 +169,109 @@ async fn cli_on_postgres() {
         .await
         .unwrap();
 }
+
+fn keys_cli(keys: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aixin"))
+        .arg("--keys")
+        .arg(keys)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        // Key commands and offline verification never touch a database: point at none.
+        .env("AIXIN_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .expect("run aixin")
+}
+
+#[test]
+fn keys_rotate_and_receipts_verify_offline() {
+    use aixin::keys::KeyRing;
+    use aixin::redeem::receipt::{Receipt, ReceiptKind, ReceiptLine};
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    // Offline verification never creates a key file.
+    let missing = keys_cli(&keys, &["receipt", "verify", "AXR1:AAAA"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert!(!keys.exists());
+
+    let listed = keys_cli(&keys, &["keys", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        text(&listed.stdout).starts_with("k1\tActive"),
+        "{}",
+        text(&listed.stdout)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is owner-only");
+    }
+
+    let receipt = Receipt {
+        key_id: String::new(),
+        ledger_id: "default".into(),
+        id: uuid::Uuid::from_u128(7),
+        kind: ReceiptKind::Redemption,
+        refund_of: None,
+        shop_id: uuid::Uuid::from_u128(8),
+        shop_name: "爱心粮油店".into(),
+        resident: "AX-00000000".into(),
+        lines: vec![ReceiptLine {
+            sku: "OIL1".into(),
+            name: "花生油".into(),
+            unit: "瓶".into(),
+            quantity: 1,
+            unit_points_minor: 1500,
+            points_minor: 1500,
+        }],
+        total_minor: 1500,
+        balance_after_minor: 0,
+        entry_seq: 1,
+        entry_hash: [1; 32],
+        posted_at_micros: 0,
+    };
+    let old = receipt.clone().sign(&KeyRing::load(&keys).unwrap()).compact;
+    let ok = keys_cli(&keys, &["receipt", "verify", &old]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("\"total_minor\": 1500"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let rotated = keys_cli(&keys, &["keys", "rotate"]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert_eq!(text(&rotated.stdout), "k2\n");
+    let new = receipt.sign(&KeyRing::load(&keys).unwrap()).compact;
+    for compact in [&old, &new] {
+        let ok = keys_cli(&keys, &["receipt", "verify", compact]);
+        assert!(ok.status.success(), "after rotation: {}", text(&ok.stderr));
+    }
+    let refused = keys_cli(&keys, &["keys", "revoke", "k2"]);
+    assert!(
+        !refused.status.success(),
+        "the active key cannot be revoked"
+    );
+    let revoked = keys_cli(&keys, &["keys", "revoke", "k1"]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let old_now = keys_cli(&keys, &["receipt", "verify", &old]);
+    assert_eq!(
+        old_now.status.code(),
+        Some(1),
+        "a revoked key verifies nothing"
+    );
+    assert!(
+        text(&old_now.stderr).contains("revoked"),
+        "{}",
+        text(&old_now.stderr)
+    );
+    let mut tampered = new.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let bad = keys_cli(
+        &keys,
+        &["receipt", "verify", &String::from_utf8(tampered).unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+}
