@@ -249,6 +249,7 @@ on_both_backends!(
     a_lockout_survives_a_restart_and_reissue_unlocks,
     concurrent_card_redemptions_never_overspend,
     stock_holds_under_concurrency,
+    caps_hold_under_concurrency,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -704,5 +705,30 @@ async fn stock_holds_under_concurrency(h: Harness) {
         }
     }
     assert_eq!(ok, 5, "five bags of flour in stock");
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn caps_hold_under_concurrency(h: Harness) {
+    // RICE5 allows 2 a day per resident: 10 concurrent single bags, one resident, 2 succeed.
+    let w = Arc::new(world(h, 1, "1000").await);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}, "items": [{"sku": "RICE5", "quantity": 1}]});
+            w.api.call(&w.clerk, Method::POST, "/v1/redemptions", Some(&format!("cap{i}")), Some(body)).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 201 {
+            ok += 1;
+        } else {
+            assert_eq!(r.body["code"], "item_daily_cap_exceeded", "{}", r.body);
+        }
+    }
+    assert_eq!(ok, 2);
+    assert_eq!(w.balance(0).await, "900.00");
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }

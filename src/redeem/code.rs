@@ -243,6 +243,16 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in ".{0,40}", digits in "[0-9 -]{0,30}") {
+            let _ = parse(&text);
+            let _ = parse(&digits);
+            let _ = parse_pin(&text);
+            let _ = parse_number(&digits);
+        }
+    }
+
     #[test]
     fn the_window_is_two_steps_either_side() {
         let secret = [7u8; 32];
