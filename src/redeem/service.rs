@@ -815,7 +815,12 @@ impl Redemption {
                     "this idempotency key was used for a different request",
                 )
             })?;
-        let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
+        // A receipt just created cannot have been refunded yet.
+        let refunded_by = if created || stored.kind == "refund" {
+            None
+        } else {
+            self.store.refund_of(ledger, stored.id).await?.map(|r| r.id)
+        };
         Ok(Exchange {
             signed: self.sign(ledger, &stored)?,
             created,
