@@ -173,13 +173,13 @@ pub async fn seed_demo(
         clock: clock.clone(),
         entropy: entropy.clone(),
     };
-    let redemption = Redemption {
-        earning: earning.clone(),
-        store: stores.redeem.clone(),
-        // Receipts are signed when they are answered, with the server's keys; these sign nothing
-        // that is kept.
-        keys: SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), start)),
-    };
+    // Receipts are signed when they are answered, with the server's keys; these sign nothing
+    // that is kept.
+    let redemption = Redemption::new(
+        earning.clone(),
+        stores.redeem.clone(),
+        SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), start)),
+    );
     let mut report = SeedReport::default();
     let (admin, admin_token) = principal(entropy.as_ref(), ledger_id, Role::Admin, None, start);
     store.insert_token(&admin_token).await?;

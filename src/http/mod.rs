@@ -79,11 +79,8 @@ impl AppState {
             entropy.as_ref(),
             clock.now_micros(),
         ));
-        let redemption = crate::redeem::Redemption {
-            earning: earning.clone(),
-            store: stores.redeem,
-            keys: keys.clone(),
-        };
+        let redemption =
+            crate::redeem::Redemption::new(earning.clone(), stores.redeem, keys.clone());
         AppState {
             store,
             writers,

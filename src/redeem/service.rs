@@ -72,6 +72,39 @@ pub struct Redemption {
     pub earning: Earning,
     pub store: Arc<dyn RedeemStore>,
     pub keys: SharedKeys,
+    till: Arc<TillCache>,
+}
+
+/// How long the till path may use a shop and its catalogue as read before (by the injected
+/// clock). Changes made through this process are seen at once; another process's within this.
+pub const TILL_CACHE_MICROS: i64 = 1_000_000;
+/// Most shops the till cache holds before it starts over.
+const TILL_CACHE_MAX: usize = 4096;
+
+type TillView = Arc<(Shop, Vec<Item>)>;
+
+/// Shops and catalogues as the till last read them: a redemption reads them on every scan.
+#[derive(Default)]
+struct TillCache(std::sync::Mutex<std::collections::HashMap<(String, Uuid), (i64, TillView)>>);
+
+impl TillCache {
+    fn get(&self, ledger: &str, shop: Uuid, now: i64) -> Option<TillView> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(ledger.to_owned(), shop))
+            .filter(|(at, _)| now.saturating_sub(*at) < TILL_CACHE_MICROS && now >= *at)
+            .map(|(_, view)| view.clone())
+    }
+    fn put(&self, ledger: &str, shop: Uuid, now: i64, view: TillView) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= TILL_CACHE_MAX {
+            map.clear();
+        }
+        map.insert((ledger.to_owned(), shop), (now, view));
+    }
+    fn forget(&self, ledger: &str, shop: Uuid) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(ledger.to_owned(), shop));
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -200,6 +233,30 @@ fn day_start_micros(day: Date) -> i64 {
 }
 
 impl Redemption {
+    pub fn new(earning: Earning, store: Arc<dyn RedeemStore>, keys: SharedKeys) -> Self {
+        Redemption {
+            earning,
+            store,
+            keys,
+            till: Arc::default(),
+        }
+    }
+
+    /// A shop and its catalogue for the till, from the cache when fresh.
+    async fn till_view(&self, ledger: &str, shop_id: Uuid) -> Result<Option<TillView>> {
+        let now = self.now();
+        if let Some(view) = self.till.get(ledger, shop_id, now) {
+            return Ok(Some(view));
+        }
+        let Some(shop) = self.store.shop(ledger, shop_id).await? else {
+            return Ok(None);
+        };
+        let items = self.store.items(ledger, shop_id).await?;
+        let view = Arc::new((shop, items));
+        self.till.put(ledger, shop_id, now, view.clone());
+        Ok(Some(view))
+    }
+
     fn ledger_of(p: &Principal) -> &str {
         &p.ledger_id
     }
@@ -419,7 +476,10 @@ impl Redemption {
                 format!("a catalogue holds at most {CATALOGUE_MAX} items"),
             ));
         }
-        if !self.store.put_item(ledger, &item).await? {
+        self.till.forget(ledger, shop.id);
+        let stored = self.store.put_item(ledger, &item).await?;
+        self.till.forget(ledger, shop.id);
+        if !stored {
             return Err(err(
                 ErrorCode::InvalidBody,
                 "another item of this shop uses this sku",
@@ -655,11 +715,11 @@ impl Redemption {
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(forbidden)?;
-        let shop = self
-            .store
-            .shop(&ledger, shop_id)
+        let view = self
+            .till_view(&ledger, shop_id)
             .await?
             .ok_or_else(forbidden)?;
+        let (shop, items) = (&view.0, &view.1);
         check_basket(basket)?;
         let invalid = || DomainError::from(LedgerError::RedemptionCodeInvalid);
         let (number, proof, shown_bytes) = match &shown {
@@ -687,7 +747,6 @@ impl Redemption {
             .resident(&ledger, credential.resident_id)
             .await?
             .ok_or_else(invalid)?;
-        let items = self.store.items(&ledger, shop.id).await?;
         let mut pre_refusal = None;
         let mut lines = Vec::with_capacity(basket.len());
         let mut limits = Vec::new();
