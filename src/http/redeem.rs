@@ -264,7 +264,7 @@ async fn put_item(
     let Path((id, sku)) = path?;
     let price = Amount::parse(&body.price)
         .map_err(|e| ApiError::new(ErrorCode::from(e), format!("price: {e}")))?;
-    let item = app
+    let (item, stock) = app
         .redemption
         .put_item(
             &p,
@@ -282,7 +282,7 @@ async fn put_item(
             },
         )
         .await?;
-    Ok(Json(item_view(&item, None)))
+    Ok(Json(item_view(&item, stock)))
 }
 
 #[derive(Deserialize, ToSchema)]

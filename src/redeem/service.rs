@@ -423,7 +423,7 @@ impl Redemption {
         shop_id: Uuid,
         sku: &str,
         new: NewItem,
-    ) -> Result<Item> {
+    ) -> Result<(Item, Option<i64>)> {
         let shop = self.shop(p, shop_id).await?;
         if !self.runs_shop(p, &shop).await? {
             return Err(not_found());
@@ -485,7 +485,13 @@ impl Redemption {
                 "another item of this shop uses this sku",
             ));
         }
-        Ok(item)
+        let level = if item.track_stock {
+            let levels = self.store.stock_levels(ledger, &[item.id]).await?;
+            Some(levels.get(&item.id).copied().unwrap_or(0))
+        } else {
+            None
+        };
+        Ok((item, level))
     }
 
     /// The shop's catalogue with stock levels (None: stock not tracked).
