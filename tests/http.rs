@@ -711,6 +711,14 @@ async fn openapi_lists_every_route() {
         "/v1/accounts/{id}/entries",
         "/v1/entries",
         "/v1/entries/{id}",
+        "/v1/shops",
+        "/v1/shops/{id}/items/{sku}",
+        "/v1/residents/{id}/code",
+        "/v1/redemptions",
+        "/v1/receipts/{id}",
+        "/v1/receipts/{id}/refund",
+        "/v1/receipts/verify",
+        "/v1/shops/{id}/settlements",
     ] {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }
