@@ -18,6 +18,7 @@ pub mod earning;
 pub mod postgres;
 mod postgres_earning;
 pub mod sqlite;
+mod sqlite_batch;
 mod sqlite_earning;
 
 /// Longest ledger id, in bytes. Ledger ids are lowercase ASCII letters, digits, '-' and '_'.
@@ -102,6 +103,9 @@ pub enum Backend {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the SQLite batch writer's connection (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("ledger {0:?} does not exist")]
