@@ -5,7 +5,8 @@
 //!
 //! 1. SQLite baseline: raw SQLite (rusqlite), WAL, `synchronous=FULL`, one transaction per
 //!    transfer (two balance UPDATEs and one INSERT, prepared statements, one connection).
-//! 2. aixin on SQLite: many client tasks submitting `earn` entries through one [`Writer`].
+//! 2. aixin on SQLite: many client tasks submitting `earn` entries through one [`Writer`]. The
+//!    batches the writer committed and the average entries per batch are printed with it.
 //! 3. PostgreSQL baseline: `pgbench -b tpcb-like` against the same server, in the database
 //!    `aixin_bench` (created if missing), with `synchronous_commit=on` forced via PGOPTIONS.
 //! 4. aixin on PostgreSQL: the same workload as (2), in a fresh schema of `aixin_bench` that is
@@ -323,6 +324,8 @@ struct AixinRun {
     cpu: Option<f64>,
     rate: f64,
     latency_micros: Vec<u32>,
+    /// Batches the writer committed during the run.
+    batches: u64,
 }
 
 impl AixinRun {
@@ -343,6 +346,11 @@ impl AixinRun {
             pct(0.50),
             pct(0.99),
             pct(1.0),
+        );
+        println!(
+            "      {} batches, {:.1} entries per batch on average",
+            self.batches,
+            self.posted as f64 / self.batches.max(1) as f64
         );
         if let Some(cpu) = self.cpu {
             println!(
@@ -435,7 +443,6 @@ async fn aixin_workload(
             client_loop(client, writer, issuance, residents, deadline).await
         }));
     }
-    drop(writer);
     let mut posted = 0u64;
     let mut latency_micros = Vec::new();
     let mut problems: BTreeMap<String, u64> = BTreeMap::new();
@@ -451,6 +458,8 @@ async fn aixin_workload(
     let cpu = process_cpu_secs()
         .zip(cpu_start)
         .map(|(end, start)| end - start);
+    let batches = writer.stats().batches;
+    drop(writer);
     if !problems.is_empty() {
         return Err(format!("writes were not all posted: {problems:?}").into());
     }
@@ -472,6 +481,7 @@ async fn aixin_workload(
         cpu,
         rate: posted as f64 / elapsed,
         latency_micros,
+        batches,
     })
 }
 

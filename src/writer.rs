@@ -7,6 +7,7 @@
 //! refused request is simply not written, and the rest of its batch commits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +64,22 @@ pub struct Conditions {
 pub struct Writer {
     queue: mpsc::Sender<Job>,
     entropy: Arc<dyn Entropy>,
+    counts: Arc<Counts>,
+}
+
+/// What a writer has committed so far (for benchmarks and monitoring).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Batches handed to the store (a failed batch retried one submission at a time counts once).
+    pub batches: u64,
+    /// Requests in those batches.
+    pub requests: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    requests: AtomicU64,
 }
 
 impl Writer {
@@ -74,8 +91,21 @@ impl Writer {
         entropy: Arc<dyn Entropy>,
     ) -> Writer {
         let (queue, receiver) = mpsc::channel(QUEUE_MAX);
-        tokio::spawn(run(store, ledger_id, clock, receiver));
-        Writer { queue, entropy }
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(run(store, ledger_id, clock, receiver, counts.clone()));
+        Writer {
+            queue,
+            entropy,
+            counts,
+        }
+    }
+
+    /// Batches and requests this ledger's writer has handed to the store so far.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            batches: self.counts.batches.load(Ordering::Relaxed),
+            requests: self.counts.requests.load(Ordering::Relaxed),
+        }
     }
 
     /// Posts one entry and waits for its outcome. The caller has checked the draft; the planner
@@ -181,6 +211,7 @@ async fn run(
     ledger_id: String,
     clock: Arc<dyn Clock>,
     mut receiver: mpsc::Receiver<Job>,
+    counts: Arc<Counts>,
 ) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
     while receiver.recv_many(&mut jobs, BATCH_MAX).await > 0 {
@@ -196,6 +227,10 @@ async fn run(
             }));
             replies.push(job.reply);
         }
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts
+            .requests
+            .fetch_add(requests.len() as u64, Ordering::Relaxed);
         match store
             .commit_batch(&ledger_id, clock.now_micros(), &requests)
             .await

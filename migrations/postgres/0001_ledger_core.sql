@@ -47,9 +47,14 @@ CREATE TABLE entries (
     hash            BYTEA  NOT NULL,
     PRIMARY KEY (ledger_id, seq)
 );
-CREATE UNIQUE INDEX entries_by_id ON entries (ledger_id, id);
-CREATE UNIQUE INDEX entries_by_idempotency_key ON entries (ledger_id, idempotency_key);
-CREATE UNIQUE INDEX entries_by_reverses ON entries (ledger_id, reverses) WHERE reverses IS NOT NULL;
+-- The secondary unique indexes lead with their own column, not ledger_id: the foreign-key
+-- checks of postings, lots and lot moves look entries up by (ledger_id, seq) through a cached
+-- generic plan, and an index leading with ledger_id alone could be picked for it on a fresh
+-- table, turning each check into a scan of the whole ledger.
+CREATE UNIQUE INDEX entries_by_id ON entries (id, ledger_id);
+CREATE UNIQUE INDEX entries_by_idempotency_key ON entries (idempotency_key, ledger_id);
+-- An entry is reversed at most once.
+CREATE UNIQUE INDEX entries_by_reverses ON entries (reverses, ledger_id) WHERE reverses IS NOT NULL;
 
 CREATE TABLE postings (
     ledger_id    TEXT   NOT NULL,

@@ -70,7 +70,9 @@ CREATE TABLE residents (
     account_id   UUID    NOT NULL,
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (ledger_id, id),
-    UNIQUE (ledger_id, pseudonym),
+    -- Leads with pseudonym: see entries_by_id in 0001 (foreign-key checks look residents up by
+    -- (ledger_id, id); an index leading with ledger_id alone could be picked for them).
+    UNIQUE (pseudonym, ledger_id),
     FOREIGN KEY (ledger_id, community_id) REFERENCES org_units (ledger_id, id)
 );
 
@@ -137,7 +139,8 @@ CREATE TABLE service_records (
 -- replaces a corrected one (correction_of) is exempt: the one it replaces is being reversed.
 CREATE UNIQUE INDEX service_records_once ON service_records (ledger_id, resident_id, rule_id, service_date)
     WHERE status IN ('submitted', 'approved') AND correction_of IS NULL;
-CREATE INDEX service_records_by_resident ON service_records (ledger_id, resident_id);
+-- Leads with resident_id, for the same reason as residents' unique pseudonym.
+CREATE INDEX service_records_by_resident ON service_records (resident_id, ledger_id);
 
 CREATE TABLE corrections (
     ledger_id         TEXT    NOT NULL,

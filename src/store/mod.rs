@@ -20,6 +20,7 @@ mod postgres_earning;
 mod postgres_redeem;
 pub mod redeem;
 pub mod sqlite;
+mod sqlite_batch;
 mod sqlite_earning;
 mod sqlite_redeem;
 
@@ -105,6 +106,9 @@ pub enum Backend {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the SQLite batch writer's connection (rusqlite).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("ledger {0:?} does not exist")]

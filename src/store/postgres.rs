@@ -343,10 +343,15 @@ async fn read_accounts(
     ids: &[Uuid],
 ) -> Result<Vec<Account>, StoreError> {
     let rows: Vec<AccountRow> = sqlx::query_as(
-        "SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, b.unit, b.balance_minor
-         FROM accounts a LEFT JOIN balances b ON b.ledger_id = a.ledger_id AND b.account_id = a.id
-         WHERE a.ledger_id = $1 AND a.id = ANY($2)
-         ORDER BY a.id, b.unit",
+        // One primary-key lookup per wanted id (OFFSET 0 keeps the subquery from being
+        // flattened): with `a.id = ANY($2)` the planner prefers scanning the ledger's whole
+        // account table once a batch names a few hundred accounts.
+        "SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, a.unit, a.balance_minor
+         FROM UNNEST($2::uuid[]) AS wanted (id) CROSS JOIN LATERAL (
+             SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, b.unit, b.balance_minor
+             FROM accounts a LEFT JOIN balances b ON b.ledger_id = a.ledger_id AND b.account_id = a.id
+             WHERE a.ledger_id = $1 AND a.id = wanted.id OFFSET 0) a
+         ORDER BY a.id, a.unit",
     )
     .bind(ledger_id)
     .bind(ids)
@@ -376,7 +381,12 @@ async fn read_batch_state(
         })
         .collect();
     let key_rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT idempotency_key, request_hash, id FROM entries WHERE ledger_id = $1 AND idempotency_key = ANY($2)",
+        // One unique-index lookup per key. `idempotency_key = ANY($2)` makes the planner scan
+        // every entry of the ledger for a batch of a few hundred keys: a cost growing with the
+        // journal, paid by every batch.
+        "SELECT e.idempotency_key, e.request_hash, e.id FROM UNNEST($2::text[]) AS wanted (key)
+         CROSS JOIN LATERAL (SELECT idempotency_key, request_hash, id FROM entries
+                             WHERE ledger_id = $1 AND idempotency_key = wanted.key OFFSET 0) e",
     )
     .bind(ledger_id)
     .bind(&keys)

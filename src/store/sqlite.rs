@@ -1,10 +1,10 @@
 //! The embedded SQLite store: one file, WAL mode, synchronous=FULL.
 //!
-//! Batches are written with a handful of set-based statements whose SQL text never changes:
-//! rows travel as one JSON array parameter and are expanded with `json_each`, so every statement
-//! is prepared once and cached, however many rows a batch holds.
+//! Reads, accounts, tokens and migrations go through an sqlx pool. Batches go through one
+//! rusqlite connection to the same file, on a blocking thread (`sqlite_batch.rs`): a whole batch
+//! in one thread hop, with cached prepared statements.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,16 +14,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::sqlite_batch::{BatchWriter, WriterSettings};
 use super::{
-    amount_from_minor, attach_postings, hash32, metadata_text, move_indexes, outcomes_from_plan,
-    parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
-    Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
+    amount_from_minor, attach_postings, hash32, parse_account_kind, parse_kind, parse_metadata,
+    parse_side, parse_unit, same_attributes, Account, Backend, NewAccount, Opened, Outcome, Store,
+    StoreError, TokenRecord, VERIFY_PAGE,
 };
 use crate::ledger::chain::genesis_hash;
-use crate::ledger::lots::{Lot, LotMove};
-use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
-use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting, WriteRequest};
+use crate::ledger::{Head, PostedEntry, Posting, WriteRequest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -43,9 +42,8 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
-    /// One connection reserved for batches: SQLite has one writer at a time anyway, and reads
-    /// (a long verification, many history pages) can never starve writes of a connection.
-    pub(crate) writer: SqlitePool,
+    /// The one connection batches are written through (rusqlite, on a blocking thread).
+    writer: BatchWriter,
 }
 
 impl SqliteStore {
@@ -60,22 +58,31 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             // Statement journals (kept only to undo one failed statement inside a transaction,
-            // never needed for durability) stay in memory instead of a temporary file. Every
-            // multi-row INSERT ... SELECT of a batch writes one.
+            // never needed for durability) stay in memory instead of a temporary file.
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // In-process: there is no link to test before each batch, and the connection (with
-            // its warm page cache) should live as long as the store.
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}")))
-            .await?;
+        // The pool has created the file; the writer opens the same one by its full path.
+        let path: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await?;
+        if path.is_empty() {
+            // An in-memory or temporary database is private to one connection.
+            return Err(StoreError::UnsupportedUrl);
+        }
+        let settings = WriterSettings {
+            busy_timeout: BUSY_TIMEOUT,
+            wal_autocheckpoint_pages: WAL_AUTOCHECKPOINT_PAGES,
+            cache_kib: WRITER_CACHE_KIB,
+        };
+        let writer = tokio::task::spawn_blocking(move || {
+            BatchWriter::open(std::path::Path::new(&path), &settings)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("opening the writer failed: {e}")))??;
         Ok(SqliteStore { pool, writer })
     }
 
@@ -126,60 +133,6 @@ struct PostingRow {
     unit: String,
     side: String,
     amount_minor: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    idempotency_key: String,
-    request_hash: Vec<u8>,
-    id: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct TargetRow {
-    id: String,
-    seq: i64,
-    kind: String,
-    reverses: Option<String>,
-    reversed: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct LotRow {
-    id: i64,
-    account_id: String,
-    entry_seq: i64,
-    amount_minor: i64,
-    remaining_minor: i64,
-    expires_on: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct LotMoveRow {
-    entry_seq: i64,
-    lot_id: i64,
-    account_id: String,
-    amount_minor: i64,
-}
-
-fn lot_from(row: LotRow) -> Result<Lot, StoreError> {
-    Ok(Lot {
-        id: row.id,
-        account: uuid(&row.account_id)?,
-        entry_seq: row.entry_seq,
-        amount_minor: row.amount_minor,
-        remaining_minor: row.remaining_minor,
-        expires_on: row.expires_on,
-    })
-}
-
-fn lot_move_from(row: LotMoveRow) -> Result<LotMove, StoreError> {
-    Ok(LotMove {
-        entry_seq: row.entry_seq,
-        lot_id: row.lot_id,
-        account: uuid(&row.account_id)?,
-        amount_minor: row.amount_minor,
-    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -386,361 +339,6 @@ async fn read_accounts(
     accounts_from(ledger_id, rows)
 }
 
-/// Reads everything the planner needs for `requests`, under the write lock.
-async fn read_batch_state(
-    conn: &mut SqliteConnection,
-    ledger_id: &str,
-    head: Head,
-    requests: &[WriteRequest],
-) -> Result<BatchState, StoreError> {
-    let (account_ids, keys, target_ids) = BatchState::lookups(requests);
-    let accounts = read_accounts(conn, ledger_id, &account_ids)
-        .await?
-        .into_iter()
-        .map(|a| {
-            (
-                a.id,
-                AccountState {
-                    kind: a.kind,
-                    balances: a.balances,
-                },
-            )
-        })
-        .collect();
-    let key_rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT idempotency_key, request_hash, id FROM entries
-         WHERE ledger_id = ?1 AND idempotency_key IN (SELECT value FROM json_each(?2))",
-    )
-    .bind(ledger_id)
-    .bind(json!(keys).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut known_keys = HashMap::new();
-    for row in key_rows {
-        known_keys.insert(
-            row.idempotency_key,
-            KnownKey {
-                fingerprint: hash32(&row.request_hash)?,
-                entry_id: uuid(&row.id)?,
-            },
-        );
-    }
-    let mut targets = HashMap::new();
-    // Open lots of the accounts the batch debits (only resident accounts have any).
-    let ids: Vec<String> = BatchState::debited_accounts(requests)
-        .iter()
-        .map(Uuid::to_string)
-        .collect();
-    let open_lots: Vec<LotRow> = sqlx::query_as(
-        "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
-         WHERE ledger_id = ?1 AND account_id IN (SELECT value FROM json_each(?2)) AND remaining_minor > 0",
-    )
-    .bind(ledger_id)
-    .bind(json!(ids).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut lots = BTreeMap::new();
-    for row in open_lots {
-        let lot = lot_from(row)?;
-        lots.insert(lot.id, lot);
-    }
-    if !target_ids.is_empty() {
-        let ids: Vec<String> = target_ids.iter().map(Uuid::to_string).collect();
-        let rows: Vec<TargetRow> = sqlx::query_as(
-            "SELECT e.id, e.seq, e.kind, e.reverses,
-                    EXISTS (SELECT 1 FROM entries r WHERE r.ledger_id = e.ledger_id AND r.reverses = e.id) AS reversed
-             FROM entries e WHERE e.ledger_id = ?1 AND e.id IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(ledger_id)
-        .bind(json!(ids).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let posting_rows: Vec<PostingRow> = sqlx::query_as(
-            "SELECT entry_seq, account_id, unit, side, amount_minor FROM postings
-             WHERE ledger_id = ?1 AND entry_seq IN (SELECT value FROM json_each(?2)) ORDER BY entry_seq, idx",
-        )
-        .bind(ledger_id)
-        .bind(json!(seqs).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut postings: BTreeMap<i64, Vec<Posting>> = BTreeMap::new();
-        for row in posting_rows {
-            let (seq, posting) = posting_from(row)?;
-            postings.entry(seq).or_default().push(posting);
-        }
-        let move_rows: Vec<LotMoveRow> = sqlx::query_as(
-            "SELECT entry_seq, lot_id, account_id, amount_minor FROM lot_moves
-             WHERE ledger_id = ?1 AND entry_seq IN (SELECT value FROM json_each(?2)) ORDER BY entry_seq, idx",
-        )
-        .bind(ledger_id)
-        .bind(json!(seqs).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut moves: BTreeMap<i64, Vec<LotMove>> = BTreeMap::new();
-        let mut move_lot_ids = Vec::new();
-        for row in move_rows {
-            let lot_move = lot_move_from(row)?;
-            move_lot_ids.push(lot_move.lot_id);
-            moves.entry(lot_move.entry_seq).or_default().push(lot_move);
-        }
-        let target_lots: Vec<LotRow> = sqlx::query_as(
-            "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
-             WHERE ledger_id = ?1 AND (id IN (SELECT value FROM json_each(?2)) OR entry_seq IN (SELECT value FROM json_each(?3)))",
-        )
-        .bind(ledger_id)
-        .bind(json!(move_lot_ids).to_string())
-        .bind(json!(seqs).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in target_lots {
-            let lot = lot_from(row)?;
-            lots.insert(lot.id, lot);
-        }
-        for row in rows {
-            targets.insert(
-                uuid(&row.id)?,
-                ReversalTarget {
-                    seq: row.seq,
-                    kind: parse_kind(&row.kind)?,
-                    reverses: row.reverses.as_deref().map(uuid).transpose()?,
-                    postings: postings.remove(&row.seq).unwrap_or_default(),
-                    already_reversed: row.reversed != 0,
-                    lot_moves: moves.remove(&row.seq).unwrap_or_default(),
-                },
-            );
-        }
-    }
-    let (counter_keys, record_ids) = BatchState::extra_lookups(requests);
-    let mut counters = HashMap::new();
-    if !counter_keys.is_empty() {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value_minor FROM counters WHERE ledger_id = ?1 AND key IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(ledger_id)
-        .bind(json!(counter_keys).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        counters.extend(rows);
-    }
-    let mut records = HashMap::new();
-    if !record_ids.is_empty() {
-        let ids: Vec<String> = record_ids.iter().map(Uuid::to_string).collect();
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, status FROM service_records WHERE ledger_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(ledger_id)
-        .bind(json!(ids).to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        for (id, status) in rows {
-            records.insert(uuid(&id)?, status);
-        }
-    }
-    Ok(BatchState {
-        head,
-        accounts,
-        known_keys,
-        targets,
-        lots,
-        counters,
-        records,
-        redeem: Default::default(),
-    })
-}
-
-/// Writes the planned rows: entries, postings, balances and the new head, four statements.
-async fn write_plan(
-    conn: &mut SqliteConnection,
-    ledger_id: &str,
-    old_head: &Head,
-    plan: &crate::ledger::BatchPlan,
-    requests: &[WriteRequest],
-) -> Result<(), StoreError> {
-    if plan.entries.is_empty() {
-        return Ok(());
-    }
-    // The fingerprint of each posted entry's request, by entry id.
-    let fingerprints: HashMap<Uuid, &[u8; 32]> = requests
-        .iter()
-        .map(|r| (r.entry_id, &r.fingerprint))
-        .collect();
-    let mut entry_rows = Vec::with_capacity(plan.entries.len());
-    let mut posting_rows = Vec::new();
-    for entry in &plan.entries {
-        let fingerprint = fingerprints
-            .get(&entry.id)
-            .ok_or_else(|| StoreError::Corrupt("posted entry without its request".to_owned()))?;
-        entry_rows.push(json!([
-            entry.seq,
-            entry.id.to_string(),
-            entry.kind.as_str(),
-            entry.idempotency_key,
-            hex::encode(fingerprint),
-            entry.actor,
-            entry.memo,
-            metadata_text(&entry.metadata),
-            entry.reverses.map(|r| r.to_string()),
-            entry.posted_at_micros,
-            hex::encode(entry.prev_hash),
-            hex::encode(entry.hash),
-        ]));
-        for (index, posting) in entry.postings.iter().enumerate() {
-            posting_rows.push(json!([
-                entry.seq,
-                index,
-                posting.account.to_string(),
-                posting.unit.as_str(),
-                posting.side.as_str(),
-                posting.amount.minor(),
-            ]));
-        }
-    }
-    sqlx::query(
-        "INSERT INTO entries (ledger_id, seq, id, kind, idempotency_key, request_hash, actor, memo,
-                              metadata, reverses, posted_at, prev_hash, hash)
-         SELECT ?1, value->>0, value->>1, value->>2, value->>3, unhex(value->>4), value->>5, value->>6,
-                value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11)
-         FROM json_each(?2)",
-    )
-    .bind(ledger_id)
-    .bind(serde_json::Value::Array(entry_rows).to_string())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO postings (ledger_id, entry_seq, idx, account_id, unit, side, amount_minor)
-         SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?2)",
-    )
-    .bind(ledger_id)
-    .bind(serde_json::Value::Array(posting_rows).to_string())
-    .execute(&mut *conn)
-    .await?;
-    let balance_rows: Vec<_> = plan
-        .balances
-        .iter()
-        .map(|(account, unit, balance)| json!([account.to_string(), unit.as_str(), balance]))
-        .collect();
-    sqlx::query(
-        "INSERT INTO balances (ledger_id, account_id, unit, balance_minor)
-         SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2) WHERE true
-         ON CONFLICT (ledger_id, account_id, unit) DO UPDATE SET balance_minor = excluded.balance_minor",
-    )
-    .bind(ledger_id)
-    .bind(serde_json::Value::Array(balance_rows).to_string())
-    .execute(&mut *conn)
-    .await?;
-    write_plan_extras(conn, ledger_id, plan).await?;
-    let moved = sqlx::query(
-        "UPDATE ledgers SET head_seq = ?2, head_hash = ?3, head_posted_at = ?4 WHERE id = ?1 AND head_seq = ?5",
-    )
-    .bind(ledger_id)
-    .bind(plan.head.seq)
-    .bind(plan.head.hash.as_slice())
-    .bind(plan.head.posted_at_micros)
-    .bind(old_head.seq)
-    .execute(&mut *conn)
-    .await?;
-    if moved.rows_affected() != 1 {
-        return Err(StoreError::Corrupt(
-            "the ledger head moved under the write lock".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// Lots, lot moves, counters and guarded records of a batch.
-async fn write_plan_extras(
-    conn: &mut SqliteConnection,
-    ledger_id: &str,
-    plan: &crate::ledger::BatchPlan,
-) -> Result<(), StoreError> {
-    if !plan.lots.is_empty() {
-        let rows: Vec<_> = plan
-            .lots
-            .iter()
-            .map(|l| {
-                json!([
-                    l.id,
-                    l.account.to_string(),
-                    l.entry_seq,
-                    l.amount_minor,
-                    l.remaining_minor,
-                    l.expires_on
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO lots (ledger_id, id, account_id, entry_seq, amount_minor, remaining_minor, expires_on)
-             SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?2) WHERE true
-             ON CONFLICT (ledger_id, id) DO UPDATE SET remaining_minor = excluded.remaining_minor",
-        )
-        .bind(ledger_id)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !plan.lot_moves.is_empty() {
-        let rows: Vec<_> = plan
-            .lot_moves
-            .iter()
-            .zip(move_indexes(&plan.lot_moves))
-            .map(|(m, idx)| {
-                json!([
-                    m.entry_seq,
-                    idx,
-                    m.lot_id,
-                    m.account.to_string(),
-                    m.amount_minor
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO lot_moves (ledger_id, entry_seq, idx, lot_id, account_id, amount_minor)
-             SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?2)",
-        )
-        .bind(ledger_id)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !plan.counters.is_empty() {
-        let rows: Vec<_> = plan.counters.iter().map(|(k, v)| json!([k, v])).collect();
-        sqlx::query(
-            "INSERT INTO counters (ledger_id, key, value_minor)
-             SELECT ?1, value->>0, value->>1 FROM json_each(?2) WHERE true
-             ON CONFLICT (ledger_id, key) DO UPDATE SET value_minor = excluded.value_minor",
-        )
-        .bind(ledger_id)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (record, status, entry_id) in &plan.records {
-        let entry = plan
-            .entries
-            .iter()
-            .find(|e| e.id == *entry_id)
-            .ok_or_else(|| StoreError::Corrupt("guarded record without its entry".to_owned()))?;
-        sqlx::query(
-            // Approval links the earn entry and its decider; a later state (reversed) keeps them.
-            "UPDATE service_records SET status = ?3,
-                    entry_id = CASE WHEN ?3 = 'approved' THEN ?4 ELSE entry_id END,
-                    decided_by = CASE WHEN ?3 = 'approved' THEN ?5 ELSE decided_by END,
-                    decided_at = CASE WHEN ?3 = 'approved' THEN ?6 ELSE decided_at END
-             WHERE ledger_id = ?1 AND id = ?2",
-        )
-        .bind(ledger_id)
-        .bind(record.to_string())
-        .bind(status)
-        .bind(entry_id.to_string())
-        .bind(&entry.actor)
-        .bind(entry.posted_at_micros)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -778,41 +376,9 @@ impl Store for SqliteStore {
         now_micros: i64,
         requests: &[WriteRequest],
     ) -> Result<Vec<Outcome>, StoreError> {
-        // IMMEDIATE takes SQLite's write lock up front: the ledger-wide lock for this batch.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let head = read_head(&mut tx, ledger_id)
-            .await?
-            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
-        let mut state = read_batch_state(&mut tx, ledger_id, head, requests).await?;
-        state.redeem =
-            super::sqlite_redeem::read_redeem_state(&mut tx, ledger_id, requests, now_micros)
-                .await?;
-        let plan = plan_batch(ledger_id, now_micros, state, requests);
-        write_plan(&mut tx, ledger_id, &head, &plan, requests).await?;
-        super::sqlite_redeem::write_redeem_effects(&mut tx, ledger_id, &plan, now_micros).await?;
-        let replay_ids: Vec<Uuid> = plan
-            .outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Planned::Replayed(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        let replayed: BTreeMap<Uuid, PostedEntry> = if replay_ids.is_empty() {
-            BTreeMap::new()
-        } else {
-            entries_by_ids(&mut tx, ledger_id, &replay_ids)
-                .await?
-                .into_iter()
-                .map(|e| (e.id, e))
-                .collect()
-        };
-        tx.commit().await?;
-        outcomes_from_plan(
-            plan.outcomes,
-            plan.entries.into_iter().map(Some).collect(),
-            &replayed,
-        )
+        self.writer
+            .commit_batch(ledger_id, now_micros, requests)
+            .await
     }
 
     async fn open_account(

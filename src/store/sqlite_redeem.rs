@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use super::earning::Inserted;
@@ -17,134 +16,119 @@ use super::{hash32, parse_uuid as uuid, StoreError};
 use crate::ledger::presence::{hour_of, CredentialState, RedeemState};
 use crate::ledger::{BatchPlan, WriteRequest};
 
-/// Reads the credentials and shop attempt counts of a batch's presentations.
-pub(crate) async fn read_redeem_state(
-    conn: &mut SqliteConnection,
+/// Reads the credentials and shop attempt counts of a batch's presentations (on the batch
+/// writer's rusqlite connection, inside its transaction).
+pub(crate) fn read_redeem_state(
+    conn: &rusqlite::Connection,
     ledger_id: &str,
     requests: &[WriteRequest],
     now_micros: i64,
 ) -> Result<RedeemState, StoreError> {
+    use rusqlite::OptionalExtension;
     let mut state = RedeemState::default();
     let (credentials, shops) =
         RedeemState::lookups(requests.iter().filter_map(|r| r.presentation.as_ref()));
     if credentials.is_empty() {
         return Ok(state);
     }
-    let ids: Vec<String> = credentials.iter().map(Uuid::to_string).collect();
-    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT id, generation, active, last_step, failures FROM credentials
-         WHERE ledger_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-    )
-    .bind(ledger_id)
-    .bind(json!(ids).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    for (id, generation, active, last_step, failures) in rows {
-        state.credentials.insert(
-            uuid(&id)?,
-            CredentialState {
-                generation,
-                active: active != 0,
-                last_step,
-                failures,
-            },
-        );
+    let mut select = conn.prepare_cached(
+        "SELECT generation, active, last_step, failures FROM credentials WHERE ledger_id = ?1 AND id = ?2",
+    )?;
+    for id in credentials {
+        let row = select
+            .query_row(rusqlite::params![ledger_id, id.to_string()], |r| {
+                Ok(CredentialState {
+                    generation: r.get(0)?,
+                    active: r.get::<_, i64>(1)? != 0,
+                    last_step: r.get(2)?,
+                    failures: r.get(3)?,
+                })
+            })
+            .optional()?;
+        if let Some(c) = row {
+            state.credentials.insert(id, c);
+        }
     }
-    let shop_ids: Vec<String> = shops.iter().map(Uuid::to_string).collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT shop_id, failures FROM code_failures
-         WHERE ledger_id = ?1 AND hour = ?2 AND shop_id IN (SELECT value FROM json_each(?3))",
-    )
-    .bind(ledger_id)
-    .bind(hour_of(now_micros))
-    .bind(json!(shop_ids).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    for (shop, failures) in rows {
-        state.shop_failures.insert(uuid(&shop)?, failures);
+    let mut select = conn.prepare_cached(
+        "SELECT failures FROM code_failures WHERE ledger_id = ?1 AND shop_id = ?2 AND hour = ?3",
+    )?;
+    for shop in shops {
+        let failures: Option<i64> = select
+            .query_row(
+                rusqlite::params![ledger_id, shop.to_string(), hour_of(now_micros)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(n) = failures {
+            state.shop_failures.insert(shop, n);
+        }
     }
     Ok(state)
 }
 
-/// Writes what a batch's presentations changed and the receipts of its entries.
-pub(crate) async fn write_redeem_effects(
-    conn: &mut SqliteConnection,
+/// Writes what a batch's presentations changed and the receipts of its entries (rusqlite).
+pub(crate) fn write_redeem_effects(
+    conn: &rusqlite::Connection,
     ledger_id: &str,
     plan: &BatchPlan,
     now_micros: i64,
 ) -> Result<(), StoreError> {
     if !plan.presence.credentials.is_empty() {
-        let rows: Vec<_> = plan
-            .presence
-            .credentials
-            .iter()
-            .map(|(id, c)| json!([id.to_string(), c.last_step, c.failures]))
-            .collect();
-        sqlx::query(
-            "UPDATE credentials SET last_step = j.value->>1, failures = j.value->>2, updated_at = ?3
-             FROM (SELECT value FROM json_each(?2)) AS j
-             WHERE credentials.ledger_id = ?1 AND credentials.id = j.value->>0",
-        )
-        .bind(ledger_id)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .bind(now_micros)
-        .execute(&mut *conn)
-        .await?;
+        let mut update = conn.prepare_cached(
+            "UPDATE credentials SET last_step = ?3, failures = ?4, updated_at = ?5
+             WHERE ledger_id = ?1 AND id = ?2",
+        )?;
+        for (id, c) in &plan.presence.credentials {
+            update.execute(rusqlite::params![
+                ledger_id,
+                id.to_string(),
+                c.last_step,
+                c.failures,
+                now_micros
+            ])?;
+        }
     }
     if !plan.presence.shop_failures.is_empty() {
-        let rows: Vec<_> = plan
-            .presence
-            .shop_failures
-            .iter()
-            .map(|(shop, n)| json!([shop.to_string(), n]))
-            .collect();
-        sqlx::query(
-            "INSERT INTO code_failures (ledger_id, shop_id, hour, failures)
-             SELECT ?1, value->>0, ?2, value->>1 FROM json_each(?3) WHERE true
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO code_failures (ledger_id, shop_id, hour, failures) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = failures + excluded.failures",
-        )
-        .bind(ledger_id)
-        .bind(hour_of(now_micros))
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
+        )?;
+        for (shop, n) in &plan.presence.shop_failures {
+            upsert.execute(rusqlite::params![
+                ledger_id,
+                shop.to_string(),
+                hour_of(now_micros),
+                n
+            ])?;
+        }
     }
     if !plan.receipts.is_empty() {
-        let rows: Vec<_> = plan
-            .receipts
-            .iter()
-            .map(|r| {
-                let d = &r.draft;
-                json!([
-                    d.id.to_string(),
-                    r.entry_seq,
-                    r.entry_id.to_string(),
-                    d.kind,
-                    d.shop_id.to_string(),
-                    d.shop_name,
-                    d.resident_id.to_string(),
-                    d.resident_pseudonym,
-                    d.community_id,
-                    d.refund_of.map(|u| u.to_string()),
-                    d.total_minor,
-                    r.balance_after_minor,
-                    r.posted_at_micros,
-                    d.lines_json
-                ])
-            })
-            .collect();
-        sqlx::query(
+        let mut insert = conn.prepare_cached(
             "INSERT INTO receipts (ledger_id, id, entry_seq, entry_id, kind, shop_id, shop_name,
                  resident_id, resident_pseudonym, community_id, refund_of, total_minor,
                  balance_after_minor, posted_at, lines)
-             SELECT ?1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
-                 value->>7, value->>8, value->>9, value->>10, value->>11, value->>12, value->>13
-             FROM json_each(?2)",
-        )
-        .bind(ledger_id)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *conn)
-        .await?;
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        for r in &plan.receipts {
+            let d = &r.draft;
+            insert.execute(rusqlite::params![
+                ledger_id,
+                d.id.to_string(),
+                r.entry_seq,
+                r.entry_id.to_string(),
+                d.kind,
+                d.shop_id.to_string(),
+                d.shop_name,
+                d.resident_id.to_string(),
+                d.resident_pseudonym,
+                d.community_id,
+                d.refund_of.map(|u| u.to_string()),
+                d.total_minor,
+                r.balance_after_minor,
+                r.posted_at_micros,
+                d.lines_json
+            ])?;
+        }
     }
     Ok(())
 }
@@ -471,7 +455,7 @@ impl RedeemStore for SqliteStore {
 
     async fn move_stock(&self, ledger_id: &str, mv: &StockMove) -> Result<StockMoved, StoreError> {
         // The writer's connection and IMMEDIATE: ordered with the batches that sell stock.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let earlier: Option<(i64, String, i64)> = sqlx::query_as(
             "SELECT delta, reason, level FROM stock_moves WHERE ledger_id = ?1 AND id = ?2",
         )
@@ -596,7 +580,7 @@ impl RedeemStore for SqliteStore {
         number: u32,
         now_micros: i64,
     ) -> Result<Issued, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let updated = sqlx::query(
             "UPDATE credentials SET generation = generation + 1, active = 1, failures = 0, updated_at = ?3
              WHERE ledger_id = ?1 AND resident_id = ?2",
@@ -647,7 +631,7 @@ impl RedeemStore for SqliteStore {
         resident: Uuid,
         now_micros: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE credentials SET active = 0, updated_at = ?3 WHERE ledger_id = ?1 AND resident_id = ?2",
         )
@@ -666,7 +650,7 @@ impl RedeemStore for SqliteStore {
         shop: Uuid,
         hour: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO code_failures (ledger_id, shop_id, hour, failures) VALUES (?1, ?2, ?3, 1)
              ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = failures + 1",
