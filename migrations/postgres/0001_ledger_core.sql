@@ -9,7 +9,10 @@ CREATE TABLE ledgers (
     head_seq       BIGINT NOT NULL CHECK (head_seq >= 0),
     head_hash      BYTEA  NOT NULL CHECK (length(head_hash) = 32),
     head_posted_at BIGINT NOT NULL
-);
+-- Every batch updates its ledger's row (the head) and every entry's foreign-key check reads
+-- it. A low fill factor makes PostgreSQL prune the row's dead versions early, so those checks
+-- do not walk a long chain of them.
+) WITH (fillfactor = 10);
 
 CREATE TABLE accounts (
     ledger_id    TEXT   NOT NULL REFERENCES ledgers (id),
