@@ -344,7 +344,7 @@ pub fn verify_bundle(
         }
         accounts.insert(account.id, account);
     }
-    check_digest(&manifest, format::ACCOUNTS_FILE, file.digest()?)?;
+    let accounts_digest = file.digest()?;
     if accounts.len() as i64 != manifest.counts.accounts {
         return Err(mf(format!(
             "counts {} accounts, the file holds {}",
@@ -367,7 +367,7 @@ pub fn verify_bundle(
             ));
         }
     }
-    check_digest(&manifest, format::RULES_FILE, file.digest()?)?;
+    let rules_digest = file.digest()?;
     if rules != manifest.counts.rules {
         return Err(mf(format!(
             "counts {} rule versions, the file holds {rules}",
@@ -427,7 +427,7 @@ pub fn verify_bundle(
         }
         checkpoints.insert(checkpoint.seq, checkpoint);
     }
-    check_digest(&manifest, format::CHECKPOINTS_FILE, file.digest()?)?;
+    let checkpoints_digest = file.digest()?;
     if checkpoints.len() as i64 != manifest.counts.checkpoints {
         return Err(mf(format!(
             "counts {} checkpoints, the file holds {}",
@@ -635,41 +635,6 @@ pub fn verify_bundle(
             "the manifest's head hash differs from the last entry's hash",
         ));
     }
-    match &last_day {
-        Some(day) => {
-            journal.expect(
-                &format::book_footer(Book::Journal, day, &book_accounts),
-                None,
-                "the closing assertions",
-            )?;
-            beancount.expect(
-                &format::book_footer(Book::Beancount, day, &book_accounts),
-                None,
-                "the closing assertions",
-            )?;
-        }
-        None => {
-            journal.expect(
-                &format::book_header(Book::Journal, &ledger, from, to, "", &[]),
-                None,
-                "the header",
-            )?;
-            beancount.expect(
-                &format::book_header(Book::Beancount, &ledger, from, to, "", &[]),
-                None,
-                "the header",
-            )?;
-        }
-    }
-    for file in [
-        &mut entries_csv,
-        &mut postings_csv,
-        &mut journal,
-        &mut beancount,
-    ] {
-        file.expect_end()?;
-    }
-
     // Every account's closing balance equals its opening balance plus its postings.
     for account in accounts.values() {
         let bad = |kind, detail: String| problem(None, format::ACCOUNTS_FILE, kind, detail);
@@ -734,6 +699,41 @@ pub fn verify_bundle(
             ));
         }
     }
+    match &last_day {
+        Some(day) => {
+            journal.expect(
+                &format::book_footer(Book::Journal, day, &book_accounts),
+                None,
+                "the closing assertions",
+            )?;
+            beancount.expect(
+                &format::book_footer(Book::Beancount, day, &book_accounts),
+                None,
+                "the closing assertions",
+            )?;
+        }
+        None => {
+            journal.expect(
+                &format::book_header(Book::Journal, &ledger, from, to, "", &[]),
+                None,
+                "the header",
+            )?;
+            beancount.expect(
+                &format::book_header(Book::Beancount, &ledger, from, to, "", &[]),
+                None,
+                "the header",
+            )?;
+        }
+    }
+    for file in [
+        &mut entries_csv,
+        &mut postings_csv,
+        &mut journal,
+        &mut beancount,
+    ] {
+        file.expect_end()?;
+    }
+
     if postings != manifest.counts.postings || last - from + 1 != manifest.counts.entries {
         return Err(mf(format!(
             "counts {} entries and {} postings; the journal holds {} and {postings}",
@@ -743,6 +743,9 @@ pub fn verify_bundle(
         )));
     }
     // Last, the digests: a file that differs only in bytes no check above reads.
+    check_digest(&manifest, format::ACCOUNTS_FILE, accounts_digest)?;
+    check_digest(&manifest, format::RULES_FILE, rules_digest)?;
+    check_digest(&manifest, format::CHECKPOINTS_FILE, checkpoints_digest)?;
     check_digest(&manifest, format::ENTRIES_FILE, entries.digest()?)?;
     check_digest(&manifest, format::ENTRIES_CSV, entries_csv.digest()?)?;
     check_digest(&manifest, format::POSTINGS_CSV, postings_csv.digest()?)?;
