@@ -291,11 +291,22 @@ async fn tamper_suite(h: Harness) {
     let clean = tmp.path().join("clean");
     export(&h, &clean, None, None).await;
     verify(&clean).expect("the clean bundle verifies");
+    assert_eq!(
+        python_verdict(&clean, true),
+        None,
+        "the Python verifier refuses a clean bundle"
+    );
 
     let check = |what: &str, edit: &dyn Fn(&Path), seq: Option<i64>, kind: &str, file: &str| {
         let dir = copy(&clean, tmp.path());
         edit(&dir);
         let problem = verify(&dir).expect_err(what);
+        let python = python_verdict(&dir, true);
+        assert_eq!(
+            python,
+            Some((seq, kind.to_owned(), file.to_owned())),
+            "{what}: the Python verifier disagrees ({problem})"
+        );
         assert_eq!(
             (problem.seq, problem.kind, problem.file.as_str()),
             (seq, kind, file),
@@ -489,6 +500,41 @@ async fn tamper_suite(h: Harness) {
     );
 }
 
+/// What the independent Python verifier (ledger-specs/tools/check_bundle.py) says of a bundle:
+/// `None` for OK, else (seq, kind, file) of its FAIL line. With `keys`, the test key file.
+fn python_verdict(dir: &Path, keys: bool) -> Option<(Option<i64>, String, String)> {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/tools/check_bundle.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(tool).arg(dir);
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    if keys {
+        ring().save(key_file.path()).unwrap();
+        cmd.arg("--keys").arg(key_file.path());
+    }
+    let out = cmd.output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        assert!(stdout.starts_with("OK: "), "{stdout}");
+        return None;
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // FAIL seq <n|-> <kind> in <file>: <detail>
+    let rest = stdout
+        .strip_prefix("FAIL seq ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let mut words = rest.splitn(4, ' ');
+    let seq = words.next().unwrap().parse().ok();
+    let kind = words.next().unwrap().to_owned();
+    assert_eq!(words.next(), Some("in"), "{stdout}");
+    let file = words.next().unwrap().split(':').next().unwrap().to_owned();
+    Some((seq, kind, file))
+}
+
 /// A fresh harness on the same backend as `h`.
 async fn same_backend(h: &Harness) -> Option<Harness> {
     if h.is_postgres() {
@@ -564,6 +610,7 @@ async fn ranges_by_sequence_and_day(h: Harness) {
         (3, 7, 5)
     );
     let summary = verify(&mid).expect("a partial range verifies");
+    assert_eq!(python_verdict(&mid, true), None);
     assert_eq!(summary.entries, 5);
     let alice = read(&mid, format::ACCOUNTS_FILE)
         .lines()
@@ -587,6 +634,7 @@ async fn ranges_by_sequence_and_day(h: Harness) {
         (11, 10, 0)
     );
     verify(&empty).expect("an empty range verifies");
+    assert_eq!(python_verdict(&empty, true), None);
     let beyond = export_bundle(
         &h.stores,
         "test",
@@ -784,4 +832,31 @@ async fn sqlite_and_postgres_give_identical_bundles() {
         verify(&a).expect("verifies");
     }
     let _ = amount("1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bundle_vectors_match_the_spec() {
+    // Proves the published vectors (ledger-specs/vectors/audit-bundle/: a whole bundle of the
+    // test history and the test key file that signed it) are what the code makes today, and
+    // that the independent Python verifier accepts them with the key. Regenerate with
+    // AIXIN_BLESS=1 cargo test --test audit bundle_vectors.
+    let h = Harness::sqlite().await;
+    history(&h, "5").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let made = tmp.path().join("bundle");
+    export(&h, &made, None, None).await;
+    ring().save(&made.join("keys.json")).unwrap();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/vectors/audit-bundle");
+    if std::env::var("AIXIN_BLESS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(&vectors).unwrap();
+        for (name, bytes) in files(&made) {
+            std::fs::write(vectors.join(name), bytes).unwrap();
+        }
+    }
+    assert_eq!(
+        files(&made),
+        files(&vectors),
+        "ledger-specs/vectors/audit-bundle is stale (AIXIN_BLESS=1 cargo test --test audit bundle_vectors)"
+    );
+    assert_eq!(python_verdict(&vectors, true), None);
 }

@@ -690,8 +690,8 @@ fn signed_amount(minor: i64, unit: Unit) -> String {
     format!("{} {}", format_minor(minor), commodity(unit))
 }
 
-/// The start of a book: a comment naming the range; in Beancount the commodities and an `open`
-/// for every account (dated `first_day`); then, when the range does not start at entry 1, one
+/// The start of a book: a comment naming the range; in Beancount (when the range has entries)
+/// the commodities and an `open` for every account (dated `first_day`); then, when the range does not start at entry 1, one
 /// transaction carrying every account's opening balance.
 pub fn book_header(
     book: Book,
@@ -701,14 +701,10 @@ pub fn book_header(
     first_day: &str,
     accounts: &[BookAccount<'_>],
 ) -> String {
-    let c = match book {
-        Book::Journal => ";",
-        Book::Beancount => ";",
-    };
     let mut out = format!(
-        "{c} aixin books of ledger {ledger_id}, entries {from_seq} to {to_seq} (aixin-bundle-v1)\n{c} amounts carry aixin's sign: a credit is positive, a debit negative.\n\n"
+        "; aixin books of ledger {ledger_id}, entries {from_seq} to {to_seq} (aixin-bundle-v1)\n; amounts carry aixin's sign: a credit is positive, a debit negative.\n\n"
     );
-    if book == Book::Beancount {
+    if book == Book::Beancount && !accounts.is_empty() {
         out.push_str("option \"operating_currency\" \"POINTS\"\n");
         for unit in Unit::ALL {
             out.push_str(&format!("{first_day} commodity {}\n", commodity(unit)));
