@@ -103,6 +103,9 @@ error_codes! {
     ApproverIsSubmitter = ("approver_is_submitter", 422, "The approver must not be the submitter"),
     RosterInvalid = ("roster_invalid", 422, "Some roster lines cannot be credited; nothing was recorded"),
     CorrectionNotOpen = ("correction_not_open", 409, "The correction was already resolved"),
+    // Audit.
+    AuditRangeInvalid = ("audit_range_invalid", 422, "The range does not name entries of this ledger"),
+    AuditBoundInvalid = ("audit_bound_invalid", 400, "A range bound is neither a sequence number nor a date (YYYY-MM-DD)"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),

@@ -423,3 +423,132 @@ pub async fn export_bundle(
     out.finish()?;
     Ok(manifest)
 }
+
+// ---- Reports (the pure parts are in `reports.rs`) ----
+
+use super::reports::{
+    self, AccountInfo, CommunityReport, CommunitySummary, ShopStatement, TrialBalance,
+};
+
+async fn account_infos(
+    store: &dyn Store,
+    ledger_id: &str,
+) -> Result<Vec<AccountInfo>, ExportError> {
+    Ok(store
+        .all_accounts(ledger_id)
+        .await?
+        .iter()
+        .map(AccountInfo::from_account)
+        .collect())
+}
+
+/// Feeds entries `from ..= to` to `f`, a page at a time.
+async fn each_entry(
+    store: &dyn Store,
+    ledger_id: &str,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(&crate::ledger::PostedEntry),
+) -> Result<(), ExportError> {
+    let mut after = from - 1;
+    while after < to {
+        let page = store
+            .entries_after(ledger_id, after, EXPORT_PAGE.min(to - after))
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        page.iter().for_each(&mut f);
+    }
+    Ok(())
+}
+
+/// The trial balance after the entry (or the day) `as_of` (default: the head).
+pub async fn trial_balance(
+    store: &dyn Store,
+    ledger_id: &str,
+    as_of: Option<Bound>,
+) -> Result<TrialBalance, ExportError> {
+    let (head, _) = store.snapshot(ledger_id).await?;
+    let (_, to) = resolve_range(store, ledger_id, head.seq, None, as_of).await?;
+    let sums = store
+        .balances_through(ledger_id, to)
+        .await?
+        .into_iter()
+        .map(|(a, u, s)| ((a, u), s))
+        .collect();
+    Ok(reports::trial_balance(
+        ledger_id,
+        to,
+        &account_infos(store, ledger_id).await?,
+        &sums,
+    ))
+}
+
+/// A community's summary after the entry (or the day) `as_of` (default: the head).
+pub async fn community_summary(
+    store: &dyn Store,
+    ledger_id: &str,
+    community_id: &str,
+    as_of: Option<Bound>,
+) -> Result<CommunitySummary, ExportError> {
+    let (head, _) = store.snapshot(ledger_id).await?;
+    let (_, to) = resolve_range(store, ledger_id, head.seq, None, as_of).await?;
+    let accounts: BTreeMap<Uuid, AccountInfo> = account_infos(store, ledger_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let mut report = CommunityReport::new(community_id, &accounts);
+    each_entry(store, ledger_id, 1, to, |e| report.push(e)).await?;
+    report.summary.as_of_seq = to;
+    Ok(report.summary)
+}
+
+/// The accounts of a shop: shop accounts whose shop id is `shop_id`, or the account `shop_id`.
+pub async fn shop_accounts(
+    store: &dyn Store,
+    ledger_id: &str,
+    shop_id: &str,
+) -> Result<Vec<crate::store::Account>, ExportError> {
+    Ok(store
+        .all_accounts(ledger_id)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            a.kind == AccountKind::Shop
+                && (a.owner_id.as_deref() == Some(shop_id) || a.id.to_string() == shop_id)
+        })
+        .collect())
+}
+
+/// A shop's statement over `[from, to]` (default: the whole journal).
+pub async fn shop_statement(
+    store: &dyn Store,
+    ledger_id: &str,
+    shop_id: &str,
+    from: Option<Bound>,
+    to: Option<Bound>,
+) -> Result<ShopStatement, ExportError> {
+    let (head, _) = store.snapshot(ledger_id).await?;
+    let (from, to) = resolve_range(store, ledger_id, head.seq, from, to).await?;
+    let ids: Vec<Uuid> = shop_accounts(store, ledger_id, shop_id)
+        .await?
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    let opening: i64 = if from > 1 {
+        store
+            .balances_through(ledger_id, from - 1)
+            .await?
+            .into_iter()
+            .filter(|(a, u, _)| *u == Unit::Points && ids.contains(a))
+            .map(|(_, _, s)| s)
+            .sum()
+    } else {
+        0
+    };
+    let mut statement = ShopStatement::new(shop_id, ids, from, opening);
+    each_entry(store, ledger_id, from, to, |e| statement.push(e)).await?;
+    statement.to_seq = to;
+    Ok(statement)
+}

@@ -4,4 +4,6 @@
 
 pub mod export;
 pub mod format;
+pub mod reports;
+pub mod tar;
 pub mod verify;
