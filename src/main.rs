@@ -67,6 +67,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Reports for auditors and staff, as JSON (default) or CSV.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+        /// CSV instead of JSON.
+        #[arg(long, global = true)]
+        csv: bool,
+    },
     /// Post expiry entries for points whose last valid day is before DATE (default: today, UTC).
     Expire {
         /// YYYY-MM-DD.
@@ -109,6 +117,30 @@ enum AuditCommand {
     },
     /// Sign and store a checkpoint of the ledger's head now; print it (one JSON line).
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Every account's balance after an entry or a day, in debit and credit columns.
+    TrialBalance {
+        /// A sequence number or a day (YYYY-MM-DD, UTC+8). Default: the head.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// A community's issued, redeemed, refunded, expired and outstanding points.
+    Community {
+        id: String,
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// A shop's points entry by entry.
+    Shop {
+        id: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,19 +230,64 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let clock = Arc::new(SystemClock);
     match cli.command {
         Command::Keys { command } => keys_command(&key_file, &command),
+        Command::Report { command, csv } => {
+            let store = store.as_ref();
+            let ledger = cli.ledger.as_str();
+            let text = match command {
+                ReportCommand::TrialBalance { as_of } => {
+                    let r =
+                        aixin::audit::export::trial_balance(store, ledger, bound(as_of, "as-of")?)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r)
+                    }
+                }
+                ReportCommand::Community { id, as_of } => {
+                    let r = aixin::audit::export::community_summary(
+                        store,
+                        ledger,
+                        &id,
+                        bound(as_of, "as-of")?,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r.to_json())
+                    }
+                }
+                ReportCommand::Shop { id, from, to } => {
+                    let r = aixin::audit::export::shop_statement(
+                        store,
+                        ledger,
+                        &id,
+                        bound(from, "from")?,
+                        bound(to, "to")?,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if r.accounts.is_empty() {
+                        return Err(format!("no shop {id:?}"));
+                    }
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r)
+                    }
+                }
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command } => {
             let (ring, _) = KeyRing::load_or_create(&key_file, &OsEntropy, clock.now_micros())
                 .map_err(|e| e.to_string())?;
             match command {
                 AuditCommand::Export { out, from, to } => {
-                    let bound = |text: Option<String>, name: &str| {
-                        text.map(|t| {
-                            Bound::parse(&t).ok_or_else(|| {
-                                format!("--{name} {t:?} is neither a sequence number nor a date (YYYY-MM-DD)")
-                            })
-                        })
-                        .transpose()
-                    };
                     let (from, to) = (bound(from, "from")?, bound(to, "to")?);
                     let manifest = aixin::audit::export::export_bundle(
                         &stores,
@@ -576,6 +653,20 @@ fn audit_verify(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// A range bound from the command line.
+fn bound(text: Option<String>, name: &str) -> Result<Option<Bound>, String> {
+    text.map(|t| {
+        Bound::parse(&t).ok_or_else(|| {
+            format!("--{name} {t:?} is neither a sequence number nor a date (YYYY-MM-DD)")
+        })
+    })
+    .transpose()
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
