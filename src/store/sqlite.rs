@@ -993,19 +993,36 @@ impl Store for SqliteStore {
         ledger_id: &str,
         through_seq: i64,
     ) -> Result<Vec<(Uuid, Unit, i64)>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT account_id, unit,
-                    sum(CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END)
-             FROM postings WHERE ledger_id = ?1 AND entry_seq <= ?2
-             GROUP BY account_id, unit",
+        // Grouped by account alone and walked in the order of `postings_by_account`, so SQLite
+        // aggregates as it reads instead of sorting every posting (a sorter would hold them all
+        // in memory: temp_store is memory). Memory stays one row per account.
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT account_id,
+                    sum(CASE WHEN unit = 'points' THEN 1 ELSE 0 END),
+                    sum(CASE WHEN unit = 'points' THEN
+                        CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END ELSE 0 END),
+                    sum(CASE WHEN unit = 'hours' THEN 1 ELSE 0 END),
+                    sum(CASE WHEN unit = 'hours' THEN
+                        CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END ELSE 0 END)
+             FROM postings INDEXED BY postings_by_account
+             WHERE ledger_id = ?1 AND entry_seq <= ?2
+             GROUP BY account_id",
         )
         .bind(ledger_id)
         .bind(through_seq)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(a, u, sum)| Ok((uuid(&a)?, parse_unit(&u)?, sum)))
-            .collect()
+        let mut out = Vec::with_capacity(rows.len() * 2);
+        for (account, points_n, points, hours_n, hours) in rows {
+            let account = uuid(&account)?;
+            if points_n > 0 {
+                out.push((account, Unit::Points, points));
+            }
+            if hours_n > 0 {
+                out.push((account, Unit::Hours, hours));
+            }
+        }
+        Ok(out)
     }
 
     async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError> {
