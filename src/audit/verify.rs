@@ -18,6 +18,11 @@ use crate::ledger::chain::genesis_hash;
 use crate::ledger::verify::ChainVerifier;
 use crate::ledger::{AccountKind, Floor, PostedEntry, Unit};
 
+/// Longest line read from a bundle file (and largest manifest). The longest sound entry line
+/// (64 postings, a full memo and metadata) is about 16 KiB; a longer line is refused rather
+/// than buffered without limit.
+pub const LINE_MAX_BYTES: u64 = 1 << 20;
+
 /// Where the bundle's files come from (a directory, a tar, memory in tests).
 pub trait BundleSource {
     fn open(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>>;
@@ -136,12 +141,20 @@ impl<'a> FileReader<'a> {
     /// The next line (without its newline), or `None` at the end.
     fn line(&mut self, seq: Option<i64>) -> Result<Option<String>, AuditProblem> {
         let mut buf = Vec::new();
-        let n = self
-            .reader
+        let n = (&mut self.reader)
+            .take(LINE_MAX_BYTES)
             .read_until(b'\n', &mut buf)
             .map_err(|e| self.io(e))?;
         if n == 0 {
             return Ok(None);
+        }
+        if n as u64 == LINE_MAX_BYTES && buf.last() != Some(&b'\n') {
+            return Err(problem(
+                seq,
+                self.name,
+                "malformed",
+                format!("a line is longer than {LINE_MAX_BYTES} bytes"),
+            ));
         }
         if buf.pop() != Some(b'\n') {
             return Err(problem(
@@ -251,7 +264,7 @@ pub fn verify_bundle(
     let mut text = String::new();
     source
         .open(format::MANIFEST_FILE)
-        .and_then(|mut r| r.read_to_string(&mut text))
+        .and_then(|r| r.take(LINE_MAX_BYTES).read_to_string(&mut text))
         .map_err(|e| problem(None, format::MANIFEST_FILE, "file_missing", e.to_string()))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .map_err(|e| problem(None, format::MANIFEST_FILE, "malformed", e.to_string()))?;
