@@ -85,6 +85,43 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
         expiry: open(h, AccountKind::Expiry, None, "expiry").await,
         adjustment: open(h, AccountKind::Adjustment, None, "adjustment").await,
     };
+    // The community's organisation unit and two versions of a rule (rules.jsonl).
+    let earning = &h.stores.earning;
+    earning
+        .insert_org_unit(
+            "test",
+            &aixin::earning::model::OrgUnit {
+                id: "binhu".to_owned(),
+                parent_id: None,
+                level: "community".to_owned(),
+                name_zh: "滨湖社区".to_owned(),
+                name_en: "Binhu".to_owned(),
+                community: None,
+                created_at_micros: T0,
+            },
+        )
+        .await
+        .unwrap();
+    for (version, points) in [(1, "10"), (2, "12.5")] {
+        let rule = aixin::earning::model::Rule {
+            rule_id: "visit".to_owned(),
+            version,
+            community_id: "binhu".to_owned(),
+            category: "home-visit".to_owned(),
+            name_zh: "入户走访".to_owned(),
+            name_en: "Home visit, \"with care\"".to_owned(),
+            mode: aixin::earning::model::RuleMode::PerHour,
+            points: amount(points),
+            records_hours: true,
+            cap_day: Some(amount("30")),
+            cap_month: None,
+            valid_from: aixin::earning::model::parse_date("2026-01-01").unwrap(),
+            valid_until: None,
+            created_by: "token:staff".to_owned(),
+            created_at_micros: T0 + i64::from(version),
+        };
+        assert!(earning.insert_rule("test", &rule).await.unwrap());
+    }
     h.clock.set(T0 + 3_600_000_000);
     let mut earn = transfer(EntryKind::Earn, b.issuance, b.alice, Unit::Points, "20");
     earn.postings
@@ -146,12 +183,12 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
     )
     .await;
     h.clock.advance(DAY);
-    post(
-        h,
-        "earn-3",
-        transfer(EntryKind::Earn, b.issuance, b.alice, Unit::Points, "10"),
-    )
-    .await;
+    let mut earn = transfer(EntryKind::Earn, b.issuance, b.alice, Unit::Points, "10");
+    earn.metadata = BTreeMap::from([
+        ("rule".to_owned(), "visit".to_owned()),
+        ("rule_version".to_owned(), "2".to_owned()),
+    ]);
+    post(h, "earn-3", earn).await;
     post(
         h,
         "earn-4",
@@ -831,7 +868,6 @@ async fn sqlite_and_postgres_give_identical_bundles() {
         }
         verify(&a).expect("verifies");
     }
-    let _ = amount("1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1059,6 +1095,15 @@ async fn http_export_checkpoints_and_reports(h: Harness) {
         held
     );
     assert_eq!(summary["redeemed_by_shop"][0]["key"], "shop-1");
+    let by_rule = summary["issued_by_rule"].as_array().unwrap();
+    assert!(by_rule.iter().any(|l| l["key"] == "visit"), "{summary}");
+    // Staff of the community see its summary and its shop's statement.
+    let staff = Http::token(&h, Role::Staff, Some("binhu")).await;
+    assert_eq!(
+        http.json("/v1/reports/communities/binhu", &staff).await,
+        summary
+    );
+    http.json("/v1/reports/shops/shop-1", &staff).await;
     let (status, _, csv) = http
         .get("/v1/reports/communities/binhu?format=csv", &auditor)
         .await;
