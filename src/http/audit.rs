@@ -105,7 +105,14 @@ async fn export_bundle(
         bound(query.from.as_deref(), "from")?,
         bound(query.to.as_deref(), "to")?,
     );
-    let dir = std::env::temp_dir().join(format!("aixin-export-{}", app.entropy.uuid().simple()));
+    // Unique per process and request, whatever the injected random source (tests seed it).
+    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aixin-export-{}-{}-{}",
+        std::process::id(),
+        EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        app.entropy.uuid().simple()
+    ));
     let stores = crate::store::Stores {
         ledger: app.store.clone(),
         earning: app.earning.store.clone(),
