@@ -118,7 +118,7 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
             valid_from: aixin::earning::model::parse_date("2026-01-01").unwrap(),
             valid_until: None,
             created_by: "token:staff".to_owned(),
-            created_at_micros: T0 + i64::from(version),
+            created_at_micros: T0 + version,
         };
         assert!(earning.insert_rule("test", &rule).await.unwrap());
     }
