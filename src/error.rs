@@ -119,6 +119,9 @@ error_codes! {
     BasketInvalid = ("basket_invalid", 422, "The basket is empty, too large or names an item twice"),
     NothingToSettle = ("nothing_to_settle", 422, "The period's net points are not above zero"),
     CredentialRevoked = ("credential_revoked", 422, "The resident has no active redemption credential"),
+    // Audit.
+    AuditRangeInvalid = ("audit_range_invalid", 422, "The range does not name entries of this ledger"),
+    AuditBoundInvalid = ("audit_bound_invalid", 400, "A range bound is neither a sequence number nor a date (YYYY-MM-DD)"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use aixin::audit::export::Bound;
 use aixin::auth::{new_token, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
 use aixin::http::{router, AppState};
@@ -29,8 +30,9 @@ struct Cli {
     ledger: String,
     /// The key file (master key for resident code secrets, receipt and audit signing keys).
     /// Created with owner-only permissions on first use; keep it out of database backups.
-    #[arg(long, global = true, env = "AIXIN_KEYS", default_value = aixin::keys::DEFAULT_KEY_FILE)]
-    keys: std::path::PathBuf,
+    /// Default `aixin-keys.json`; `audit verify` checks signatures only when it is given.
+    #[arg(long, global = true, env = "AIXIN_KEYS")]
+    keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +44,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "AIXIN_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Seconds between signed checkpoints of every ledger's head (default: daily).
+        #[arg(long, env = "AIXIN_CHECKPOINT_EVERY", default_value_t = 86_400)]
+        checkpoint_every: u64,
     },
     /// Apply database migrations and create the ledger if missing.
     Migrate,
@@ -62,6 +67,19 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Audit bundles, offline verification and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Reports for auditors and staff, as JSON (default) or CSV.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+        /// CSV instead of JSON.
+        #[arg(long, global = true)]
+        csv: bool,
+    },
     /// Post expiry entries for points whose last valid day is before DATE (default: today, UTC).
     Expire {
         /// YYYY-MM-DD.
@@ -76,6 +94,57 @@ enum Command {
         /// Seed of the generator: the same seed gives the same programme.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit bundle of a range of the journal into DIR (see ledger-specs/audit-bundle.md).
+    Export {
+        /// Directory to write the bundle into (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// First entry: a sequence number, or a day (YYYY-MM-DD, UTC+8). Default: entry 1.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last entry: a sequence number, or a day (YYYY-MM-DD, UTC+8). Default: the head.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Verify a bundle offline (no database); exit 1 naming the first problem.
+    Verify {
+        /// The bundle's directory.
+        dir: std::path::PathBuf,
+        /// A checkpoint line kept from before (e.g. from checkpoints.jsonl or
+        /// `aixin audit checkpoint`): the bundle must extend it.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Sign and store a checkpoint of the ledger's head now; print it (one JSON line).
+    Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Every account's balance after an entry or a day, in debit and credit columns.
+    TrialBalance {
+        /// A sequence number or a day (YYYY-MM-DD, UTC+8). Default: the head.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// A community's issued, redeemed, refunded, expired and outstanding points.
+    Community {
+        id: String,
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// A shop's points entry by entry.
+    Shop {
+        id: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -158,23 +227,130 @@ async fn open(cli: &Cli) -> Result<store::Stores, String> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let key_file = cli
+        .keys
+        .clone()
+        .unwrap_or_else(|| aixin::keys::DEFAULT_KEY_FILE.into());
     if let Command::Keys { command } = &cli.command {
-        return keys_command(&cli.keys, command);
+        return keys_command(&key_file, command);
     }
     if let Command::Receipt {
         command: ReceiptCommand::Verify { receipt },
     } = &cli.command
     {
-        return verify_receipt(&cli.keys, receipt);
+        return verify_receipt(&key_file, receipt);
+    }
+    if let Command::Audit {
+        command: AuditCommand::Verify { dir, checkpoint },
+    } = &cli.command
+    {
+        return audit_verify(dir, cli.keys.as_deref(), checkpoint.as_deref());
     }
     let stores = open(&cli).await?;
     let store = stores.ledger.clone();
     let clock = Arc::new(SystemClock);
     match cli.command {
-        Command::Keys { command } => keys_command(&cli.keys, &command),
+        Command::Keys { command } => keys_command(&key_file, &command),
         Command::Receipt {
             command: ReceiptCommand::Verify { receipt },
-        } => verify_receipt(&cli.keys, &receipt),
+        } => verify_receipt(&key_file, &receipt),
+        Command::Report { command, csv } => {
+            let store = store.as_ref();
+            let ledger = cli.ledger.as_str();
+            let text = match command {
+                ReportCommand::TrialBalance { as_of } => {
+                    let r =
+                        aixin::audit::export::trial_balance(store, ledger, bound(as_of, "as-of")?)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r)
+                    }
+                }
+                ReportCommand::Community { id, as_of } => {
+                    let r = aixin::audit::export::community_summary(
+                        store,
+                        ledger,
+                        &id,
+                        bound(as_of, "as-of")?,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r.to_json())
+                    }
+                }
+                ReportCommand::Shop { id, from, to } => {
+                    let r = aixin::audit::export::shop_statement(
+                        store,
+                        ledger,
+                        &id,
+                        bound(from, "from")?,
+                        bound(to, "to")?,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    if r.accounts.is_empty() {
+                        return Err(format!("no shop {id:?}"));
+                    }
+                    if csv {
+                        r.to_csv()
+                    } else {
+                        json_text(&r)
+                    }
+                }
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            let (ring, _) = KeyRing::load_or_create(&key_file, &OsEntropy, clock.now_micros())
+                .map_err(|e| e.to_string())?;
+            match command {
+                AuditCommand::Export { out, from, to } => {
+                    let (from, to) = (bound(from, "from")?, bound(to, "to")?);
+                    let manifest = aixin::audit::export::export_bundle(
+                        &stores,
+                        &cli.ledger,
+                        from,
+                        to,
+                        &ring,
+                        clock.now_micros(),
+                        &out,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    println!(
+                        "exported ledger {:?} entries {} to {} ({} postings, {} accounts) to {}; head {}",
+                        manifest.ledger,
+                        manifest.from_seq,
+                        manifest.to_seq,
+                        manifest.counts.postings,
+                        manifest.counts.accounts,
+                        out.display(),
+                        manifest.head_hash
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                AuditCommand::Checkpoint => {
+                    let checkpoint = aixin::audit::export::checkpoint_head(
+                        store.as_ref(),
+                        &cli.ledger,
+                        &ring,
+                        clock.now_micros(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    print!("{}", aixin::audit::format::checkpoint_line(&checkpoint));
+                    Ok(ExitCode::SUCCESS)
+                }
+                AuditCommand::Verify { .. } => unreachable!("handled before the database opens"),
+            }
+        }
         Command::Migrate => {
             eprintln!(
                 "migrated {}; ledger {:?} ready",
@@ -280,7 +456,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            checkpoint_every,
+        } => {
             let admins = store
                 .count_live_tokens(&cli.ledger, "admin", clock.now_micros())
                 .await
@@ -289,12 +468,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let (ring, created) =
-                KeyRing::load_or_create(&cli.keys, &OsEntropy, clock.now_micros())
+                KeyRing::load_or_create(&key_file, &OsEntropy, clock.now_micros())
                     .map_err(|e| e.to_string())?;
-            let keys = SharedKeys::from_file(cli.keys.clone(), ring);
+            let keys = SharedKeys::from_file(key_file.clone(), ring);
             tokio::spawn(reload_keys(keys.clone()));
-            let state = AppState::new(stores, clock, Arc::new(OsEntropy)).with_keys(keys);
+            let state =
+                AppState::new(stores, clock.clone(), Arc::new(OsEntropy)).with_keys(keys.clone());
             tokio::spawn(expiry_schedule(state.earning.clone()));
+            tokio::spawn(checkpoint_schedule(
+                state.store.clone(),
+                keys.clone(),
+                clock.clone(),
+                checkpoint_every,
+            ));
             eprintln!(
                 "aixin is serving ledger {:?} from {}",
                 cli.ledger,
@@ -306,7 +492,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("  health:   http://{listen}/healthz");
             eprintln!(
                 "  keys:     {} ({})",
-                cli.keys.display(),
+                key_file.display(),
                 if created {
                     "created now; back it up apart from the database"
                 } else {
@@ -430,6 +616,109 @@ async fn expiry_schedule(earning: aixin::earning::Earning) {
             }
         }
     }
+}
+
+/// Inside `serve`: a signed checkpoint of every ledger's head, at start and then every
+/// `every_secs` (a head that already has one is not signed again).
+async fn checkpoint_schedule(
+    store: Arc<dyn store::Store>,
+    keys: SharedKeys,
+    clock: Arc<SystemClock>,
+    every_secs: u64,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every_secs.max(1)));
+    loop {
+        tick.tick().await;
+        let ledgers = match store.ledgers().await {
+            Ok(ledgers) => ledgers,
+            Err(error) => {
+                tracing::warn!(%error, "checkpoint schedule: cannot list ledgers");
+                continue;
+            }
+        };
+        let ring = keys.get();
+        for ledger in ledgers {
+            match aixin::audit::export::checkpoint_head(
+                store.as_ref(),
+                &ledger,
+                &ring,
+                clock.now_micros(),
+            )
+            .await
+            {
+                Ok(checkpoint) => tracing::info!(%ledger, seq = checkpoint.seq, "checkpoint"),
+                Err(error) => tracing::warn!(%ledger, %error, "checkpoint failed"),
+            }
+        }
+    }
+}
+
+/// `aixin audit verify`: no database, no network.
+fn audit_verify(
+    dir: &std::path::Path,
+    keys: Option<&std::path::Path>,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let ring = keys
+        .map(KeyRing::load)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let retained = checkpoint
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let line = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            aixin::audit::format::parse_checkpoint_line(line)
+                .map_err(|e| format!("{} is not a checkpoint line: {e}", path.display()))
+        })
+        .transpose()?;
+    let source = aixin::audit::verify::DirSource(dir.to_path_buf());
+    match aixin::audit::verify::verify_bundle(&source, ring.as_ref(), retained.as_ref()) {
+        Ok(summary) => {
+            println!(
+                "ok: ledger {:?}, entries {} to {} ({} postings, {} accounts, {} checkpoints), head {}",
+                summary.ledger,
+                summary.from_seq,
+                summary.to_seq,
+                summary.postings,
+                summary.accounts,
+                summary.checkpoints,
+                summary.head_hash
+            );
+            if !summary.signatures_checked {
+                println!("note: signatures not checked (give --keys FILE to check them)");
+            }
+            if let Some(seq) = summary.extends_checkpoint {
+                println!("ok: extends the retained checkpoint of entry {seq}");
+            }
+            for (unit, kind, balance) in &summary.totals {
+                println!("total {unit} {kind} {balance}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problem) => {
+            println!("FAILED: {problem}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// A range bound from the command line.
+fn bound(text: Option<String>, name: &str) -> Result<Option<Bound>, String> {
+    text.map(|t| {
+        Bound::parse(&t).ok_or_else(|| {
+            format!("--{name} {t:?} is neither a sequence number nor a date (YYYY-MM-DD)")
+        })
+    })
+    .transpose()
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.

@@ -170,6 +170,117 @@ async fn cli_on_postgres() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn audit_cli_on_sqlite() {
+    // Proves the auditor's commands end to end: export, offline verify (with no reachable
+    // database), a checkpoint kept and checked, reports as JSON and CSV, and verify exiting 1
+    // naming the first bad entry of a tampered bundle.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("audit.sqlite").display());
+    let keys = dir.path().join("keys.json");
+    let keys = keys.to_str().unwrap();
+    let bundle = dir.path().join("bundle");
+    let bundle = bundle.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--keys", keys];
+        all.extend_from_slice(args);
+        aixin(&url, "county-a", &all)
+    };
+    assert!(run(&["seed-demo", "--entries", "300"]).status.success());
+    let exported = run(&["audit", "export", "--out", bundle]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    assert!(
+        text(&exported.stdout).contains("entries 1 to 300"),
+        "{}",
+        text(&exported.stdout)
+    );
+
+    // Offline: the database URL names nothing reachable.
+    let offline = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aixin"))
+            .args(["--database-url", "postgres://nobody@127.0.0.1:1/none"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let verified = offline(&["--keys", keys, "audit", "verify", bundle]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        text(&verified.stdout),
+        text(&verified.stderr)
+    );
+    assert!(text(&verified.stdout).starts_with("ok: ledger \"county-a\", entries 1 to 300"));
+    let unsigned = offline(&["audit", "verify", bundle]);
+    assert!(text(&unsigned.stdout).contains("signatures not checked"));
+
+    let checkpoint = run(&["audit", "checkpoint"]);
+    assert!(checkpoint.status.success());
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::write(&kept, &checkpoint.stdout).unwrap();
+    let kept = kept.to_str().unwrap();
+    let extends = offline(&[
+        "--keys",
+        keys,
+        "audit",
+        "verify",
+        bundle,
+        "--checkpoint",
+        kept,
+    ]);
+    assert!(
+        text(&extends.stdout).contains("extends the retained checkpoint of entry 300"),
+        "{}",
+        text(&extends.stdout)
+    );
+    let short = dir.path().join("short");
+    let short = short.to_str().unwrap();
+    assert!(run(&["audit", "export", "--out", short, "--to", "100"])
+        .status
+        .success());
+    let truncated = offline(&["audit", "verify", short, "--checkpoint", kept]);
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(
+        text(&truncated.stdout).starts_with("FAILED: entry 101: checkpoint_mismatch"),
+        "{}",
+        text(&truncated.stdout)
+    );
+
+    let tb = run(&["report", "trial-balance", "--csv"]);
+    assert!(tb.status.success(), "{}", text(&tb.stderr));
+    assert!(text(&tb.stdout).starts_with("account,kind,community_id,label,unit,debit,credit\n"));
+    let community = run(&["report", "community", "binhu"]);
+    assert!(community.status.success(), "{}", text(&community.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&community.stdout).unwrap();
+    assert_eq!(summary["community_id"], "binhu");
+    assert_eq!(
+        run(&["report", "shop", "no-such-shop"]).status.code(),
+        Some(2)
+    );
+
+    // Delete entry 17's line: verification names it.
+    let entries = std::path::Path::new(bundle).join("entries.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&entries)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let kept_lines: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 16)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    std::fs::write(&entries, kept_lines.join("\n") + "\n").unwrap();
+    let caught = offline(&["audit", "verify", bundle]);
+    assert_eq!(caught.status.code(), Some(1));
+    assert!(
+        text(&caught.stdout).starts_with("FAILED: entry 17: sequence_gap in entries.jsonl"),
+        "{}",
+        text(&caught.stdout)
+    );
+}
+
 fn keys_cli(keys: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aixin"))
         .arg("--keys")

@@ -719,6 +719,11 @@ async fn openapi_lists_every_route() {
         "/v1/receipts/{id}/refund",
         "/v1/receipts/verify",
         "/v1/shops/{id}/settlements",
+        "/v1/audit/export",
+        "/v1/audit/checkpoints",
+        "/v1/reports/trial-balance",
+        "/v1/reports/communities/{id}",
+        "/v1/reports/shops/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }

@@ -31,6 +31,46 @@ impl Store for Poisoned {
     async fn ledgers(&self) -> Result<Vec<String>, StoreError> {
         self.0.ledgers().await
     }
+    async fn snapshot(
+        &self,
+        ledger_id: &str,
+    ) -> Result<
+        (
+            aixin::ledger::Head,
+            Vec<aixin::ledger::verify::StoredBalance>,
+        ),
+        StoreError,
+    > {
+        self.0.snapshot(ledger_id).await
+    }
+    async fn all_accounts(&self, ledger_id: &str) -> Result<Vec<Account>, StoreError> {
+        self.0.all_accounts(ledger_id).await
+    }
+    async fn balances_through(
+        &self,
+        ledger_id: &str,
+        through: i64,
+    ) -> Result<Vec<(Uuid, aixin::ledger::Unit, i64)>, StoreError> {
+        self.0.balances_through(ledger_id, through).await
+    }
+    async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError> {
+        self.0.last_seq_before(ledger_id, micros).await
+    }
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &aixin::audit::format::Checkpoint,
+        now: i64,
+    ) -> Result<aixin::audit::format::Checkpoint, StoreError> {
+        self.0.insert_checkpoint(checkpoint, now).await
+    }
+    async fn checkpoints(
+        &self,
+        ledger_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<aixin::audit::format::Checkpoint>, StoreError> {
+        self.0.checkpoints(ledger_id, from, to).await
+    }
     async fn commit_batch(
         &self,
         ledger_id: &str,

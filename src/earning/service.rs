@@ -284,7 +284,7 @@ impl Earning {
     }
 
     /// Whether `p` may manage `community_id`: admins anywhere; staff at their unit or below.
-    pub(crate) async fn manages(&self, p: &Principal, community_id: &str) -> Result<bool> {
+    pub async fn manages(&self, p: &Principal, community_id: &str) -> Result<bool> {
         match p.role {
             Role::Admin => Ok(true),
             Role::Staff => {

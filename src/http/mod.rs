@@ -30,6 +30,7 @@ use crate::store::{
 };
 use crate::writer::Writers;
 
+pub mod audit;
 pub mod earning;
 pub mod problem;
 pub mod redeem;
@@ -115,10 +116,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entries/{id}", get(get_entry))
         .merge(earning::routes())
         .merge(redeem::routes())
+        .merge(audit::routes())
         .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn(time_limit))
+        .merge(audit::streaming_routes().layer(DefaultBodyLimit::max(BODY_MAX_BYTES)))
         .with_state(state)
 }
 
@@ -467,6 +470,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(earning::EarningDoc::openapi());
     doc.merge(redeem::RedeemDoc::openapi());
+    doc.merge(audit::AuditDoc::openapi());
     Json(doc)
 }
 

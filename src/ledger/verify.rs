@@ -37,6 +37,24 @@ pub enum ProblemKind {
     LotsMismatch,
 }
 
+impl ProblemKind {
+    /// The stable string form (as in `ledger-specs/hash-chain.md`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::SequenceGap => "sequence_gap",
+            ProblemKind::WrongLedger => "wrong_ledger",
+            ProblemKind::ChainBroken => "chain_broken",
+            ProblemKind::HashMismatch => "hash_mismatch",
+            ProblemKind::EntryInvalid => "entry_invalid",
+            ProblemKind::TimeWentBackwards => "time_went_backwards",
+            ProblemKind::HeadMismatch => "head_mismatch",
+            ProblemKind::BalanceMismatch => "balance_mismatch",
+            ProblemKind::PolicyViolated => "policy_violated",
+            ProblemKind::LotsMismatch => "lots_mismatch",
+        }
+    }
+}
+
 /// The first problem found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -81,6 +99,16 @@ impl ChainVerifier {
             prev_hash: genesis_hash(ledger_id),
             prev_posted_at: i64::MIN,
             sums: BTreeMap::new(),
+        }
+    }
+
+    /// A verifier that starts in the middle of a chain: the next entry is `next_seq` and must
+    /// chain to `prev_hash` (an audit bundle of a range that does not start at entry 1).
+    pub fn resume(ledger_id: &str, next_seq: i64, prev_hash: [u8; 32]) -> Self {
+        ChainVerifier {
+            next_seq,
+            prev_hash,
+            ..ChainVerifier::new(ledger_id)
         }
     }
 

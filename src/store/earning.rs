@@ -56,6 +56,8 @@ pub trait EarningStore: Send + Sync + 'static {
     async fn insert_rule(&self, ledger_id: &str, rule: &Rule) -> Result<bool, StoreError>;
     /// Every version of a rule, oldest first.
     async fn rule_versions(&self, ledger_id: &str, rule_id: &str) -> Result<Vec<Rule>, StoreError>;
+    /// Every version of every rule, by rule id (byte order) then version.
+    async fn all_rules(&self, ledger_id: &str) -> Result<Vec<Rule>, StoreError>;
 
     async fn insert_records(
         &self,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::audit::format::{Checkpoint, Total};
 use crate::ledger::verify::{Problem, StoredBalance, Summary};
 use crate::ledger::{AccountKind, EntryKind, Head, LedgerError, PostedEntry, Unit, WriteRequest};
 
@@ -193,6 +194,41 @@ pub trait Store: Send + Sync + 'static {
     /// in one consistent snapshot, and reports the first problem.
     async fn verify(&self, ledger_id: &str) -> Result<Result<Summary, Problem>, StoreError>;
 
+    // ---- Audit (issue 5) ----
+
+    /// The head and every stored balance, read in one consistent snapshot.
+    async fn snapshot(&self, ledger_id: &str) -> Result<(Head, Vec<StoredBalance>), StoreError>;
+
+    /// Every account of the ledger (with its stored balances), in ascending id order.
+    async fn all_accounts(&self, ledger_id: &str) -> Result<Vec<Account>, StoreError>;
+
+    /// Per (account, unit), the signed sum of the postings of entries 1..=`through_seq`
+    /// (accounts without postings there are absent).
+    async fn balances_through(
+        &self,
+        ledger_id: &str,
+        through_seq: i64,
+    ) -> Result<Vec<(Uuid, Unit, i64)>, StoreError>;
+
+    /// The sequence number of the last entry posted before `micros` (0 if none).
+    async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError>;
+
+    /// Stores a checkpoint unless one exists for its sequence number already; returns the
+    /// checkpoint stored for that sequence number (the new one or the earlier one).
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        now_micros: i64,
+    ) -> Result<Checkpoint, StoreError>;
+
+    /// Stored checkpoints with `from_seq <= seq <= to_seq`, in sequence order.
+    async fn checkpoints(
+        &self,
+        ledger_id: &str,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<Checkpoint>, StoreError>;
+
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
 
     async fn token_by_hash(&self, token_hash: &[u8; 32])
@@ -372,4 +408,55 @@ pub(crate) fn move_indexes(moves: &[crate::ledger::lots::LotMove]) -> Vec<i32> {
         next += 1;
     }
     indexes
+}
+
+/// A checkpoint's totals as the `checkpoints.totals` column holds them: `unit:kind:minor`
+/// joined by `;`.
+pub(crate) fn totals_text(totals: &[Total]) -> String {
+    totals
+        .iter()
+        .map(|t| format!("{}:{}:{}", t.unit, t.kind, t.balance_minor))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+pub(crate) fn parse_totals(text: &str) -> Result<Vec<Total>, StoreError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(';')
+        .map(|item| {
+            let mut parts = item.splitn(3, ':');
+            let (Some(unit), Some(kind), Some(minor)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(StoreError::Corrupt(format!("checkpoint total {item:?}")));
+            };
+            Ok(Total {
+                unit: parse_unit(unit)?,
+                kind: parse_account_kind(kind)?,
+                balance_minor: minor
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("checkpoint total {item:?}")))?,
+            })
+        })
+        .collect()
+}
+
+/// A checkpoint from its stored columns.
+pub(crate) fn checkpoint_from(
+    ledger_id: &str,
+    seq: i64,
+    head_hash: &[u8],
+    totals: &str,
+    key_id: String,
+    tag: &[u8],
+) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        ledger_id: ledger_id.to_owned(),
+        seq,
+        head_hash: hash32(head_hash)?,
+        totals: parse_totals(totals)?,
+        key_id,
+        tag: hash32(tag)?,
+    })
 }

@@ -18,11 +18,14 @@ use super::{
     parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
     Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
 };
+use crate::audit::format::Checkpoint;
 use crate::ledger::chain::genesis_hash;
 use crate::ledger::lots::{Lot, LotMove};
 use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
-use crate::ledger::{plan_batch, BatchState, Head, Planned, PostedEntry, Posting, WriteRequest};
+use crate::ledger::{
+    plan_batch, BatchState, Head, Planned, PostedEntry, Posting, Unit, WriteRequest,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -907,6 +910,110 @@ impl Store for PgStore {
 
     async fn verify(&self, ledger_id: &str) -> Result<Result<Summary, Problem>, StoreError> {
         detached(verify_in(self.pool.clone(), ledger_id.to_owned())).await
+    }
+
+    async fn snapshot(&self, ledger_id: &str) -> Result<(Head, Vec<StoredBalance>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let head = read_head(&mut tx, ledger_id, false)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+        let balances = read_balances(&mut tx, ledger_id).await?;
+        tx.commit().await?;
+        Ok((head, balances))
+    }
+
+    async fn all_accounts(&self, ledger_id: &str) -> Result<Vec<Account>, StoreError> {
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, b.unit, b.balance_minor
+             FROM accounts a LEFT JOIN balances b ON b.ledger_id = a.ledger_id AND b.account_id = a.id
+             WHERE a.ledger_id = $1 ORDER BY a.id, b.unit",
+        )
+        .bind(ledger_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut accounts = accounts_from(ledger_id, rows)?;
+        accounts.sort_by_key(|a| a.id);
+        Ok(accounts)
+    }
+
+    async fn balances_through(
+        &self,
+        ledger_id: &str,
+        through_seq: i64,
+    ) -> Result<Vec<(Uuid, Unit, i64)>, StoreError> {
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "SELECT account_id, unit,
+                    sum(CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END)::BIGINT
+             FROM postings WHERE ledger_id = $1 AND entry_seq <= $2
+             GROUP BY account_id, unit",
+        )
+        .bind(ledger_id)
+        .bind(through_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(a, u, sum)| Ok((a, parse_unit(&u)?, sum)))
+            .collect()
+    }
+
+    async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT max(seq)::BIGINT FROM entries WHERE ledger_id = $1 AND posted_at < $2",
+        )
+        .bind(ledger_id)
+        .bind(micros)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        now_micros: i64,
+    ) -> Result<Checkpoint, StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (ledger_id, seq, head_hash, totals, key_id, tag, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ledger_id, seq) DO NOTHING",
+        )
+        .bind(&checkpoint.ledger_id)
+        .bind(checkpoint.seq)
+        .bind(checkpoint.head_hash.as_slice())
+        .bind(super::totals_text(&checkpoint.totals))
+        .bind(&checkpoint.key_id)
+        .bind(checkpoint.tag.as_slice())
+        .bind(now_micros)
+        .execute(&self.pool)
+        .await?;
+        self.checkpoints(&checkpoint.ledger_id, checkpoint.seq, checkpoint.seq)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("checkpoint just stored is missing".to_owned()))
+    }
+
+    async fn checkpoints(
+        &self,
+        ledger_id: &str,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, head_hash, totals, key_id, tag FROM checkpoints
+             WHERE ledger_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+        )
+        .bind(ledger_id)
+        .bind(from_seq)
+        .bind(to_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(seq, head, totals, key_id, tag)| {
+                super::checkpoint_from(ledger_id, seq, &head, &totals, key_id, &tag)
+            })
+            .collect()
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

@@ -20,9 +20,10 @@ use super::{
     parse_side, parse_unit, same_attributes, Account, Backend, NewAccount, Opened, Outcome, Store,
     StoreError, TokenRecord, VERIFY_PAGE,
 };
+use crate::audit::format::Checkpoint;
 use crate::ledger::chain::genesis_hash;
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
-use crate::ledger::{Head, PostedEntry, Posting, WriteRequest};
+use crate::ledger::{Head, PostedEntry, Posting, Unit, WriteRequest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -530,6 +531,124 @@ impl Store for SqliteStore {
         Ok(verifier
             .finish(&head, balances)
             .and_then(|summary| lots_checked.map(|()| summary)))
+    }
+
+    async fn snapshot(&self, ledger_id: &str) -> Result<(Head, Vec<StoredBalance>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = read_head(&mut tx, ledger_id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+        let balances = read_balances(&mut tx, ledger_id).await?;
+        tx.commit().await?;
+        Ok((head, balances))
+    }
+
+    async fn all_accounts(&self, ledger_id: &str) -> Result<Vec<Account>, StoreError> {
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "SELECT a.id, a.kind, a.owner_id, a.community_id, a.label, a.created_at, b.unit, b.balance_minor
+             FROM accounts a LEFT JOIN balances b ON b.ledger_id = a.ledger_id AND b.account_id = a.id
+             WHERE a.ledger_id = ?1 ORDER BY a.id, b.unit",
+        )
+        .bind(ledger_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut accounts = accounts_from(ledger_id, rows)?;
+        accounts.sort_by_key(|a| a.id);
+        Ok(accounts)
+    }
+
+    async fn balances_through(
+        &self,
+        ledger_id: &str,
+        through_seq: i64,
+    ) -> Result<Vec<(Uuid, Unit, i64)>, StoreError> {
+        // Grouped by account alone and walked in the order of `postings_by_account`, so SQLite
+        // aggregates as it reads instead of sorting every posting (a sorter would hold them all
+        // in memory: temp_store is memory). Memory stays one row per account.
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT account_id,
+                    sum(CASE WHEN unit = 'points' THEN 1 ELSE 0 END),
+                    sum(CASE WHEN unit = 'points' THEN
+                        CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END ELSE 0 END),
+                    sum(CASE WHEN unit = 'hours' THEN 1 ELSE 0 END),
+                    sum(CASE WHEN unit = 'hours' THEN
+                        CASE side WHEN 'credit' THEN amount_minor ELSE -amount_minor END ELSE 0 END)
+             FROM postings INDEXED BY postings_by_account
+             WHERE ledger_id = ?1 AND entry_seq <= ?2
+             GROUP BY account_id",
+        )
+        .bind(ledger_id)
+        .bind(through_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len() * 2);
+        for (account, points_n, points, hours_n, hours) in rows {
+            let account = uuid(&account)?;
+            if points_n > 0 {
+                out.push((account, Unit::Points, points));
+            }
+            if hours_n > 0 {
+                out.push((account, Unit::Hours, hours));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT max(seq) FROM entries WHERE ledger_id = ?1 AND posted_at < ?2",
+        )
+        .bind(ledger_id)
+        .bind(micros)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        now_micros: i64,
+    ) -> Result<Checkpoint, StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (ledger_id, seq, head_hash, totals, key_id, tag, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ledger_id, seq) DO NOTHING",
+        )
+        .bind(&checkpoint.ledger_id)
+        .bind(checkpoint.seq)
+        .bind(checkpoint.head_hash.as_slice())
+        .bind(super::totals_text(&checkpoint.totals))
+        .bind(&checkpoint.key_id)
+        .bind(checkpoint.tag.as_slice())
+        .bind(now_micros)
+        .execute(&self.pool)
+        .await?;
+        self.checkpoints(&checkpoint.ledger_id, checkpoint.seq, checkpoint.seq)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("checkpoint just stored is missing".to_owned()))
+    }
+
+    async fn checkpoints(
+        &self,
+        ledger_id: &str,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, head_hash, totals, key_id, tag FROM checkpoints
+             WHERE ledger_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+        )
+        .bind(ledger_id)
+        .bind(from_seq)
+        .bind(to_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(seq, head, totals, key_id, tag)| {
+                super::checkpoint_from(ledger_id, seq, &head, &totals, key_id, &tag)
+            })
+            .collect()
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

@@ -389,6 +389,26 @@ impl EarningStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn all_rules(&self, ledger_id: &str) -> Result<Vec<Rule>, StoreError> {
+        let rows: Vec<RuleRow> = sqlx::query_as(
+            "SELECT rule_id, version, community_id, category, name_zh, name_en, mode, points_minor, records_hours,
+                    cap_day_minor, cap_month_minor, valid_from, valid_until, created_by, created_at
+             FROM earning_rules WHERE ledger_id = ?1",
+        )
+        .bind(ledger_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rules = rows
+            .into_iter()
+            .map(rule_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Sorted here, not by the database: collations differ between backends.
+        rules.sort_by(|a, b| {
+            (a.rule_id.as_bytes(), a.version).cmp(&(b.rule_id.as_bytes(), b.version))
+        });
+        Ok(rules)
+    }
+
     async fn rule_versions(&self, ledger_id: &str, rule_id: &str) -> Result<Vec<Rule>, StoreError> {
         let rows: Vec<RuleRow> = sqlx::query_as(
             "SELECT rule_id, version, community_id, category, name_zh, name_en, mode, points_minor, records_hours,

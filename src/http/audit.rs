@@ -1,0 +1,332 @@
+//! Audit and report routes (issue 5): the bundle as a streamed tar, checkpoints, and reports.
+//! Admin and auditor see everything; staff see the reports of communities they manage (and of
+//! shops in them); a shop token sees its own statement.
+
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{require, ApiError, AppState};
+use crate::audit::export::{self, Bound, ExportError};
+use crate::audit::{format, tar};
+use crate::auth::{Principal, Role};
+use crate::error::ErrorCode;
+
+/// Routes that answer within the request time limit.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit/checkpoints", get(list_checkpoints))
+        .route("/v1/reports/trial-balance", get(trial_balance))
+        .route("/v1/reports/communities/{id}", get(community_report))
+        .route("/v1/reports/shops/{id}", get(shop_report))
+}
+
+/// The export: it writes the whole bundle before the first byte is sent, so it is not bound by
+/// the request time limit.
+pub fn streaming_routes() -> Router<AppState> {
+    Router::new().route("/v1/audit/export", get(export_bundle))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    as_of: Option<String>,
+    format: Option<String>,
+}
+
+fn bound(text: Option<&str>, name: &str) -> Result<Option<Bound>, ApiError> {
+    text.map(|t| {
+        Bound::parse(t).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::AuditBoundInvalid,
+                format!("{name} {t:?} is neither a sequence number nor a date (YYYY-MM-DD)"),
+            )
+        })
+    })
+    .transpose()
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Store(e) => e.into(),
+            ExportError::Range(detail) => ApiError::new(ErrorCode::AuditRangeInvalid, detail),
+            ExportError::Io(e) => {
+                tracing::error!(error = %e, "audit export");
+                ApiError::bare(ErrorCode::Internal)
+            }
+        }
+    }
+}
+
+/// CSV when `format=csv`, else JSON.
+fn wants_csv(query: &RangeQuery) -> Result<bool, ApiError> {
+    match query.format.as_deref() {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("format {other:?} is not json or csv"),
+        )),
+    }
+}
+
+fn csv_response(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The audit bundle of `[from, to]` as a tar (ledger-specs/audit-bundle.md). Admin and auditor.
+#[utoipa::path(get, path = "/v1/audit/export", security(("bearer" = [])),
+    params(("from" = Option<String>, Query, description = "first entry: sequence number or YYYY-MM-DD (UTC+8)"),
+           ("to" = Option<String>, Query, description = "last entry: sequence number or YYYY-MM-DD (UTC+8)")),
+    responses((status = 200, content_type = "application/x-tar"), (status = 400), (status = 403), (status = 422)))]
+async fn export_bundle(
+    State(app): State<AppState>,
+    principal: Principal,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let Query(query) = query?;
+    let (from, to) = (
+        bound(query.from.as_deref(), "from")?,
+        bound(query.to.as_deref(), "to")?,
+    );
+    // Unique per process and request, whatever the injected random source (tests seed it).
+    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aixin-export-{}-{}-{}",
+        std::process::id(),
+        EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        app.entropy.uuid().simple()
+    ));
+    let stores = crate::store::Stores {
+        ledger: app.store.clone(),
+        earning: app.earning.store.clone(),
+        redeem: app.redemption.store.clone(),
+    };
+    let manifest = export::export_bundle(
+        &stores,
+        &principal.ledger_id,
+        from,
+        to,
+        &app.keys.get(),
+        app.clock.now_micros(),
+        &dir,
+    )
+    .await;
+    let manifest = match manifest {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+    };
+    // A blocking task reads the files in chunks into a small channel: memory stays flat.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let send = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        let result = (|| -> std::io::Result<bool> {
+            let names = format::FILES.iter().copied().chain([format::MANIFEST_FILE]);
+            for name in names {
+                use std::io::Read;
+                let path = dir.join(name);
+                let size = std::fs::metadata(&path)?.len();
+                if !send(tar::header(name, size).to_vec()) {
+                    return Ok(false);
+                }
+                let mut file = std::fs::File::open(&path)?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    if !send(buf[..n].to_vec()) {
+                        return Ok(false);
+                    }
+                }
+                if !send(vec![0u8; tar::padding(size)]) {
+                    return Ok(false);
+                }
+            }
+            Ok(send(tar::END.to_vec()))
+        })();
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let name = format!(
+        "attachment; filename=\"aixin-{}-{}-{}.tar\"",
+        manifest.ledger, manifest.from_seq, manifest.to_seq
+    );
+    let mut response = (StatusCode::OK, HttpBody::from_stream(stream)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Stored signed checkpoints, one checkpoint line's object each, in sequence order. Admin and
+/// auditor.
+#[utoipa::path(get, path = "/v1/audit/checkpoints", security(("bearer" = [])),
+    params(("from" = Option<i64>, Query), ("to" = Option<i64>, Query)),
+    responses((status = 200), (status = 403)))]
+async fn list_checkpoints(
+    State(app): State<AppState>,
+    principal: Principal,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let Query(query) = query?;
+    let seq = |text: Option<&str>, default: i64| match bound(text, "bound")? {
+        None => Ok(default),
+        Some(Bound::Seq(n)) => Ok(n),
+        Some(Bound::Day(_)) => Err(ApiError::new(
+            ErrorCode::AuditBoundInvalid,
+            "checkpoints are listed by sequence number",
+        )),
+    };
+    let (from, to) = (
+        seq(query.from.as_deref(), 0)?,
+        seq(query.to.as_deref(), i64::MAX)?,
+    );
+    let checkpoints = app
+        .store
+        .checkpoints(&principal.ledger_id, from, to)
+        .await?
+        .iter()
+        .map(|c| serde_json::from_str(&format::checkpoint_line(c)).unwrap_or_default())
+        .collect::<Vec<serde_json::Value>>();
+    Ok(Json(serde_json::json!({ "checkpoints": checkpoints })))
+}
+
+/// Every account's balance after an entry or day, in debit and credit columns. Admin, auditor.
+#[utoipa::path(get, path = "/v1/reports/trial-balance", security(("bearer" = [])),
+    params(("as_of" = Option<String>, Query, description = "sequence number or YYYY-MM-DD (default: now)"),
+           ("format" = Option<String>, Query, description = "json (default) or csv")),
+    responses((status = 200), (status = 403)))]
+async fn trial_balance(
+    State(app): State<AppState>,
+    principal: Principal,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let Query(query) = query?;
+    let csv = wants_csv(&query)?;
+    let as_of = bound(query.as_of.as_deref(), "as_of")?;
+    let report = export::trial_balance(app.store.as_ref(), &principal.ledger_id, as_of).await?;
+    Ok(if csv {
+        csv_response(report.to_csv())
+    } else {
+        Json(report).into_response()
+    })
+}
+
+/// Whether a staff token manages `community`.
+async fn manages(app: &AppState, principal: &Principal, community: &str) -> Result<bool, ApiError> {
+    Ok(match principal.role {
+        Role::Admin | Role::Auditor => true,
+        Role::Staff => app
+            .earning
+            .manages(principal, community)
+            .await
+            .map_err(|_| ApiError::bare(ErrorCode::Internal))?,
+        _ => false,
+    })
+}
+
+/// A community's issued, redeemed, refunded, expired and outstanding points, by rule and by
+/// shop. Admin, auditor, and staff who manage the community.
+#[utoipa::path(get, path = "/v1/reports/communities/{id}", security(("bearer" = [])),
+    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("format" = Option<String>, Query)),
+    responses((status = 200), (status = 404)))]
+async fn community_report(
+    State(app): State<AppState>,
+    principal: Principal,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id?;
+    let Query(query) = query?;
+    if !manages(&app, &principal, &id).await? {
+        return Err(ApiError::bare(ErrorCode::NotFound));
+    }
+    let csv = wants_csv(&query)?;
+    let as_of = bound(query.as_of.as_deref(), "as_of")?;
+    let report =
+        export::community_summary(app.store.as_ref(), &principal.ledger_id, &id, as_of).await?;
+    Ok(if csv {
+        csv_response(report.to_csv())
+    } else {
+        Json(report.to_json()).into_response()
+    })
+}
+
+/// A shop's points entry by entry over a range. Admin, auditor, staff who manage the shop's
+/// community, and the shop itself.
+#[utoipa::path(get, path = "/v1/reports/shops/{id}", security(("bearer" = [])),
+    params(("id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query),
+           ("format" = Option<String>, Query)),
+    responses((status = 200), (status = 404)))]
+async fn shop_report(
+    State(app): State<AppState>,
+    principal: Principal,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id?;
+    let Query(query) = query?;
+    let accounts = export::shop_accounts(app.store.as_ref(), &principal.ledger_id, &id).await?;
+    let mut allowed = !accounts.is_empty();
+    for account in &accounts {
+        let own = principal.role == Role::Shop && principal.can_see_account(account);
+        let community = account.community_id.as_deref().unwrap_or("");
+        allowed &= own || manages(&app, &principal, community).await?;
+    }
+    if !allowed {
+        return Err(ApiError::bare(ErrorCode::NotFound));
+    }
+    let csv = wants_csv(&query)?;
+    let (from, to) = (
+        bound(query.from.as_deref(), "from")?,
+        bound(query.to.as_deref(), "to")?,
+    );
+    let report =
+        export::shop_statement(app.store.as_ref(), &principal.ledger_id, &id, from, to).await?;
+    Ok(if csv {
+        csv_response(report.to_csv())
+    } else {
+        Json(report).into_response()
+    })
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    export_bundle,
+    list_checkpoints,
+    trial_balance,
+    community_report,
+    shop_report
+))]
+pub struct AuditDoc;
