@@ -250,6 +250,7 @@ on_both_backends!(
     concurrent_card_redemptions_never_overspend,
     stock_holds_under_concurrency,
     caps_hold_under_concurrency,
+    a_shop_past_its_attempt_limit_is_refused_alike_for_every_number,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -731,4 +732,44 @@ async fn caps_hold_under_concurrency(h: Harness) {
     assert_eq!(ok, 2);
     assert_eq!(w.balance(0).await, "900.00");
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_shop_past_its_attempt_limit_is_refused_alike_for_every_number(h: Harness) {
+    // Guessing numbers at one shop: past the hourly limit the shop is refused, and a known
+    // number answers exactly as an unknown one, so the refusal does not reveal which exist.
+    let w = world(h, 1, "1000").await;
+    let limit = aixin::ledger::presence::SHOP_FAILURES_PER_HOUR_MAX;
+    for i in 0..limit {
+        let guess = code::encode(900_000_000 + i as u32, 123_456);
+        let r = w
+            .redeem(
+                &w.clerk,
+                &format!("guess-{i}"),
+                json!({"code": guess}),
+                json!([{"sku": "OIL1", "quantity": 1}]),
+            )
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    let unknown = w
+        .redeem(
+            &w.clerk,
+            "unknown",
+            json!({"code": code::encode(1, 1)}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    let known = w
+        .redeem(
+            &w.clerk,
+            "known",
+            json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(unknown.status, 429, "{}", unknown.body);
+    assert_eq!(unknown.body["code"], "shop_attempts_exhausted");
+    assert_eq!(known.body, unknown.body);
+    // Nothing was debited.
+    assert_eq!(w.balance(0).await, "1000.00");
 }

@@ -744,7 +744,13 @@ impl Redemption {
             let store = self.store.clone();
             let hour = hour_of(self.now());
             let l = ledger.clone();
-            detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
+            let before =
+                detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
+            // The same answer a known credential gets here, so the answer does not tell
+            // whether a number exists.
+            if before >= crate::ledger::presence::SHOP_FAILURES_PER_HOUR_MAX {
+                return Err(LedgerError::ShopAttemptsExhausted.into());
+            }
             return Err(invalid());
         };
         let resident = self

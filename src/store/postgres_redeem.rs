@@ -688,17 +688,18 @@ impl RedeemStore for PgStore {
         ledger_id: &str,
         shop: Uuid,
         hour: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<i64, StoreError> {
+        let after: i64 = sqlx::query_scalar(
             "INSERT INTO code_failures (ledger_id, shop_id, hour, failures) VALUES ($1, $2, $3, 1)
-             ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = code_failures.failures + 1",
+             ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = code_failures.failures + 1
+             RETURNING failures",
         )
         .bind(ledger_id)
         .bind(shop)
         .bind(hour)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        Ok(after - 1)
     }
 
     async fn receipt(

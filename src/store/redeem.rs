@@ -183,13 +183,14 @@ pub trait RedeemStore: Send + Sync + 'static {
         resident: Uuid,
         now_micros: i64,
     ) -> Result<bool, StoreError>;
-    /// Counts a failed attempt against a shop (a code naming no credential).
+    /// Counts a failed attempt against a shop (a code naming no credential); returns the
+    /// shop's failures in `hour` before this one.
     async fn record_shop_failure(
         &self,
         ledger_id: &str,
         shop: Uuid,
         hour: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<i64, StoreError>;
     async fn receipt(&self, ledger_id: &str, id: Uuid)
         -> Result<Option<StoredReceipt>, StoreError>;
     async fn receipt_by_entry(

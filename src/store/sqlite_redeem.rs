@@ -649,19 +649,20 @@ impl RedeemStore for SqliteStore {
         ledger_id: &str,
         shop: Uuid,
         hour: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
+        let after: i64 = sqlx::query_scalar(
             "INSERT INTO code_failures (ledger_id, shop_id, hour, failures) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = failures + 1",
+             ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = failures + 1
+             RETURNING failures",
         )
         .bind(ledger_id)
         .bind(shop.to_string())
         .bind(hour)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(after - 1)
     }
 
     async fn receipt(
