@@ -739,7 +739,7 @@ impl Redemption {
                 (number, Proof::Card { pin }, format!("card:{number}:{pin}"))
             }
         };
-        let Some(credential) = self.store.credential_by_number(&ledger, number).await? else {
+        let Some(holder) = self.store.credential_holder(&ledger, number).await? else {
             // No credential has this number: the shop's attempt still counts.
             let store = self.store.clone();
             let hour = hour_of(self.now());
@@ -753,12 +753,8 @@ impl Redemption {
             }
             return Err(invalid());
         };
-        let resident = self
-            .earning
-            .store
-            .resident(&ledger, credential.resident_id)
-            .await?
-            .ok_or_else(invalid)?;
+        let credential = &holder.credential;
+        let resident_id = credential.resident_id;
         let mut pre_refusal = None;
         let mut lines = Vec::with_capacity(basket.len());
         let mut limits = Vec::new();
@@ -784,9 +780,9 @@ impl Redemption {
                 unit_minor: item.price_minor,
                 points_minor,
             });
-            limits.extend(item_limits(item, resident.id, day, q));
+            limits.extend(item_limits(item, resident_id, day, q));
         }
-        if !shop.communities.contains(&resident.community_id) {
+        if !shop.communities.contains(&holder.community_id) {
             pre_refusal.get_or_insert(LedgerError::ShopNotServing);
         }
         let total: i64 = lines.iter().map(|l| l.points_minor).sum();
@@ -799,7 +795,7 @@ impl Redemption {
             kind: EntryKind::Redeem,
             postings: vec![
                 Posting {
-                    account: resident.account_id,
+                    account: holder.account_id,
                     unit: Unit::Points,
                     side: Side::Debit,
                     amount: total,
@@ -826,7 +822,7 @@ impl Redemption {
         if let Err(e) = draft_check {
             pre_refusal.get_or_insert(e);
         }
-        let secret = self.secret_of(&ledger, &credential);
+        let secret = self.secret_of(&ledger, credential);
         let conditions = Conditions {
             limits,
             guard: None,
@@ -844,10 +840,10 @@ impl Redemption {
                 kind: "redemption".to_owned(),
                 shop_id: shop.id,
                 shop_name: clip(&shop.name_zh),
-                resident_id: resident.id,
-                resident_pseudonym: resident.pseudonym.clone(),
-                community_id: resident.community_id.clone(),
-                account: resident.account_id,
+                resident_id,
+                resident_pseudonym: holder.pseudonym.clone(),
+                community_id: holder.community_id.clone(),
+                account: holder.account_id,
                 total_minor: total.minor(),
                 refund_of: None,
                 lines_json,

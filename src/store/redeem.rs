@@ -113,6 +113,15 @@ pub enum StockMoved {
     IdReused,
 }
 
+/// A credential with what the till needs of its resident, read together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialHolder {
+    pub credential: Credential,
+    pub pseudonym: String,
+    pub community_id: String,
+    pub account_id: Uuid,
+}
+
 /// Issuing a credential.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Issued {
@@ -156,11 +165,12 @@ pub trait RedeemStore: Send + Sync + 'static {
         item: Uuid,
         limit: i64,
     ) -> Result<Vec<StockMove>, StoreError>;
-    async fn credential_by_number(
+    /// The credential with this number and its resident, in one read.
+    async fn credential_holder(
         &self,
         ledger_id: &str,
         number: u32,
-    ) -> Result<Option<Credential>, StoreError>;
+    ) -> Result<Option<CredentialHolder>, StoreError>;
     async fn credential_of(
         &self,
         ledger_id: &str,

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::earning::Inserted;
 use super::redeem::{
-    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
-    StoredReceipt,
+    stock_key, Credential, CredentialHolder, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove,
+    StockMoved, StoredReceipt,
 };
 use super::sqlite::SqliteStore;
 use super::{hash32, parse_uuid as uuid, StoreError};
@@ -542,19 +542,51 @@ impl RedeemStore for SqliteStore {
             .collect()
     }
 
-    async fn credential_by_number(
+    async fn credential_holder(
         &self,
         ledger_id: &str,
         number: u32,
-    ) -> Result<Option<Credential>, StoreError> {
-        let row: Option<CredentialRow> = sqlx::query_as(&format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE ledger_id = ?1 AND number = ?2"
-        ))
-        .bind(ledger_id)
-        .bind(i64::from(number))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(credential_from).transpose()
+    ) -> Result<Option<CredentialHolder>, StoreError> {
+        let row: Option<(String, String, i64, i64, i64, i64, i64, String, String, String)> =
+            sqlx::query_as(
+                "SELECT c.id, c.resident_id, c.number, c.generation, c.active, c.last_step, c.failures,
+                        r.pseudonym, r.community_id, r.account_id
+                 FROM credentials c JOIN residents r ON r.ledger_id = c.ledger_id AND r.id = c.resident_id
+                 WHERE c.ledger_id = ?1 AND c.number = ?2",
+            )
+            .bind(ledger_id)
+            .bind(i64::from(number))
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((
+            id,
+            resident_id,
+            number,
+            generation,
+            active,
+            last_step,
+            failures,
+            pseudonym,
+            community_id,
+            account_id,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CredentialHolder {
+            credential: credential_from(CredentialRow {
+                id,
+                resident_id,
+                number,
+                generation,
+                active,
+                last_step,
+                failures,
+            })?,
+            pseudonym,
+            community_id,
+            account_id: uuid(&account_id)?,
+        }))
     }
 
     async fn credential_of(
