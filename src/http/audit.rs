@@ -118,6 +118,8 @@ async fn export_bundle(
         earning: app.earning.store.clone(),
         redeem: app.redemption.store.clone(),
     };
+    // Removed when the download ends, fails, or the client goes away mid-export.
+    let cleanup = RemoveOnDrop(dir.clone());
     let manifest = export::export_bundle(
         &stores,
         &principal.ledger_id,
@@ -131,7 +133,7 @@ async fn export_bundle(
     let manifest = match manifest {
         Ok(m) => m,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            drop(cleanup);
             return Err(e.into());
         }
     };
@@ -168,7 +170,7 @@ async fn export_bundle(
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(cleanup);
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let name = format!(
@@ -330,3 +332,12 @@ async fn shop_report(
     shop_report
 ))]
 pub struct AuditDoc;
+
+/// A temporary export directory, removed with everything in it when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
