@@ -265,8 +265,11 @@ async fn with_postings(
     }
     let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
     let rows: Vec<PostingRow> = sqlx::query_as(
-        "SELECT entry_seq, account_id, unit, side, amount_minor FROM postings
-         WHERE ledger_id = $1 AND entry_seq = ANY($2) ORDER BY entry_seq, idx",
+        "SELECT p.entry_seq, p.account_id, p.unit, p.side, p.amount_minor
+         FROM UNNEST($2::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
+             SELECT entry_seq, idx, account_id, unit, side, amount_minor FROM postings
+             WHERE ledger_id = $1 AND entry_seq = wanted.seq OFFSET 0) p
+         ORDER BY p.entry_seq, p.idx",
     )
     .bind(ledger_id)
     .bind(&seqs)
@@ -406,10 +409,15 @@ async fn read_batch_state(
         );
     }
     let mut targets = HashMap::new();
-    // Open lots of the accounts the batch debits (only resident accounts have any).
+    // Open lots of the accounts the batch debits (only resident accounts have any). Every
+    // lookup below that takes a list is one index probe per element (UNNEST + LATERAL, OFFSET 0
+    // against flattening): with `col = ANY($2)` on the second column of a key, a table without
+    // fresh statistics (any young ledger) is planned as a scan of the ledger's whole index.
     let open_lots: Vec<LotRow> = sqlx::query_as(
-        "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
-         WHERE ledger_id = $1 AND account_id = ANY($2) AND remaining_minor > 0",
+        "SELECT l.id, l.account_id, l.entry_seq, l.amount_minor, l.remaining_minor, l.expires_on
+         FROM UNNEST($2::uuid[]) AS wanted (account) CROSS JOIN LATERAL (
+             SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+             WHERE ledger_id = $1 AND account_id = wanted.account AND remaining_minor > 0 OFFSET 0) l",
     )
     .bind(ledger_id)
     .bind(BatchState::debited_accounts(requests))
@@ -428,8 +436,11 @@ async fn read_batch_state(
         .await?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let posting_rows: Vec<PostingRow> = sqlx::query_as(
-            "SELECT entry_seq, account_id, unit, side, amount_minor FROM postings
-             WHERE ledger_id = $1 AND entry_seq = ANY($2) ORDER BY entry_seq, idx",
+            "SELECT p.entry_seq, p.account_id, p.unit, p.side, p.amount_minor
+             FROM UNNEST($2::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
+                 SELECT entry_seq, idx, account_id, unit, side, amount_minor FROM postings
+                 WHERE ledger_id = $1 AND entry_seq = wanted.seq OFFSET 0) p
+             ORDER BY p.entry_seq, p.idx",
         )
         .bind(ledger_id)
         .bind(&seqs)
@@ -441,8 +452,11 @@ async fn read_batch_state(
             postings.entry(seq).or_default().push(posting);
         }
         let move_rows: Vec<LotMoveRow> = sqlx::query_as(
-            "SELECT entry_seq, lot_id, account_id, amount_minor FROM lot_moves
-             WHERE ledger_id = $1 AND entry_seq = ANY($2) ORDER BY entry_seq, idx",
+            "SELECT m.entry_seq, m.lot_id, m.account_id, m.amount_minor
+             FROM UNNEST($2::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
+                 SELECT entry_seq, idx, lot_id, account_id, amount_minor FROM lot_moves
+                 WHERE ledger_id = $1 AND entry_seq = wanted.seq OFFSET 0) m
+             ORDER BY m.entry_seq, m.idx",
         )
         .bind(ledger_id)
         .bind(&seqs)
@@ -460,8 +474,15 @@ async fn read_batch_state(
             });
         }
         let target_lots: Vec<LotRow> = sqlx::query_as(
-            "SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
-             WHERE ledger_id = $1 AND (id = ANY($2) OR entry_seq = ANY($3))",
+            "SELECT l.id, l.account_id, l.entry_seq, l.amount_minor, l.remaining_minor, l.expires_on
+             FROM UNNEST($2::bigint[]) AS wanted (id) CROSS JOIN LATERAL (
+                 SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+                 WHERE ledger_id = $1 AND id = wanted.id OFFSET 0) l
+             UNION
+             SELECT l.id, l.account_id, l.entry_seq, l.amount_minor, l.remaining_minor, l.expires_on
+             FROM UNNEST($3::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
+                 SELECT id, account_id, entry_seq, amount_minor, remaining_minor, expires_on FROM lots
+                 WHERE ledger_id = $1 AND entry_seq = wanted.seq OFFSET 0) l",
         )
         .bind(ledger_id)
         .bind(&move_lot_ids)
@@ -489,7 +510,8 @@ async fn read_batch_state(
     let mut counters = HashMap::new();
     if !counter_keys.is_empty() {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = ANY($2)",
+            "SELECT c.key, c.value_minor FROM UNNEST($2::text[]) AS wanted (key) CROSS JOIN LATERAL (
+                 SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = wanted.key OFFSET 0) c",
         )
         .bind(ledger_id)
         .bind(&counter_keys)
@@ -502,7 +524,9 @@ async fn read_batch_state(
         // FOR UPDATE: a concurrent decision on the same record (a rejection) waits for this
         // batch, or this batch sees its result.
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT id, status FROM service_records WHERE ledger_id = $1 AND id = ANY($2) FOR UPDATE",
+            "SELECT r.id, r.status FROM UNNEST($2::uuid[]) AS wanted (id) CROSS JOIN LATERAL (
+                 SELECT id, status FROM service_records
+                 WHERE ledger_id = $1 AND id = wanted.id OFFSET 0 FOR UPDATE) r",
         )
         .bind(ledger_id)
         .bind(&record_ids)
@@ -961,7 +985,12 @@ impl Store for PgStore {
 
     async fn last_seq_before(&self, ledger_id: &str, micros: i64) -> Result<i64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar(
-            "SELECT max(seq)::BIGINT FROM entries WHERE ledger_id = $1 AND posted_at < $2",
+            // Times never decrease along the chain (the planner clamps them), so the last entry
+            // before `micros` is the highest seq of the latest time before it: two probes of
+            // entries_by_time (posted_at, ledger_id).
+            "SELECT max(seq)::BIGINT FROM entries
+             WHERE ledger_id = $1 AND posted_at = (
+                 SELECT max(posted_at) FROM entries WHERE ledger_id = $1 AND posted_at < $2)",
         )
         .bind(ledger_id)
         .bind(micros)

@@ -30,8 +30,10 @@ pub(crate) async fn read_redeem_state(
         return Ok(state);
     }
     let rows: Vec<(Uuid, i64, bool, i64, i64)> = sqlx::query_as(
-        "SELECT id, generation, active, last_step, failures FROM credentials
-         WHERE ledger_id = $1 AND id = ANY($2)",
+        "SELECT c.id, c.generation, c.active, c.last_step, c.failures
+         FROM UNNEST($2::uuid[]) AS wanted (id) CROSS JOIN LATERAL (
+             SELECT id, generation, active, last_step, failures FROM credentials
+             WHERE ledger_id = $1 AND id = wanted.id OFFSET 0) c",
     )
     .bind(ledger_id)
     .bind(&credentials)
@@ -49,8 +51,9 @@ pub(crate) async fn read_redeem_state(
         );
     }
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT shop_id, failures FROM code_failures
-         WHERE ledger_id = $1 AND hour = $2 AND shop_id = ANY($3)",
+        "SELECT f.shop_id, f.failures FROM UNNEST($3::uuid[]) AS wanted (shop) CROSS JOIN LATERAL (
+             SELECT shop_id, failures FROM code_failures
+             WHERE ledger_id = $1 AND hour = $2 AND shop_id = wanted.shop OFFSET 0) f",
     )
     .bind(ledger_id)
     .bind(hour_of(now_micros))
@@ -480,7 +483,8 @@ impl RedeemStore for PgStore {
     ) -> Result<HashMap<Uuid, i64>, StoreError> {
         let keys: Vec<String> = items.iter().map(|i| stock_key(*i)).collect();
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = ANY($2)",
+            "SELECT c.key, c.value_minor FROM UNNEST($2::text[]) AS wanted (key) CROSS JOIN LATERAL (
+                 SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = wanted.key OFFSET 0) c",
         )
         .bind(ledger_id)
         .bind(&keys)
