@@ -33,6 +33,7 @@
 //! - `AIXIN_BENCH_PGBENCH_CLIENTS`: `pgbench -c` (default 32).
 //! - `AIXIN_BENCH_PGBENCH_JOBS`: `pgbench -j` (default 2).
 //! - `AIXIN_BENCH_SKIP_POSTGRES=1`: skip the PostgreSQL part.
+//! - `AIXIN_BENCH_SKIP_SQLITE=1`: skip the SQLite part.
 //! - `AIXIN_BENCH_KEEP_SCHEMA=1`: keep aixin's PostgreSQL schema for inspection (its name is
 //!   printed) instead of dropping it.
 //! - `AIXIN_BENCH_STRICT=1`: exit with status 1 if a target is missed.
@@ -71,6 +72,7 @@ struct Config {
     pgbench_clients: u32,
     pgbench_jobs: u32,
     skip_postgres: bool,
+    skip_sqlite: bool,
     keep_schema: bool,
     strict: bool,
 }
@@ -106,6 +108,7 @@ impl Config {
             pgbench_clients: env_or("AIXIN_BENCH_PGBENCH_CLIENTS", 32),
             pgbench_jobs: env_or("AIXIN_BENCH_PGBENCH_JOBS", 2),
             skip_postgres: env_flag("AIXIN_BENCH_SKIP_POSTGRES"),
+            skip_sqlite: env_flag("AIXIN_BENCH_SKIP_SQLITE"),
             keep_schema: env_flag("AIXIN_BENCH_KEEP_SCHEMA"),
             strict: env_flag("AIXIN_BENCH_STRICT"),
         };
@@ -135,28 +138,11 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
-    println!(
-        "\n[1/4] SQLite baseline: rusqlite, WAL, synchronous=FULL, one transaction per transfer \
-         (half before and half after [2/4], to even out drift on a shared machine)"
-    );
-    let mut raw = RawSqlite::open(&config).expect("SQLite baseline setup");
-    let before = raw.run(config.duration() / 2).expect("SQLite baseline");
-
-    println!("\n[2/4] aixin on SQLite: earn entries through one Writer, synchronous=FULL");
-    let sqlite_aixin = runtime
-        .block_on(aixin_sqlite(&config))
-        .expect("aixin on SQLite");
-    sqlite_aixin.print();
-
-    println!("\n[1/4] SQLite baseline, second half");
-    let after = raw.run(config.duration() / 2).expect("SQLite baseline");
-    let sqlite_baseline = (before.0 + after.0) as f64 / (before.1 + after.1);
-    println!(
-        "      baseline: {sqlite_baseline:.0} transfers/s ({:.0}/s before, {:.0}/s after)",
-        before.0 as f64 / before.1,
-        after.0 as f64 / after.1
-    );
-    drop(raw);
+    let sqlite = if config.skip_sqlite {
+        None
+    } else {
+        Some(sqlite_part(&config, &runtime))
+    };
 
     let postgres = if config.skip_postgres {
         Err("AIXIN_BENCH_SKIP_POSTGRES is set".to_owned())
@@ -168,17 +154,25 @@ fn main() {
 
     println!("\n== summary ==");
     let mut all_pass = true;
-    let ratio = sqlite_aixin.rate / sqlite_baseline;
-    let pass = ratio >= SQLITE_TARGET;
-    all_pass &= pass;
-    println!(
-        "sqlite:   baseline {:.0}/s, aixin {:.0}/s, ratio {:.1}x (target {:.0}x) {}",
-        sqlite_baseline,
-        sqlite_aixin.rate,
-        ratio,
-        SQLITE_TARGET,
-        verdict(pass)
-    );
+    match sqlite {
+        Some((sqlite_baseline, sqlite_aixin)) => {
+            let ratio = sqlite_aixin.rate / sqlite_baseline;
+            let pass = ratio >= SQLITE_TARGET;
+            all_pass &= pass;
+            println!(
+                "sqlite:   baseline {:.0}/s, aixin {:.0}/s, ratio {:.1}x (target {:.0}x) {}",
+                sqlite_baseline,
+                sqlite_aixin.rate,
+                ratio,
+                SQLITE_TARGET,
+                verdict(pass)
+            );
+        }
+        None => {
+            println!("sqlite:   SKIPPED (AIXIN_BENCH_SKIP_SQLITE is set)");
+            eprintln!("\n!!!!!!!! SQLite part SKIPPED: AIXIN_BENCH_SKIP_SQLITE is set !!!!!!!!");
+        }
+    }
     match postgres {
         Ok((baseline, aixin)) => {
             let ratio = aixin.rate / baseline;
@@ -201,6 +195,33 @@ fn main() {
     if config.strict && !all_pass {
         std::process::exit(1);
     }
+}
+
+/// Parts (1) and (2): the SQLite baseline in two halves around aixin on SQLite.
+fn sqlite_part(config: &Config, runtime: &tokio::runtime::Runtime) -> (f64, AixinRun) {
+    println!(
+        "\n[1/4] SQLite baseline: rusqlite, WAL, synchronous=FULL, one transaction per transfer \
+         (half before and half after [2/4], to even out drift on a shared machine)"
+    );
+    let mut raw = RawSqlite::open(config).expect("SQLite baseline setup");
+    let before = raw.run(config.duration() / 2).expect("SQLite baseline");
+
+    println!("\n[2/4] aixin on SQLite: earn entries through one Writer, synchronous=FULL");
+    let sqlite_aixin = runtime
+        .block_on(aixin_sqlite(config))
+        .expect("aixin on SQLite");
+    sqlite_aixin.print();
+
+    println!("\n[1/4] SQLite baseline, second half");
+    let after = raw.run(config.duration() / 2).expect("SQLite baseline");
+    let sqlite_baseline = (before.0 + after.0) as f64 / (before.1 + after.1);
+    println!(
+        "      baseline: {sqlite_baseline:.0} transfers/s ({:.0}/s before, {:.0}/s after)",
+        before.0 as f64 / before.1,
+        after.0 as f64 / after.1
+    );
+    drop(raw);
+    (sqlite_baseline, sqlite_aixin)
 }
 
 fn verdict(pass: bool) -> &'static str {

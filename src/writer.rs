@@ -63,6 +63,7 @@ pub struct Conditions {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     counts: Arc<Counts>,
 }
@@ -92,9 +93,16 @@ impl Writer {
     ) -> Writer {
         let (queue, receiver) = mpsc::channel(QUEUE_MAX);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(store, ledger_id, clock, receiver, counts.clone()));
+        tokio::spawn(run(
+            store,
+            ledger_id,
+            clock.clone(),
+            receiver,
+            counts.clone(),
+        ));
         Writer {
             queue,
+            clock,
             entropy,
             counts,
         }
@@ -174,7 +182,12 @@ impl Writer {
     ) -> WriteRequest {
         // The fingerprint and id are computed here, on the caller's task, to keep the single
         // writer task free for database work.
-        let mut request = WriteRequest::new(key, actor, draft, self.entropy.uuid());
+        let mut request = WriteRequest::new(
+            key,
+            actor,
+            draft,
+            self.entropy.uuid_v7(self.clock.now_micros()),
+        );
         request.limits = conditions.limits;
         request.guard = conditions.guard;
         request.presentation = conditions.presentation;

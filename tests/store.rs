@@ -21,6 +21,7 @@ on_both_backends!(
     opening_accounts_is_idempotent,
     journal_refuses_update_and_delete,
     durability_settings,
+    writer_lookups_have_their_index,
     ledgers_are_independent,
     tamper_suite,
     no_overspend_under_concurrency,
@@ -436,6 +437,61 @@ async fn durability_settings(h: Harness) {
                 .unwrap();
             assert_eq!(sync, "on");
             assert_eq!(fsync, "on");
+        }
+    }
+}
+
+async fn writer_lookups_have_their_index(h: Harness) {
+    // Proves the lookups a batch makes cannot turn into scans of the journal as it grows.
+    match &h.raw {
+        common::Raw::Sqlite(pool) => {
+            // Reversing an entry reads the lots it created.
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+                "EXPLAIN QUERY PLAN SELECT id FROM lots WHERE ledger_id = 'test' AND entry_seq = 7",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            let detail: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+            assert!(
+                detail.iter().any(|d| d.contains("INDEX lots_by_entry")),
+                "{detail:?}"
+            );
+        }
+        common::Raw::Postgres(pool) => {
+            // PostgreSQL caches each foreign-key check's plan per connection, made while the
+            // ledger is young and has no statistics. A second index on the referenced table that
+            // leads with the same column as the referenced key can win that plan and then scan
+            // the whole ledger for every inserted row (it did: entries_by_time, before 0005).
+            let competing: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT c.conname::text, t.relname::text, i.relname::text
+                 FROM pg_constraint c
+                 JOIN pg_class t ON t.oid = c.confrelid
+                 JOIN pg_index x ON x.indrelid = c.confrelid AND x.indexrelid <> c.conindid
+                 JOIN pg_class i ON i.oid = x.indexrelid
+                 WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace
+                   AND x.indkey[0] = c.confkey[1]",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert_eq!(
+                competing,
+                Vec::new(),
+                "(constraint, referenced table, competing index)"
+            );
+            let references: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.confrelid
+                 WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace
+                   AND t.relname = 'entries'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            assert!(
+                references >= 4,
+                "the check must see the journal's references: {references}"
+            );
         }
     }
 }
