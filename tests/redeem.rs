@@ -269,6 +269,32 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
     assert_eq!(r.body["balance_after"], "70.00");
     let receipt = r.body["id"].as_str().unwrap().to_owned();
     let compact = r.body["compact"].as_str().unwrap().to_owned();
+    // The answer came from the receipt the batch just wrote, kept in memory: it is exactly the
+    // row another process reads from the database.
+    let receipt_id = uuid::Uuid::parse_str(&receipt).unwrap();
+    let elsewhere = w.h.second_stores().await;
+    let from_db = elsewhere
+        .redeem
+        .receipt(LEDGER, receipt_id)
+        .await
+        .unwrap()
+        .expect("stored receipt");
+    let from_memory =
+        w.h.stores
+            .redeem
+            .receipt_by_entry(LEDGER, from_db.entry_id)
+            .await
+            .unwrap();
+    assert_eq!(from_memory.as_ref(), Some(&from_db));
+    assert_eq!(
+        elsewhere
+            .redeem
+            .receipt_by_entry(LEDGER, from_db.entry_id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&from_db)
+    );
     // The same request again answers the same receipt, and posts nothing more.
     let again = w
         .redeem(

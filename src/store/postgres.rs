@@ -39,6 +39,8 @@ pub struct PgStore {
     /// Connections reserved for the writer, so reads (a long verification, many history pages)
     /// can never starve writes of a connection.
     pub(crate) writer: PgPool,
+    /// Receipts of the latest committed batches (see [`super::redeem::RecentReceipts`]).
+    pub(crate) recent: super::redeem::RecentReceipts,
 }
 
 impl PgStore {
@@ -58,7 +60,11 @@ impl PgStore {
             .max_connections(WRITER_CONNECTIONS_MAX)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            writer,
+            recent: Default::default(),
+        })
     }
 
     /// The pool, for tests that must reach under the store (tamper and trigger tests).
@@ -855,6 +861,7 @@ impl Store for PgStore {
                 .collect()
         };
         tx.commit().await?;
+        self.recent.remember(ledger_id, &plan);
         outcomes_from_plan(
             plan.outcomes,
             plan.entries.into_iter().map(Some).collect(),

@@ -224,3 +224,77 @@ pub trait RedeemStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<StoredReceipt>, StoreError>;
 }
+
+/// Receipts written by this process's most recent batches, by entry id: a bounded write-through
+/// cache of rows that never change once committed, so that the till's answer right after a
+/// redemption or refund does not read back what its own batch has just written. Filled only
+/// after a commit succeeded; a miss (an older receipt, one written by another process, a replay)
+/// reads the database.
+#[derive(Default)]
+pub(crate) struct RecentReceipts {
+    inner: std::sync::Mutex<RecentInner>,
+}
+
+#[derive(Default)]
+struct RecentInner {
+    by_entry: HashMap<Uuid, (String, StoredReceipt)>,
+    order: std::collections::VecDeque<Uuid>,
+}
+
+/// At most this many receipts are kept (a few seconds of a busy till network).
+const RECENT_RECEIPTS_MAX: usize = 4096;
+
+impl RecentReceipts {
+    /// Remembers the receipts of a committed batch.
+    pub(crate) fn remember(&self, ledger_id: &str, plan: &crate::ledger::BatchPlan) {
+        if plan.receipts.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for row in &plan.receipts {
+            let Some(entry) = plan.entries.iter().find(|e| e.id == row.entry_id) else {
+                continue;
+            };
+            let d = &row.draft;
+            let stored = StoredReceipt {
+                id: d.id,
+                entry_id: row.entry_id,
+                entry_seq: row.entry_seq,
+                entry_hash: entry.hash,
+                kind: d.kind.clone(),
+                shop_id: d.shop_id,
+                shop_name: d.shop_name.clone(),
+                resident_id: d.resident_id,
+                resident_pseudonym: d.resident_pseudonym.clone(),
+                community_id: d.community_id.clone(),
+                refund_of: d.refund_of,
+                total_minor: d.total_minor,
+                balance_after_minor: row.balance_after_minor,
+                posted_at_micros: row.posted_at_micros,
+                lines_json: d.lines_json.clone(),
+            };
+            if inner
+                .by_entry
+                .insert(row.entry_id, (ledger_id.to_owned(), stored))
+                .is_none()
+            {
+                inner.order.push_back(row.entry_id);
+            }
+        }
+        while inner.order.len() > RECENT_RECEIPTS_MAX {
+            if let Some(oldest) = inner.order.pop_front() {
+                inner.by_entry.remove(&oldest);
+            }
+        }
+    }
+
+    /// The receipt of `entry_id` in `ledger_id`, if a recent batch of this process wrote it.
+    pub(crate) fn get(&self, ledger_id: &str, entry_id: Uuid) -> Option<StoredReceipt> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .by_entry
+            .get(&entry_id)
+            .filter(|(ledger, _)| ledger == ledger_id)
+            .map(|(_, receipt)| receipt.clone())
+    }
+}

@@ -44,7 +44,7 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// The one connection batches are written through (rusqlite, on a blocking thread).
-    writer: BatchWriter,
+    pub(crate) writer: BatchWriter,
 }
 
 impl SqliteStore {

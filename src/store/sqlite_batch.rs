@@ -11,6 +11,7 @@
 //! every commit), one `BEGIN IMMEDIATE` transaction per batch, and the caller is answered only
 //! after `COMMIT` returned.
 
+use super::redeem::RecentReceipts;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,8 @@ const STATEMENT_CACHE: usize = 64;
 #[derive(Clone)]
 pub(crate) struct BatchWriter {
     conn: Arc<Mutex<Connection>>,
+    /// Receipts of the latest committed batches (see [`RecentReceipts`]).
+    pub(crate) recent: Arc<RecentReceipts>,
 }
 
 /// How the writer connection is opened: the pool's settings, plus a bigger page cache.
@@ -79,6 +82,7 @@ impl BatchWriter {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(BatchWriter {
             conn: Arc::new(Mutex::new(conn)),
+            recent: Arc::default(),
         })
     }
 
@@ -91,12 +95,13 @@ impl BatchWriter {
         requests: &[WriteRequest],
     ) -> Result<Vec<Outcome>, StoreError> {
         let conn = self.conn.clone();
+        let recent = self.recent.clone();
         let ledger_id = ledger_id.to_owned();
         let requests = requests.to_vec();
         // Once started, the batch runs to its commit or rollback even if the caller goes away.
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            commit_batch(&mut conn, &ledger_id, now_micros, &requests)
+            commit_batch(&mut conn, &recent, &ledger_id, now_micros, &requests)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("batch task failed: {e}")))?
@@ -105,6 +110,7 @@ impl BatchWriter {
 
 fn commit_batch(
     conn: &mut Connection,
+    recent: &RecentReceipts,
     ledger_id: &str,
     now_micros: i64,
     requests: &[WriteRequest],
@@ -129,6 +135,7 @@ fn commit_batch(
         }
     }
     tx.commit()?;
+    recent.remember(ledger_id, &plan);
     outcomes_from_plan(
         plan.outcomes,
         plan.entries.into_iter().map(Some).collect(),

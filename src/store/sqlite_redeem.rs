@@ -717,6 +717,9 @@ impl RedeemStore for SqliteStore {
         ledger_id: &str,
         entry_id: Uuid,
     ) -> Result<Option<StoredReceipt>, StoreError> {
+        if let Some(receipt) = self.writer.recent.get(ledger_id, entry_id) {
+            return Ok(Some(receipt));
+        }
         let row: Option<ReceiptRow> = sqlx::query_as(&format!(
             "{RECEIPT_SELECT} WHERE r.ledger_id = ?1 AND r.entry_id = ?2"
         ))
