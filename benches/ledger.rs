@@ -155,18 +155,8 @@ fn main() {
     println!("\n== summary ==");
     let mut all_pass = true;
     match sqlite {
-        Some((sqlite_baseline, sqlite_aixin)) => {
-            let ratio = sqlite_aixin.rate / sqlite_baseline;
-            let pass = ratio >= SQLITE_TARGET;
-            all_pass &= pass;
-            println!(
-                "sqlite:   baseline {:.0}/s, aixin {:.0}/s, ratio {:.1}x (target {:.0}x) {}",
-                sqlite_baseline,
-                sqlite_aixin.rate,
-                ratio,
-                SQLITE_TARGET,
-                verdict(pass)
-            );
+        Some((baseline, aixin)) => {
+            all_pass &= summarize("sqlite:  ", "", baseline, aixin.rate, SQLITE_TARGET);
         }
         None => {
             println!("sqlite:   SKIPPED (AIXIN_BENCH_SKIP_SQLITE is set)");
@@ -175,16 +165,12 @@ fn main() {
     }
     match postgres {
         Ok((baseline, aixin)) => {
-            let ratio = aixin.rate / baseline;
-            let pass = ratio >= POSTGRES_TARGET;
-            all_pass &= pass;
-            println!(
-                "postgres: baseline {:.0}/s (pgbench tpcb-like), aixin {:.0}/s, ratio {:.1}x (target {:.0}x) {}",
+            all_pass &= summarize(
+                "postgres:",
+                " (pgbench tpcb-like)",
                 baseline,
                 aixin.rate,
-                ratio,
                 POSTGRES_TARGET,
-                verdict(pass)
             );
         }
         Err(reason) => {
@@ -222,6 +208,17 @@ fn sqlite_part(config: &Config, runtime: &tokio::runtime::Runtime) -> (f64, Aixi
     );
     drop(raw);
     (sqlite_baseline, sqlite_aixin)
+}
+
+/// Prints one summary line; true if aixin reached `target` times the baseline.
+fn summarize(label: &str, baseline_note: &str, baseline: f64, aixin: f64, target: f64) -> bool {
+    let ratio = aixin / baseline;
+    let pass = ratio >= target;
+    println!(
+        "{label} baseline {baseline:.0}/s{baseline_note}, aixin {aixin:.0}/s, ratio {ratio:.1}x (target {target:.0}x) {}",
+        verdict(pass)
+    );
+    pass
 }
 
 fn verdict(pass: bool) -> &'static str {

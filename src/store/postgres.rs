@@ -270,6 +270,18 @@ async fn with_postings(
         return Ok(entries);
     }
     let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+    let postings = postings_of(conn, ledger_id, &seqs).await?;
+    attach_postings(&mut entries, postings)?;
+    Ok(entries)
+}
+
+/// The postings of the entries `seqs`, as (entry seq, posting), by seq then index: one index
+/// probe per seq (see `read_batch_state` on why lists are probed one element at a time).
+async fn postings_of(
+    conn: &mut PgConnection,
+    ledger_id: &str,
+    seqs: &[i64],
+) -> Result<Vec<(i64, Posting)>, StoreError> {
     let rows: Vec<PostingRow> = sqlx::query_as(
         "SELECT p.entry_seq, p.account_id, p.unit, p.side, p.amount_minor
          FROM UNNEST($2::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
@@ -278,15 +290,26 @@ async fn with_postings(
          ORDER BY p.entry_seq, p.idx",
     )
     .bind(ledger_id)
-    .bind(&seqs)
+    .bind(seqs)
     .fetch_all(&mut *conn)
     .await?;
-    let postings = rows
-        .into_iter()
-        .map(posting_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_postings(&mut entries, postings)?;
-    Ok(entries)
+    rows.into_iter().map(posting_from).collect()
+}
+
+/// The values of the limit counters `keys` that exist (one probe per key).
+pub(crate) async fn counter_values<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    ledger_id: &str,
+    keys: &[String],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.key, c.value_minor FROM UNNEST($2::text[]) AS wanted (key) CROSS JOIN LATERAL (
+             SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = wanted.key OFFSET 0) c",
+    )
+    .bind(ledger_id)
+    .bind(keys)
+    .fetch_all(executor)
+    .await?)
 }
 
 /// Up to `limit` entries after `after_seq`, in sequence order, with their postings.
@@ -441,20 +464,8 @@ async fn read_batch_state(
         .fetch_all(&mut *conn)
         .await?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let posting_rows: Vec<PostingRow> = sqlx::query_as(
-            "SELECT p.entry_seq, p.account_id, p.unit, p.side, p.amount_minor
-             FROM UNNEST($2::bigint[]) AS wanted (seq) CROSS JOIN LATERAL (
-                 SELECT entry_seq, idx, account_id, unit, side, amount_minor FROM postings
-                 WHERE ledger_id = $1 AND entry_seq = wanted.seq OFFSET 0) p
-             ORDER BY p.entry_seq, p.idx",
-        )
-        .bind(ledger_id)
-        .bind(&seqs)
-        .fetch_all(&mut *conn)
-        .await?;
         let mut postings: BTreeMap<i64, Vec<Posting>> = BTreeMap::new();
-        for row in posting_rows {
-            let (seq, posting) = posting_from(row)?;
+        for (seq, posting) in postings_of(conn, ledger_id, &seqs).await? {
             postings.entry(seq).or_default().push(posting);
         }
         let move_rows: Vec<LotMoveRow> = sqlx::query_as(
@@ -515,15 +526,7 @@ async fn read_batch_state(
     let (counter_keys, record_ids) = BatchState::extra_lookups(requests);
     let mut counters = HashMap::new();
     if !counter_keys.is_empty() {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT c.key, c.value_minor FROM UNNEST($2::text[]) AS wanted (key) CROSS JOIN LATERAL (
-                 SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = wanted.key OFFSET 0) c",
-        )
-        .bind(ledger_id)
-        .bind(&counter_keys)
-        .fetch_all(&mut *conn)
-        .await?;
-        counters.extend(rows);
+        counters.extend(counter_values(&mut *conn, ledger_id, &counter_keys).await?);
     }
     let mut records = HashMap::new();
     if !record_ids.is_empty() {

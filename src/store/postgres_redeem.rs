@@ -482,14 +482,7 @@ impl RedeemStore for PgStore {
         items: &[Uuid],
     ) -> Result<HashMap<Uuid, i64>, StoreError> {
         let keys: Vec<String> = items.iter().map(|i| stock_key(*i)).collect();
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT c.key, c.value_minor FROM UNNEST($2::text[]) AS wanted (key) CROSS JOIN LATERAL (
-                 SELECT key, value_minor FROM counters WHERE ledger_id = $1 AND key = wanted.key OFFSET 0) c",
-        )
-        .bind(ledger_id)
-        .bind(&keys)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = super::postgres::counter_values(&self.pool, ledger_id, &keys).await?;
         let mut levels = HashMap::new();
         for (key, value) in rows {
             let id = key.strip_prefix("stock:").unwrap_or_default();

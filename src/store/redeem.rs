@@ -252,7 +252,11 @@ impl RecentReceipts {
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for row in &plan.receipts {
-            let Some(entry) = plan.entries.iter().find(|e| e.id == row.entry_id) else {
+            // The batch's entries have contiguous sequence numbers, in order.
+            let Some(entry) = plan.entries.first().and_then(|first| {
+                let at = usize::try_from(row.entry_seq - first.seq).ok()?;
+                plan.entries.get(at).filter(|e| e.id == row.entry_id)
+            }) else {
                 continue;
             };
             let d = &row.draft;
