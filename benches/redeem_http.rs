@@ -26,10 +26,10 @@ use std::sync::Arc;
 
 use aixin::auth::{new_token, Principal, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
-use aixin::earning::model::ExpiryPolicy;
 use aixin::earning::service::NewOrgUnit;
 use aixin::http::{router, AppState};
 use aixin::ledger::{Amount, EntryDraft, EntryKind, Posting, Side, Unit};
+use aixin::model::ExpiryPolicy;
 use aixin::redeem::service::NewItem;
 use aixin::store::Stores;
 use sqlx::postgres::PgConnectOptions;

@@ -6,12 +6,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod earning;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod ledger;
+pub mod model;
 pub mod redeem;
 pub mod seed;
 pub mod store;

@@ -429,9 +429,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         },
         Command::Expire { as_of } => {
             let as_of = match as_of {
-                Some(text) => aixin::earning::model::parse_date(&text)
+                Some(text) => aixin::calendar::parse_date(&text)
                     .ok_or_else(|| format!("--as-of {text:?} is not a date (YYYY-MM-DD)"))?,
-                None => aixin::earning::model::day_of(clock.now_micros()),
+                None => aixin::calendar::day_of(clock.now_micros()),
             };
             let state = AppState::new(stores, clock, Arc::new(OsEntropy));
             let report = state
@@ -598,7 +598,7 @@ async fn expiry_schedule(earning: aixin::earning::Earning) {
     let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
     loop {
         tick.tick().await;
-        let today = aixin::earning::model::day_of(earning.clock.now_micros());
+        let today = aixin::calendar::day_of(earning.clock.now_micros());
         let ledgers = match earning.ledger.ledgers().await {
             Ok(ledgers) => ledgers,
             Err(error) => {

@@ -13,12 +13,13 @@ use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
 use crate::auth::{new_token, Principal, Role};
+use crate::calendar::day_of;
 use crate::clock::{Clock, Entropy, ManualClock, SeededEntropy};
-use crate::earning::model::{day_of, ExpiryPolicy, RuleMode};
 use crate::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
 use crate::earning::{DomainError, Earning};
 use crate::keys::{KeyRing, SharedKeys};
 use crate::ledger::{Amount, Unit};
+use crate::model::{ExpiryPolicy, RuleMode};
 use crate::redeem::service::{NewItem, NewShop, Shown};
 use crate::redeem::Redemption;
 use crate::store::{StoreError, Stores};

@@ -34,8 +34,8 @@ pub enum WriteError {
     GroupSize,
 }
 
-/// Most requests in one all-or-nothing group (an event roster, say).
-pub const GROUP_MAX: usize = 512;
+/// Most requests in one all-or-nothing group, a ledger limit the writer enforces.
+pub use crate::ledger::GROUP_MAX;
 
 /// One submission: a single request, or a group that posts all together or not at all.
 struct Job {

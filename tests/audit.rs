@@ -90,7 +90,7 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
     earning
         .insert_org_unit(
             "test",
-            &aixin::earning::model::OrgUnit {
+            &aixin::model::OrgUnit {
                 id: "binhu".to_owned(),
                 parent_id: None,
                 level: "community".to_owned(),
@@ -103,19 +103,19 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
         .await
         .unwrap();
     for (version, points) in [(1, "10"), (2, "12.5")] {
-        let rule = aixin::earning::model::Rule {
+        let rule = aixin::model::Rule {
             rule_id: "visit".to_owned(),
             version,
             community_id: "binhu".to_owned(),
             category: "home-visit".to_owned(),
             name_zh: "入户走访".to_owned(),
             name_en: "Home visit, \"with care\"".to_owned(),
-            mode: aixin::earning::model::RuleMode::PerHour,
+            mode: aixin::model::RuleMode::PerHour,
             points: amount(points),
             records_hours: true,
             cap_day: Some(amount("30")),
             cap_month: None,
-            valid_from: aixin::earning::model::parse_date("2026-01-01").unwrap(),
+            valid_from: aixin::calendar::parse_date("2026-01-01").unwrap(),
             valid_until: None,
             created_by: "token:staff".to_owned(),
             created_at_micros: T0 + version,
@@ -658,7 +658,7 @@ async fn ranges_by_sequence_and_day(h: Harness) {
     assert_eq!(alice.closing[&Unit::Points], 1700);
 
     // Day 2 (UTC+8) holds entries 3 to 5.
-    let day2 = aixin::earning::model::day_of(T0 + 3_600_000_000 + DAY);
+    let day2 = aixin::calendar::day_of(T0 + 3_600_000_000 + DAY);
     let by_day = tmp.path().join("day");
     let manifest = export(&h, &by_day, Some(Bound::Day(day2)), Some(Bound::Day(day2))).await;
     assert_eq!((manifest.from_seq, manifest.to_seq), (3, 5));

@@ -9,7 +9,7 @@ use aixin::auth::{new_token, Role};
 use aixin::clock::Clock;
 use aixin::http::{router, AppState};
 use aixin::keys::{KeyRing, SharedKeys};
-use aixin::redeem::code;
+use aixin::ledger::code;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use common::{assert_invariants, Harness, T0};
@@ -417,7 +417,7 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
     assert_eq!(rice["stock"], 99);
     // Settle yesterday once the day is over: net 130 − 50 = 80.
     w.h.clock.advance(86_400_000_000);
-    let day = aixin::earning::model::format_date(aixin::earning::model::day_of(T0));
+    let day = aixin::calendar::format_date(aixin::calendar::day_of(T0));
     let path = format!("/v1/shops/{}/settlements", w.shop);
     let r = w
         .api

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use aixin::keys::{derive_credential_secret, KeyRing};
-use aixin::redeem::code;
+use aixin::ledger::code;
 use aixin::redeem::receipt::{verify_compact, Receipt, ReceiptKind, ReceiptLine};
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::format::{
     self, Book, BookAccount, BundleAccount, Checkpoint, Counts, FileDigest, Manifest,
 };
-use crate::earning::model::{format_date, CALENDAR_UTC_OFFSET_SECONDS};
+use crate::calendar::{day_start_micros, format_date};
 use crate::keys::KeyRing;
 use crate::ledger::chain::genesis_hash;
 use crate::ledger::{AccountKind, Unit};
@@ -32,7 +32,7 @@ pub enum Bound {
 impl Bound {
     /// `123` (a sequence number) or `2026-11-26` (a day).
     pub fn parse(text: &str) -> Option<Bound> {
-        if let Some(day) = crate::earning::model::parse_date(text) {
+        if let Some(day) = crate::calendar::parse_date(text) {
             return Some(Bound::Day(day));
         }
         text.parse::<i64>().ok().filter(|n| *n >= 0).map(Bound::Seq)
@@ -47,12 +47,6 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Range(String),
-}
-
-/// The first microsecond of a calendar day (UTC+8).
-fn day_start_micros(day: Date) -> i64 {
-    let midnight = day.midnight().assume_utc().unix_timestamp() - CALENDAR_UTC_OFFSET_SECONDS;
-    midnight * 1_000_000
 }
 
 /// The range `[from, to]` of sequence numbers the bounds name, against a head at `head_seq`.
@@ -351,7 +345,7 @@ pub async fn export_bundle(
                     after + 1
                 )));
             }
-            let day = format_date(crate::earning::model::day_of(entry.posted_at_micros));
+            let day = format_date(crate::calendar::day_of(entry.posted_at_micros));
             if entry.seq == from {
                 for (book, out) in [
                     (Book::Journal, &mut journal),
@@ -438,7 +432,7 @@ async fn account_infos(
         .all_accounts(ledger_id)
         .await?
         .iter()
-        .map(AccountInfo::from_account)
+        .map(account_info)
         .collect())
 }
 
@@ -551,4 +545,22 @@ pub async fn shop_statement(
     each_entry(store, ledger_id, from, to, |e| statement.push(e)).await?;
     statement.to_seq = to;
     Ok(statement)
+}
+
+/// What the reports may know of an account: residents appear by pseudonym only.
+fn account_info(account: &Account) -> AccountInfo {
+    AccountInfo {
+        id: account.id,
+        kind: account.kind,
+        community_id: account.community_id.clone(),
+        shop_id: (account.kind == AccountKind::Shop)
+            .then(|| account.owner_id.clone())
+            .flatten(),
+        label: match account.kind {
+            AccountKind::Resident => {
+                format::is_pseudonym(&account.label).then(|| account.label.clone())
+            }
+            _ => Some(account.label.clone()),
+        },
+    }
 }

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::earning::model::{day_of, format_date, Rule};
+use crate::calendar::{day_of, format_date};
+pub use crate::ledger::checkpoint::{total_slots, totals_from, Checkpoint, Total};
 use crate::ledger::{
     format_minor, AccountKind, Amount, EntryKind, PostedEntry, Posting, Side, Unit,
 };
+use crate::model::Rule;
 
 /// The bundle format's name, in the manifest.
 pub const BUNDLE_FORMAT: &str = "aixin-bundle-v1";
@@ -396,53 +398,6 @@ pub fn rule_line(rule: &Rule) -> String {
 
 // ---- Checkpoints ----
 
-/// The balance of all accounts of one kind in one unit at a checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Total {
-    pub unit: Unit,
-    pub kind: AccountKind,
-    pub balance_minor: i64,
-}
-
-/// A signed statement of a ledger's state after entry `seq`: its head hash and the balance of
-/// every account kind per unit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub ledger_id: String,
-    pub seq: i64,
-    pub head_hash: [u8; 32],
-    /// One per (unit, kind) the kind may hold, in [`total_slots`] order.
-    pub totals: Vec<Total>,
-    pub key_id: String,
-    pub tag: [u8; 32],
-}
-
-/// The (unit, kind) pairs a checkpoint totals, in order: points then hours, kinds in
-/// `AccountKind::ALL` order, skipping kinds that may not hold the unit.
-pub fn total_slots() -> Vec<(Unit, AccountKind)> {
-    Unit::ALL
-        .into_iter()
-        .flat_map(|u| {
-            AccountKind::ALL
-                .into_iter()
-                .filter(move |k| k.floor(u).is_some())
-                .map(move |k| (u, k))
-        })
-        .collect()
-}
-
-/// Totals in slot order from per-(unit, kind) sums.
-pub fn totals_from(sums: &BTreeMap<(Unit, AccountKind), i64>) -> Vec<Total> {
-    total_slots()
-        .into_iter()
-        .map(|(unit, kind)| Total {
-            unit,
-            kind,
-            balance_minor: sums.get(&(unit, kind)).copied().unwrap_or(0),
-        })
-        .collect()
-}
-
 /// The bytes a checkpoint's tag is the HMAC-SHA256 of.
 pub fn checkpoint_bytes(
     ledger_id: &str,
@@ -792,7 +747,7 @@ pub fn book_footer(book: Book, last_day: &str, accounts: &[BookAccount<'_>]) -> 
             }
         }
         Book::Beancount => {
-            let next = crate::earning::model::parse_date(last_day)
+            let next = crate::calendar::parse_date(last_day)
                 .and_then(|d| d.next_day())
                 .map(format_date)
                 .unwrap_or_else(|| last_day.to_owned());

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::earning::model::{day_of, format_date};
+use crate::calendar::{day_of, format_date};
 use crate::ledger::{format_minor, AccountKind, EntryKind, PostedEntry, Unit};
 
 /// What a report may say about an account: nothing that names a resident.
@@ -20,25 +20,6 @@ pub struct AccountInfo {
     pub shop_id: Option<String>,
     /// Residents: their pseudonym (if the label is one); others: their label.
     pub label: Option<String>,
-}
-
-impl AccountInfo {
-    pub fn from_account(account: &crate::store::Account) -> AccountInfo {
-        AccountInfo {
-            id: account.id,
-            kind: account.kind,
-            community_id: account.community_id.clone(),
-            shop_id: (account.kind == AccountKind::Shop)
-                .then(|| account.owner_id.clone())
-                .flatten(),
-            label: match account.kind {
-                AccountKind::Resident => {
-                    super::format::is_pseudonym(&account.label).then(|| account.label.clone())
-                }
-                _ => Some(account.label.clone()),
-            },
-        }
-    }
 }
 
 fn csv_line(fields: &[&str]) -> String {

@@ -790,5 +790,5 @@ pub fn verify_bundle(
 }
 
 fn day_text(entry: &PostedEntry) -> String {
-    crate::earning::model::format_date(crate::earning::model::day_of(entry.posted_at_micros))
+    crate::calendar::format_date(crate::calendar::day_of(entry.posted_at_micros))
 }

@@ -3,7 +3,6 @@
 //! later the web pages. Every write that moves points goes through the writer, with the
 //! conditions (caps, record state) checked under the ledger lock.
 
-pub mod model;
 pub mod service;
 
 pub use service::{DomainError, Earning, LineProblem};

@@ -8,12 +8,8 @@ use serde::Serialize;
 use time::Date;
 use uuid::Uuid;
 
-use super::model::{
-    self, code_is_valid, day_of, derived_id, format_date, Community, Correction, ExpiryPolicy,
-    OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord, EXPIRING_WINDOW_DAYS,
-    HOURS_PER_RECORD_MAX_MINOR, ROSTER_LINES_MAX, TEXT_MAX_BYTES,
-};
 use crate::auth::{Principal, Role};
+use crate::calendar::{day_of, format_date};
 use crate::clock::{Clock, Entropy};
 use crate::error::ErrorCode;
 use crate::ledger::entry::text_is_clean;
@@ -21,6 +17,11 @@ use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
 use crate::ledger::{
     AccountKind, Amount, EntryDraft, EntryKind, Guard, LedgerError, Limit, LimitCode, PostedEntry,
     Posting, Side, Unit,
+};
+use crate::model::{
+    self, code_is_valid, derived_id, Community, Correction, ExpiryPolicy, OrgUnit, Resident,
+    Roster, Rule, RuleMode, ServiceRecord, EXPIRING_WINDOW_DAYS, HOURS_PER_RECORD_MAX_MINOR,
+    ROSTER_LINES_MAX, TEXT_MAX_BYTES,
 };
 use crate::store::earning::{EarningStore, Inserted, RecordsInserted};
 use crate::store::{NewAccount, Opened, Outcome, Store, StoreError};
@@ -633,7 +634,7 @@ impl Earning {
                     seq: e.seq,
                     entry_id: e.id,
                     kind: e.kind.as_str().to_owned(),
-                    posted_at: crate::http::format_time(e.posted_at_micros),
+                    posted_at: crate::calendar::format_time(e.posted_at_micros),
                     points: signed(delta(Unit::Points)),
                     hours: signed(delta(Unit::Hours)),
                     memo: e.memo.clone(),

@@ -14,16 +14,16 @@ use uuid::Uuid;
 
 use super::{format_time, idempotency_key, ApiError, AppState, Body};
 use crate::auth::{Principal, Role};
-use crate::earning::model::{
-    format_date, parse_date, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
-    ServiceRecord,
-};
+use crate::calendar::{format_date, parse_date};
 use crate::earning::service::{
     parse_hours, Balance, HistoryItem, NewOrgUnit, NewRecord, NewResident, NewRoster, Resolution,
     RosterLine, RuleTerms,
 };
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
+use crate::model::{
+    Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

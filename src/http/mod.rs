@@ -382,15 +382,7 @@ pub(crate) fn page_params(
     Ok((limit, before))
 }
 
-pub fn format_time(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::calendar::format_time;
 
 impl From<&PostedEntry> for EntryView {
     fn from(e: &PostedEntry) -> Self {
@@ -591,7 +583,7 @@ async fn open_account(
 /// An account id derived from the ledger and idempotency key, so that a retried request without
 /// an explicit id opens the same account.
 fn derived_account_id(ledger_id: &str, key: &str) -> Uuid {
-    crate::earning::model::derived_id("aixin.account-id.v1", &[ledger_id, key])
+    crate::model::derived_id("aixin.account-id.v1", &[ledger_id, key])
 }
 
 /// An account and its balances.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{format_time, idempotency_key, ApiError, AppState, Body};
 use crate::auth::{Principal, Role};
-use crate::earning::model::parse_date;
+use crate::calendar::parse_date;
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
 use crate::redeem::receipt::{qr_svg, ReceiptError};

@@ -24,6 +24,8 @@ pub const METADATA_VALUE_MAX_BYTES: usize = 256;
 pub const ACTOR_MAX_BYTES: usize = 128;
 /// Longest idempotency key, in bytes. Keys are printable ASCII without spaces.
 pub const IDEMPOTENCY_KEY_MAX_BYTES: usize = 128;
+/// Most requests in one all-or-nothing group (an event roster, say).
+pub const GROUP_MAX: usize = 512;
 
 /// An account's identity inside one ledger.
 pub type AccountId = Uuid;

@@ -6,6 +6,8 @@
 
 pub mod amount;
 pub mod chain;
+pub mod checkpoint;
+pub mod code;
 pub mod entry;
 pub mod lots;
 pub mod plan;
@@ -14,7 +16,10 @@ pub mod unit;
 pub mod verify;
 
 pub use amount::{format_minor, Amount, AmountError};
-pub use entry::{AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side};
+pub use checkpoint::{Checkpoint, Total};
+pub use entry::{
+    AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side, GROUP_MAX,
+};
 pub use plan::{
     plan_batch, BatchPlan, BatchState, Guard, Head, Limit, LimitCode, Planned, WriteRequest,
 };

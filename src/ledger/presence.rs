@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::entry::{AccountId, LedgerError};
-use crate::redeem::code;
+use crate::ledger::code;
 
 /// Consecutive failed attempts after which a credential is locked (until it is re-issued).
 pub const CREDENTIAL_FAILURES_MAX: i64 = 5;

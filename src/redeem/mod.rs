@@ -1,9 +1,9 @@
 //! Redemption at love shops: codes, baskets, receipts, refunds and settlement.
 //!
-//! [`code`] and [`receipt`] are pure byte formats; [`service`] is the domain edge that the HTTP
+//! [`receipt`] is a pure byte format (the code derivation is a ledger rule:
+//! [`crate::ledger::code`]); [`service`] is the domain edge that the HTTP
 //! handlers and the CLI call.
 
-pub mod code;
 pub mod receipt;
 pub mod service;
 

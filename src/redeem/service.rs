@@ -10,20 +10,19 @@ use sha2::{Digest, Sha256};
 use time::Date;
 use uuid::Uuid;
 
-use super::code::{self, ParsedCode};
 use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceipt};
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{new_token, Principal, Role};
-use crate::earning::model::{
-    day_of, derived_id, format_date, Resident, CALENDAR_UTC_OFFSET_SECONDS,
-};
+use crate::calendar::{day_of, day_start_micros, format_date};
 use crate::earning::service::{check_text, forbidden, key_reused, not_found, DomainError, Earning};
 use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
+use crate::ledger::code::{self, ParsedCode};
 use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
     AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, Posting, Side, Unit,
 };
+use crate::model::{derived_id, Resident};
 use crate::store::earning::Inserted;
 use crate::store::redeem::{
     stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
@@ -224,12 +223,6 @@ fn detach<T: Send + 'static>(
             .await
             .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))
     }
-}
-
-/// The first microsecond of a calendar day (UTC+8).
-fn day_start_micros(day: Date) -> i64 {
-    let midnight = day.midnight().assume_utc().unix_timestamp() - CALENDAR_UTC_OFFSET_SECONDS;
-    midnight * 1_000_000
 }
 
 impl Redemption {

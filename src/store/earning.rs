@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::earning::model::{Correction, OrgUnit, Resident, Roster, Rule, ServiceRecord};
 use crate::ledger::lots::Lot;
+use crate::model::{Correction, OrgUnit, Resident, Roster, Rule, ServiceRecord};
 
 /// The result of an idempotent insert.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::audit::format::{Checkpoint, Total};
 use crate::ledger::verify::{Problem, StoredBalance, Summary};
 use crate::ledger::{AccountKind, EntryKind, Head, LedgerError, PostedEntry, Unit, WriteRequest};
+use crate::ledger::{Checkpoint, Total};
 
 pub mod earning;
 pub mod postgres;
@@ -336,8 +336,7 @@ pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
 }
 
 pub(crate) fn parse_stored_date(text: &str) -> Result<time::Date, StoreError> {
-    crate::earning::model::parse_date(text)
-        .ok_or_else(|| StoreError::Corrupt(format!("date {text:?}")))
+    crate::calendar::parse_date(text).ok_or_else(|| StoreError::Corrupt(format!("date {text:?}")))
 }
 
 pub(crate) fn amount_from_minor(minor: i64) -> Result<crate::ledger::Amount, StoreError> {

@@ -18,11 +18,11 @@ use super::{
     parse_account_kind, parse_kind, parse_metadata, parse_side, parse_unit, same_attributes,
     Account, Backend, NewAccount, Opened, Outcome, Store, StoreError, TokenRecord, VERIFY_PAGE,
 };
-use crate::audit::format::Checkpoint;
 use crate::ledger::chain::genesis_hash;
 use crate::ledger::lots::{Lot, LotMove};
 use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
+use crate::ledger::Checkpoint;
 use crate::ledger::{
     plan_batch, BatchState, Head, Planned, PostedEntry, Posting, Unit, WriteRequest,
 };

@@ -6,12 +6,12 @@ use uuid::Uuid;
 use super::earning::{EarningStore, Inserted, RecordsInserted, ORG_DEPTH_MAX};
 use super::postgres::PgStore;
 use super::StoreError;
-use crate::earning::model::{
-    format_date, Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
-    ServiceRecord,
-};
+use crate::calendar::format_date;
 use crate::ledger::lots::{spending_order, Lot};
 use crate::ledger::Amount;
+use crate::model::{
+    Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
+};
 
 use super::{amount_from_minor as amount, parse_stored_date as date};
 

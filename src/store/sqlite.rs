@@ -20,9 +20,9 @@ use super::{
     parse_side, parse_unit, same_attributes, Account, Backend, NewAccount, Opened, Outcome, Store,
     StoreError, TokenRecord, VERIFY_PAGE,
 };
-use crate::audit::format::Checkpoint;
 use crate::ledger::chain::genesis_hash;
 use crate::ledger::verify::{ChainVerifier, Problem, StoredBalance, Summary};
+use crate::ledger::Checkpoint;
 use crate::ledger::{Head, PostedEntry, Posting, Unit, WriteRequest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

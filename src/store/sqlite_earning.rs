@@ -6,12 +6,12 @@ use uuid::Uuid;
 use super::earning::{EarningStore, Inserted, RecordsInserted, ORG_DEPTH_MAX};
 use super::sqlite::SqliteStore;
 use super::StoreError;
-use crate::earning::model::{
-    format_date, Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode,
-    ServiceRecord,
-};
+use crate::calendar::format_date;
 use crate::ledger::lots::{spending_order, Lot};
 use crate::ledger::Amount;
+use crate::model::{
+    Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
+};
 
 fn opt_uuid(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
     text.as_deref().map(uuid).transpose()

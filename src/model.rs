@@ -5,6 +5,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use time::{Date, Month};
 use uuid::Uuid;
 
+use crate::calendar::add_months;
 use crate::ledger::{Amount, AmountError};
 
 /// Longest name, note or reason, in bytes.
@@ -14,7 +15,7 @@ pub const CODE_MAX_BYTES: usize = 64;
 /// Most hours one service record may claim.
 pub const HOURS_PER_RECORD_MAX_MINOR: i64 = 24 * 100;
 /// Most lines one roster may hold (bounded by the writer's group size).
-pub const ROSTER_LINES_MAX: usize = crate::writer::GROUP_MAX;
+pub const ROSTER_LINES_MAX: usize = crate::ledger::GROUP_MAX;
 /// Days ahead the balance answer reports expiring points for.
 pub const EXPIRING_WINDOW_DAYS: i64 = 30;
 
@@ -66,47 +67,6 @@ impl ExpiryPolicy {
             }
         }
     }
-}
-
-/// `date` plus `months` calendar months, clamped to the end of a shorter month (Jan 31 + 1 month
-/// is Feb 28 or 29).
-pub fn add_months(date: Date, months: u32) -> Date {
-    let total = date.year() * 12 + (date.month() as i32 - 1) + months as i32;
-    let (year, month0) = (total.div_euclid(12), total.rem_euclid(12));
-    let month = Month::try_from(month0 as u8 + 1).unwrap_or(Month::December);
-    let last_day = month.length(year);
-    Date::from_calendar_date(year, month, date.day().min(last_day)).unwrap_or(date)
-}
-
-/// `YYYY-MM-DD`.
-pub fn format_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        date.month() as u8,
-        date.day()
-    )
-}
-
-/// Parses `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Option<Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    (text.len() == 10)
-        .then(|| Date::parse(text, &format).ok())
-        .flatten()
-}
-
-/// The programme's calendar: China Standard Time (UTC+8), so that "today", service days and
-/// the last valid day of points are the days residents and staff live in.
-pub const CALENDAR_UTC_OFFSET_SECONDS: i64 = 8 * 3600;
-
-/// The calendar day (UTC+8) of a time in microseconds since the Unix epoch.
-pub fn day_of(micros: i64) -> Date {
-    time::OffsetDateTime::from_unix_timestamp(
-        micros.div_euclid(1_000_000) + CALENDAR_UTC_OFFSET_SECONDS,
-    )
-    .map(|t| t.date())
-    .unwrap_or(Date::MIN)
 }
 
 /// Whether `code` is an acceptable id for an organisation unit or rule.
@@ -398,14 +358,6 @@ mod tests {
         );
         assert_eq!(ExpiryPolicy::parse("rolling", Some(0)), None);
         assert_eq!(ExpiryPolicy::parse("never", Some(3)), None);
-    }
-
-    #[test]
-    fn days_follow_china_standard_time() {
-        // Proves 07:00 in Beijing on 26 November is already 26 November (it is 25 November, 23:00 UTC).
-        let micros = 1_795_647_600 * 1_000_000; // 2026-11-25T23:00:00Z
-        assert_eq!(day_of(micros), date!(2026 - 11 - 26));
-        assert_eq!(day_of(micros - 9 * 3_600_000_000), date!(2026 - 11 - 25)); // 22:00 in Beijing
     }
 
     #[test]
