@@ -24,10 +24,11 @@ use std::process::Command;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use aixin::app::App;
 use aixin::auth::{new_token, Principal, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
 use aixin::earning::service::NewOrgUnit;
-use aixin::http::{router, AppState};
+use aixin::http::router;
 use aixin::ledger::{Amount, EntryDraft, EntryKind, Posting, Side, Unit};
 use aixin::model::ExpiryPolicy;
 use aixin::redeem::service::NewItem;
@@ -126,8 +127,9 @@ async fn measure(stores: Stores, secs: u64) -> Result<Figures, BoxError> {
         .ledger
         .ensure_ledger(LEDGER, clock.now_micros())
         .await?;
-    let state = AppState::new(stores.clone(), clock.clone(), entropy.clone());
+    let state = App::new(stores.clone(), clock.clone(), entropy.clone());
     let admin = Principal {
+        operator: None,
         token_id: uuid::Uuid::nil(),
         ledger_id: LEDGER.into(),
         role: Role::Admin,

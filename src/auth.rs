@@ -60,12 +60,30 @@ pub struct Principal {
     pub ledger_id: String,
     pub role: Role,
     pub scope: Option<String>,
+    /// Set for the server's own jobs (the CLI on the server, the schedules inside `serve`),
+    /// which act as an administrator without a token: the actor they record.
+    pub operator: Option<&'static str>,
 }
 
 impl Principal {
+    /// The server's own administrator for `ledger`, recorded as `actor`: for commands run on
+    /// the server itself (which can open the database anyway) and for its schedules.
+    pub fn operator(ledger: &str, actor: &'static str) -> Principal {
+        Principal {
+            token_id: Uuid::nil(),
+            ledger_id: ledger.to_owned(),
+            role: Role::Admin,
+            scope: None,
+            operator: Some(actor),
+        }
+    }
+
     /// The actor recorded on entries this principal posts.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        match self.operator {
+            Some(name) => name.to_owned(),
+            None => format!("token:{}", self.token_id),
+        }
     }
 
     /// Object-level visibility. Anything a principal cannot see answers 404, so existence does
@@ -154,9 +172,19 @@ pub async fn authenticate(
     }
     let role = Role::parse(&record.role).ok_or(AuthError::Invalid)?;
     Ok(Principal {
+        operator: None,
         token_id: record.id,
         ledger_id: record.ledger_id,
         role,
         scope: record.scope,
     })
+}
+
+impl From<AuthError> for crate::error::Error {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Invalid => crate::error::Error::bare(crate::error::ErrorCode::Unauthorized),
+            AuthError::Store(e) => e.into(),
+        }
+    }
 }

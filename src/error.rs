@@ -1,11 +1,17 @@
-//! The one table of stable error codes. Every refusal aixin gives, over HTTP or the CLI, is one
-//! of these. The HTTP API answers them as RFC 9457 problem+json with
-//! `type = "urn:aixin:problem:<code>"`; `ledger-specs/errors.md` lists them for clients, and a
-//! test keeps that list complete.
+//! The one table of stable error codes, and the one error every service returns.
+//!
+//! Every refusal aixin gives, over HTTP, the CLI or (later) a page, is an [`Error`]: one of the
+//! [`ErrorCode`]s, a human detail, and structured [`Fields`] (the item, the balance, the
+//! shortfall, the bad lines of a roster) from which an edge can say what went wrong in its own
+//! words. The HTTP API answers it as RFC 9457 problem+json with
+//! `type = "urn:aixin:problem:<code>"` and the fields as extension members;
+//! `ledger-specs/errors.md` lists the codes and fields for clients, and a test keeps that list
+//! complete.
 
 use axum::http::StatusCode;
+use serde::Serialize;
 
-use crate::ledger::{AmountError, LedgerError};
+use crate::ledger::{format_minor, AmountError, LedgerError, LimitCode};
 
 macro_rules! error_codes {
     ($( $variant:ident = ($code:literal, $status:literal, $title:literal) ),* $(,)?) => {
@@ -195,5 +201,193 @@ impl From<&LedgerError> for ErrorCode {
             LedgerError::ShopNotServing => ErrorCode::ShopNotServing,
             LedgerError::UnknownItem { .. } => ErrorCode::UnknownItem,
         }
+    }
+}
+
+/// A refusal: a stable code, a human detail (English; 5xx details never carry internals) and
+/// the structured facts behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub detail: String,
+    /// Boxed: most refusals carry none, and a small `Err` keeps every `Result` small.
+    pub fields: Box<Fields>,
+    /// For rosters: every bad line and why.
+    pub lines: Vec<LineProblem>,
+}
+
+/// What is wrong with one line of a roster (numbered from 1, as a person counts them).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LineProblem {
+    pub line: usize,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// The facts of a refusal, each present only where it applies. Amounts are decimal strings, as
+/// everywhere in the API. These are problem+json extension members (`ledger-specs/errors.md`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Fields {
+    /// The unit of `balance`, `needed`, `shortfall`, `used` and `limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    /// The account's balance before the refused entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<String>,
+    /// What the refused entry would have taken from the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed: Option<String>,
+    /// How much is missing: `needed − balance`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<String>,
+    /// The item concerned, by its code in the shop's catalogue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// The item's name as the catalogue shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// For a limit: how much of it is used already (in the limit's own measure: points, or a
+    /// count of items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<String>,
+    /// For a limit: its maximum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// For stock: how many units are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<String>,
+    /// The request field that is wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Fields {
+    pub fn is_empty(&self) -> bool {
+        *self == Fields::default()
+    }
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Error {
+            code,
+            detail: detail.into(),
+            fields: Box::default(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The code with its fixed title as the detail.
+    pub fn bare(code: ErrorCode) -> Self {
+        Error::new(code, code.title())
+    }
+
+    pub fn with_fields(mut self, fields: Fields) -> Self {
+        self.fields = Box::new(fields);
+        self
+    }
+
+    /// What the caller may not see does not exist, as far as the caller can tell.
+    pub fn not_found() -> Self {
+        Error::bare(ErrorCode::NotFound)
+    }
+
+    pub fn forbidden() -> Self {
+        Error::bare(ErrorCode::Forbidden)
+    }
+
+    pub fn key_reused() -> Self {
+        Error::new(
+            ErrorCode::IdempotencyKeyReused,
+            "this idempotency key was used for a different request",
+        )
+    }
+
+    /// A roster refused whole, with every bad line.
+    pub fn roster_refused(lines: Vec<LineProblem>) -> Self {
+        Error {
+            lines,
+            ..Error::new(ErrorCode::RosterInvalid, String::new())
+        }
+        .with_roster_detail()
+    }
+
+    fn with_roster_detail(mut self) -> Self {
+        self.detail = format!(
+            "{} line(s) of the roster cannot be credited; nothing was recorded",
+            self.lines.len()
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.code(), self.detail)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<LedgerError> for Error {
+    fn from(error: LedgerError) -> Self {
+        let fields = ledger_fields(&error);
+        Error::new(ErrorCode::from(&error), error.to_string()).with_fields(fields)
+    }
+}
+
+impl From<AmountError> for Error {
+    fn from(error: AmountError) -> Self {
+        Error::new(ErrorCode::from(error), error.to_string())
+    }
+}
+
+/// The facts a ledger refusal carries by itself (a service that knows more, such as the item
+/// behind a limit, adds to them).
+fn ledger_fields(error: &LedgerError) -> Fields {
+    match error {
+        LedgerError::InsufficientBalance {
+            unit,
+            balance_minor,
+            needed_minor,
+            ..
+        } => Fields {
+            unit: Some(unit.as_str()),
+            balance: Some(format_minor(*balance_minor)),
+            needed: Some(format_minor(*needed_minor)),
+            shortfall: Some(format_minor(needed_minor.saturating_sub(*balance_minor))),
+            ..Fields::default()
+        },
+        // A stock counter holds minus the units left, against a maximum of zero.
+        LedgerError::LimitExceeded {
+            code: LimitCode::OutOfStock,
+            used_minor,
+            ..
+        } => Fields {
+            available: Some((-used_minor).max(0).to_string()),
+            ..Fields::default()
+        },
+        // Item caps count units; the other limits count hundredths of points.
+        LedgerError::LimitExceeded {
+            code,
+            used_minor,
+            max_minor,
+            ..
+        } => {
+            let show = |minor: i64| match code {
+                LimitCode::ItemDailyCap | LimitCode::ItemMonthlyCap => minor.to_string(),
+                _ => format_minor(minor),
+            };
+            Fields {
+                used: Some(show(*used_minor)),
+                limit: Some(show(*max_minor)),
+                ..Fields::default()
+            }
+        }
+        LedgerError::UnknownItem { sku } => Fields {
+            sku: Some(sku.clone()),
+            ..Fields::default()
+        },
+        _ => Fields::default(),
     }
 }

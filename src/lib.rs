@@ -4,6 +4,7 @@
 //! [`store`] persists them on SQLite or PostgreSQL; [`writer`] batches concurrent writes into
 //! group commits; [`http`] and the `aixin` binary are thin edges.
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod calendar;

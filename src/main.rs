@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use aixin::app::App;
 use aixin::audit::export::Bound;
-use aixin::auth::{new_token, Role};
+use aixin::auth::{new_token, Principal, Role};
 use aixin::clock::{Clock, OsEntropy, SystemClock};
-use aixin::http::{router, AppState};
+use aixin::http::router;
 use aixin::keys::{KeyRing, SharedKeys};
 use aixin::store::{self, ledger_id_is_valid};
 
@@ -433,10 +434,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     .ok_or_else(|| format!("--as-of {text:?} is not a date (YYYY-MM-DD)"))?,
                 None => aixin::calendar::day_of(clock.now_micros()),
             };
-            let state = AppState::new(stores, clock, Arc::new(OsEntropy));
-            let report = state
+            let app = App::new(stores, clock, Arc::new(OsEntropy));
+            let report = app
                 .earning
-                .run_expiry(&cli.ledger, as_of, "aixin-expire")
+                .run_expiry(&Principal::operator(&cli.ledger, "aixin-expire"), as_of)
                 .await
                 .map_err(|e| e.detail)?;
             println!(
@@ -473,7 +474,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let keys = SharedKeys::from_file(key_file.clone(), ring);
             tokio::spawn(reload_keys(keys.clone()));
             let state =
-                AppState::new(stores, clock.clone(), Arc::new(OsEntropy)).with_keys(keys.clone());
+                App::new(stores, clock.clone(), Arc::new(OsEntropy)).with_keys(keys.clone());
             tokio::spawn(expiry_schedule(state.earning.clone()));
             tokio::spawn(checkpoint_schedule(
                 state.store.clone(),
@@ -607,7 +608,10 @@ async fn expiry_schedule(earning: aixin::earning::Earning) {
             }
         };
         for ledger in ledgers {
-            match earning.run_expiry(&ledger, today, "aixin-schedule").await {
+            match earning
+                .run_expiry(&Principal::operator(&ledger, "aixin-schedule"), today)
+                .await
+            {
                 Ok(report) if report.accounts > 0 => {
                     tracing::info!(%ledger, accounts = report.accounts, points = %report.points, "expired points")
                 }

@@ -6,24 +6,22 @@
 //! clerk, monthly settlements and expiry in between. Deterministic for a given seed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::app::App;
 use crate::auth::{new_token, Principal, Role};
 use crate::calendar::day_of;
 use crate::clock::{Clock, Entropy, ManualClock, SeededEntropy};
 use crate::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
-use crate::earning::{DomainError, Earning};
-use crate::keys::{KeyRing, SharedKeys};
+use crate::error::Error;
 use crate::ledger::{Amount, Unit};
 use crate::model::{ExpiryPolicy, RuleMode};
 use crate::redeem::service::{NewItem, NewShop, Shown};
-use crate::redeem::Redemption;
 use crate::store::{StoreError, Stores};
-use crate::writer::{WriteError, Writers};
+use crate::writer::WriteError;
 
 /// Most entries one seed run may create.
 pub const SEED_ENTRIES_MAX: u64 = 1_000_000;
@@ -80,11 +78,11 @@ pub enum SeedError {
     #[error("an entry was refused: {0}")]
     Refused(String),
     #[error("{}: {}", .0.code.code(), .0.detail)]
-    Domain(DomainError),
+    Domain(Error),
 }
 
-impl From<DomainError> for SeedError {
-    fn from(e: DomainError) -> Self {
+impl From<Error> for SeedError {
+    fn from(e: Error) -> Self {
         SeedError::Domain(e)
     }
 }
@@ -134,6 +132,7 @@ fn principal(
     );
     (
         Principal {
+            operator: None,
             token_id: record.id,
             ledger_id: ledger.to_owned(),
             role,
@@ -166,21 +165,11 @@ pub async fn seed_demo(
     let start = now_micros - SIX_MONTHS_MICROS;
     let clock = ManualClock::new(start);
     let step = SIX_MONTHS_MICROS / (entries.max(1) as i64);
-    let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
-    let earning = Earning {
-        ledger: store.clone(),
-        store: stores.earning.clone(),
-        writers: writers.clone(),
-        clock: clock.clone(),
-        entropy: entropy.clone(),
-    };
-    // Receipts are signed when they are answered, with the server's keys; these sign nothing
-    // that is kept.
-    let redemption = Redemption::new(
-        earning.clone(),
-        stores.redeem.clone(),
-        SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), start)),
-    );
+    // The demo's history is written through the same core as a server's, on a clock that walks
+    // through the past six months. Receipts are signed when they are answered, with the
+    // server's keys; the throwaway ring here signs nothing that is kept.
+    let app = App::new(stores, clock.clone(), entropy.clone());
+    let (earning, redemption) = (app.earning.clone(), app.redemption.clone());
     let mut report = SeedReport::default();
     let (admin, admin_token) = principal(entropy.as_ref(), ledger_id, Role::Admin, None, start);
     store.insert_token(&admin_token).await?;
@@ -538,7 +527,10 @@ pub async fn seed_demo(
     }
     // Whatever has passed its last valid day expires, as the schedule inside `serve` would do.
     let report_expiry = earning
-        .run_expiry(ledger_id, day_of(clock.now_micros()), "seed-demo")
+        .run_expiry(
+            &Principal::operator(ledger_id, "seed-demo"),
+            day_of(clock.now_micros()),
+        )
         .await?;
     posted += report_expiry.accounts as u64;
     report.entries = posted;

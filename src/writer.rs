@@ -334,3 +334,14 @@ impl Writers {
         }
     }
 }
+
+impl From<WriteError> for crate::error::Error {
+    fn from(error: WriteError) -> Self {
+        use crate::error::{Error, ErrorCode};
+        match error {
+            WriteError::Overloaded => Error::bare(ErrorCode::Overloaded),
+            WriteError::Unavailable => Error::bare(ErrorCode::Unavailable),
+            WriteError::GroupSize => Error::new(ErrorCode::InvalidBody, error.to_string()),
+        }
+    }
+}

@@ -905,9 +905,8 @@ struct Http {
 
 impl Http {
     fn new(h: &Harness) -> Http {
-        let state =
-            aixin::http::AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone())
-                .with_keys(aixin::keys::SharedKeys::fixed(ring()));
+        let state = aixin::app::App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone())
+            .with_keys(aixin::keys::SharedKeys::fixed(ring()));
         Http {
             app: aixin::http::router(state),
         }

@@ -8,9 +8,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use aixin::app::App;
 use aixin::auth::{new_token, Role};
 use aixin::clock::Clock;
-use aixin::http::{router, AppState};
+use aixin::http::router;
 use aixin::ledger::{AccountKind, Unit};
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -141,7 +142,7 @@ async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
         .await
         .unwrap();
     h.clock.set(scenario.start_micros);
-    let app = router(AppState::new(
+    let app = router(App::new(
         h.stores.clone(),
         h.clock.clone(),
         h.entropy.clone(),

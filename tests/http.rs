@@ -5,9 +5,10 @@ mod common;
 
 use std::sync::Arc;
 
+use aixin::app::App;
 use aixin::auth::{new_token, Role};
 use aixin::clock::Clock;
-use aixin::http::{router, AppState};
+use aixin::http::router;
 use aixin::ledger::AccountKind;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -41,7 +42,7 @@ struct Reply {
 
 impl Api {
     fn new(h: Harness) -> Api {
-        let state = AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
+        let state = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
         Api {
             app: router(state),
             h,
@@ -672,7 +673,7 @@ async fn server_errors_reveal_nothing(h: Harness) {
 async fn serves_on_a_real_socket() {
     // Proves the app answers over a real TCP socket (port 0), not only through the router.
     let h = Harness::sqlite().await;
-    let state = AppState::new(
+    let state = App::new(
         h.stores.clone(),
         Arc::new(aixin::clock::SystemClock),
         Arc::new(aixin::clock::OsEntropy),

@@ -5,9 +5,10 @@ mod common;
 
 use std::sync::Arc;
 
+use aixin::app::App;
 use aixin::auth::{new_token, Role};
 use aixin::clock::Clock;
-use aixin::http::{router, AppState};
+use aixin::http::router;
 use aixin::keys::{KeyRing, SharedKeys};
 use aixin::ledger::code;
 use axum::body::Body;
@@ -95,7 +96,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
     h.clock.set(T0);
     h.store.ensure_ledger(LEDGER, T0).await.unwrap();
     let keys = KeyRing::generate(h.entropy.as_ref(), T0);
-    let state = AppState::new(h.stores.clone(), h.clock.clone(), h.entropy.clone())
+    let state = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone())
         .with_keys(SharedKeys::fixed(keys.clone()));
     let api = Api { app: router(state) };
     let admin = token(&h, Role::Admin, None).await;
@@ -639,7 +640,7 @@ async fn a_lockout_survives_a_restart_and_reissue_unlocks(h: Harness) {
     }
     // A new process on the same database, same keys: the right PIN is still refused.
     let stores = w.h.second_stores().await;
-    let state = AppState::new(stores, w.h.clock.clone(), w.h.entropy.clone())
+    let state = App::new(stores, w.h.clock.clone(), w.h.entropy.clone())
         .with_keys(SharedKeys::fixed(w.keys.clone()));
     let restarted = World {
         api: Api { app: router(state) },

@@ -331,7 +331,9 @@ async fn account_policy_refusals(h: Harness) {
         ),
         LedgerError::InsufficientBalance {
             account: alice,
-            unit: Unit::Points
+            unit: Unit::Points,
+            balance_minor: 0,
+            needed_minor: 1,
         }
     );
     let ghost = uuid::Uuid::from_u128(42);

@@ -5,4 +5,4 @@
 
 pub mod service;
 
-pub use service::{DomainError, Earning, LineProblem};
+pub use service::Earning;

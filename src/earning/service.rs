@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::{Principal, Role};
 use crate::calendar::{day_of, format_date};
 use crate::clock::{Clock, Entropy};
-use crate::error::ErrorCode;
+use crate::error::{Error, ErrorCode, Fields, LineProblem};
 use crate::ledger::entry::text_is_clean;
 use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
 use crate::ledger::{
@@ -24,76 +24,10 @@ use crate::model::{
     ROSTER_LINES_MAX, TEXT_MAX_BYTES,
 };
 use crate::store::earning::{EarningStore, Inserted, RecordsInserted};
-use crate::store::{NewAccount, Opened, Outcome, Store, StoreError};
-use crate::writer::{Conditions, WriteError, Writers};
+use crate::store::{NewAccount, Opened, Outcome, Store};
+use crate::writer::{Conditions, Writers};
 
-/// A refusal from the earning domain: a stable code, a detail, and for rosters every bad line.
-#[derive(Debug)]
-pub struct DomainError {
-    pub code: ErrorCode,
-    pub detail: String,
-    pub lines: Vec<LineProblem>,
-}
-
-/// What is wrong with one line of a roster (numbered from 1, as a person counts them).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct LineProblem {
-    pub line: usize,
-    pub code: &'static str,
-    pub detail: String,
-}
-
-impl DomainError {
-    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        DomainError {
-            code,
-            detail: detail.into(),
-            lines: Vec::new(),
-        }
-    }
-}
-
-impl From<StoreError> for DomainError {
-    fn from(error: StoreError) -> Self {
-        tracing::error!(%error, "store error");
-        let code = if error.is_transient() {
-            ErrorCode::Unavailable
-        } else {
-            ErrorCode::Internal
-        };
-        DomainError::new(code, code.title())
-    }
-}
-
-impl From<WriteError> for DomainError {
-    fn from(error: WriteError) -> Self {
-        match error {
-            WriteError::Overloaded => {
-                DomainError::new(ErrorCode::Overloaded, ErrorCode::Overloaded.title())
-            }
-            WriteError::Unavailable => {
-                DomainError::new(ErrorCode::Unavailable, ErrorCode::Unavailable.title())
-            }
-            WriteError::GroupSize => DomainError::new(ErrorCode::InvalidBody, error.to_string()),
-        }
-    }
-}
-
-impl From<LedgerError> for DomainError {
-    fn from(error: LedgerError) -> Self {
-        DomainError::new(ErrorCode::from(&error), error.to_string())
-    }
-}
-
-type Result<T> = std::result::Result<T, DomainError>;
-
-pub(crate) fn not_found() -> DomainError {
-    DomainError::new(ErrorCode::NotFound, ErrorCode::NotFound.title())
-}
-
-pub(crate) fn forbidden() -> DomainError {
-    DomainError::new(ErrorCode::Forbidden, ErrorCode::Forbidden.title())
-}
+type Result<T> = std::result::Result<T, Error>;
 
 /// Everything the earning operations need.
 #[derive(Clone)]
@@ -225,8 +159,9 @@ pub struct ExpiryReport {
 
 pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<()> {
     if (required && text.trim().is_empty()) || text.len() > TEXT_MAX_BYTES {
-        return Err(DomainError::new(
+        return Err(field_error(
             ErrorCode::FieldTooLong,
+            field,
             format!(
                 "{field} must be {}at most {TEXT_MAX_BYTES} bytes",
                 if required { "non-empty and " } else { "" }
@@ -234,8 +169,9 @@ pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<()> 
         ));
     }
     if !text_is_clean(text) {
-        return Err(DomainError::new(
+        return Err(field_error(
             ErrorCode::TextInvalid,
+            field,
             format!("{field} contains a control character"),
         ));
     }
@@ -246,19 +182,28 @@ fn check_code(field: &str, code: &str) -> Result<()> {
     if code_is_valid(code) {
         Ok(())
     } else {
-        Err(DomainError::new(
+        Err(field_error(
             ErrorCode::InvalidCode,
+            field,
             format!("{field} must be 1 to 64 ASCII letters, digits, '-' or '_'"),
         ))
     }
 }
 
+/// A refusal of one named request field.
+fn field_error(code: ErrorCode, field: &str, detail: String) -> Error {
+    Error::new(code, detail).with_fields(Fields {
+        field: Some(field.to_owned()),
+        ..Fields::default()
+    })
+}
+
 /// Parses hours given as text: a positive amount of at most 24 hours.
 pub fn parse_hours(text: &str) -> Result<i64> {
     let hours = Amount::parse(text)
-        .map_err(|e| DomainError::new(ErrorCode::HoursInvalid, format!("hours: {e}")))?;
+        .map_err(|e| Error::new(ErrorCode::HoursInvalid, format!("hours: {e}")))?;
     if hours.minor() > HOURS_PER_RECORD_MAX_MINOR {
-        return Err(DomainError::new(
+        return Err(Error::new(
             ErrorCode::HoursInvalid,
             "hours: at most 24 per record",
         ));
@@ -305,12 +250,12 @@ impl Earning {
         match unit {
             Some(unit) => match unit.community.clone() {
                 Some(c) => Ok((unit, c)),
-                None => Err(DomainError::new(
+                None => Err(Error::new(
                     ErrorCode::UnknownCommunity,
                     format!("{id} is not a community"),
                 )),
             },
-            None => Err(DomainError::new(
+            None => Err(Error::new(
                 ErrorCode::UnknownCommunity,
                 format!("no community {id}"),
             )),
@@ -321,7 +266,7 @@ impl Earning {
 
     pub async fn create_org_unit(&self, p: &Principal, new: NewOrgUnit) -> Result<(OrgUnit, bool)> {
         if p.role != Role::Admin {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         check_code("id", &new.id)?;
         check_code("level", &new.level)?;
@@ -331,13 +276,13 @@ impl Earning {
         if let Some(parent) = &new.parent_id {
             let chain = self.store.ancestry(ledger, parent).await?;
             if chain.is_empty() {
-                return Err(DomainError::new(
+                return Err(Error::new(
                     ErrorCode::UnknownOrgUnit,
                     format!("no parent unit {parent}"),
                 ));
             }
             if chain.len() >= crate::store::earning::ORG_DEPTH_MAX {
-                return Err(DomainError::new(
+                return Err(Error::new(
                     ErrorCode::UnknownOrgUnit,
                     "the organisation is nested too deeply",
                 ));
@@ -366,7 +311,7 @@ impl Earning {
                     match self.ledger.open_account(ledger, &account, now).await? {
                         Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
                         Opened::Conflict(_) => {
-                            return Err(DomainError::new(
+                            return Err(Error::new(
                                 ErrorCode::OrgUnitExists,
                                 "community accounts exist with other attributes",
                             ))
@@ -402,7 +347,7 @@ impl Earning {
                 if same {
                     Ok((u, false))
                 } else {
-                    Err(DomainError::new(
+                    Err(Error::new(
                         ErrorCode::OrgUnitExists,
                         format!("unit {} exists with other attributes", u.id),
                     ))
@@ -416,12 +361,12 @@ impl Earning {
             .store
             .org_unit(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let visible = matches!(p.role, Role::Admin | Role::Auditor) || self.manages(p, id).await?;
         if visible {
             Ok(unit)
         } else {
-            Err(not_found())
+            Err(Error::not_found())
         }
     }
 
@@ -435,7 +380,7 @@ impl Earning {
     ) -> Result<(Resident, bool)> {
         check_text("name", &new.name, true)?;
         if new.name.chars().count() > 64 {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::FieldTooLong,
                 "name is longer than 64 characters",
             ));
@@ -446,7 +391,7 @@ impl Earning {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
         if !phone_ok {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::PhoneInvalid,
                 "phone must be 5 to 20 digits, '+', '-' or spaces",
             ));
@@ -454,7 +399,7 @@ impl Earning {
         let ledger = &p.ledger_id;
         if !self.manages(p, &new.community_id).await? {
             // Staff outside their scope learn nothing about the community.
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::UnknownCommunity,
                 format!("no community {}", new.community_id),
             ));
@@ -471,7 +416,7 @@ impl Earning {
             return if same(&existing) {
                 Ok((existing, false))
             } else {
-                Err(key_reused())
+                Err(Error::key_reused())
             };
         }
         let account_id = derived_id("aixin.resident-account.v1", &[ledger, &actor, key]);
@@ -496,7 +441,7 @@ impl Earning {
         let now = self.clock.now_micros();
         let account_id = match self.ledger.open_account(ledger, &account, now).await? {
             Opened::Created(a) | Opened::Existing(a) => a.id,
-            Opened::Conflict(_) => return Err(key_reused()),
+            Opened::Conflict(_) => return Err(Error::key_reused()),
         };
         let resident = Resident {
             id,
@@ -510,7 +455,7 @@ impl Earning {
         match self.store.insert_resident(ledger, &resident).await? {
             Inserted::Created(r) => Ok((r, true)),
             Inserted::Existing(r) if same(&r) => Ok((r, false)),
-            Inserted::Existing(_) => Err(key_reused()),
+            Inserted::Existing(_) => Err(Error::key_reused()),
         }
     }
 
@@ -521,7 +466,7 @@ impl Earning {
             .store
             .resident(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let visible = match p.role {
             Role::Admin | Role::Auditor => true,
             Role::Resident => p.scope.as_deref() == Some(id.to_string().as_str()),
@@ -531,14 +476,14 @@ impl Earning {
         if visible {
             Ok(resident)
         } else {
-            Err(not_found())
+            Err(Error::not_found())
         }
     }
 
     async fn resident_for_write(&self, p: &Principal, id: Uuid) -> Result<Resident> {
         self.resident(p, id).await.map_err(|e| {
             if e.code == ErrorCode::NotFound {
-                DomainError::new(ErrorCode::UnknownResident, format!("no resident {id}"))
+                Error::new(ErrorCode::UnknownResident, format!("no resident {id}"))
             } else {
                 e
             }
@@ -552,7 +497,7 @@ impl Earning {
             .ledger
             .account(ledger, resident.account_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let lots = self.store.open_lots(ledger, resident.account_id).await?;
         let today = self.today();
         let horizon = format_date(today + time::Duration::days(EXPIRING_WINDOW_DAYS));
@@ -674,14 +619,14 @@ impl Earning {
             .valid_until
             .is_some_and(|until| until < terms.valid_from)
         {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::DateInvalid,
                 "valid_until is before valid_from",
             ));
         }
         for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
             if terms.mode == RuleMode::PerActivity && cap < terms.points {
-                return Err(DomainError::new(
+                return Err(Error::new(
                     ErrorCode::RuleInvalid,
                     "a cap below the points of one activity could never be met",
                 ));
@@ -689,7 +634,7 @@ impl Earning {
         }
         if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
             if month < day {
-                return Err(DomainError::new(
+                return Err(Error::new(
                     ErrorCode::RuleInvalid,
                     "the monthly cap is below the daily cap",
                 ));
@@ -697,7 +642,7 @@ impl Earning {
         }
         let ledger = &p.ledger_id;
         if !self.manages(p, &terms.community_id).await? {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::UnknownCommunity,
                 format!("no community {}", terms.community_id),
             ));
@@ -727,14 +672,14 @@ impl Earning {
                 return Ok((latest.clone(), false));
             }
             if latest.community_id != rule.community_id {
-                return Err(DomainError::new(
+                return Err(Error::new(
                     ErrorCode::RuleInvalid,
                     "a rule stays in its community; create a new rule instead",
                 ));
             }
         }
         if expected_version != latest.map_or(0, |l| l.version) {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RuleVersionConflict,
                 format!(
                     "the current version is {}, not {expected_version}",
@@ -743,7 +688,7 @@ impl Earning {
             ));
         }
         if !self.store.insert_rule(ledger, &rule).await? {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RuleVersionConflict,
                 "another version was added meanwhile",
             ));
@@ -754,7 +699,7 @@ impl Earning {
     pub async fn rule_versions(&self, p: &Principal, rule_id: &str) -> Result<Vec<Rule>> {
         let versions = self.store.rule_versions(&p.ledger_id, rule_id).await?;
         let Some(first) = versions.first() else {
-            return Err(not_found());
+            return Err(Error::not_found());
         };
         let visible = match p.role {
             Role::Admin | Role::Auditor | Role::Resident | Role::Shop => true,
@@ -763,7 +708,7 @@ impl Earning {
         if visible {
             Ok(versions)
         } else {
-            Err(not_found())
+            Err(Error::not_found())
         }
     }
 
@@ -778,13 +723,13 @@ impl Earning {
     ) -> Result<Rule> {
         let versions = self.store.rule_versions(ledger, rule_id).await?;
         let Some(first) = versions.first() else {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::UnknownRule,
                 format!("no rule {rule_id}"),
             ));
         };
         if first.community_id != community_id {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::UnknownRule,
                 format!("rule {rule_id} is not a rule of {community_id}"),
             ));
@@ -794,7 +739,7 @@ impl Earning {
             .rev()
             .find(|v| v.valid_on(day))
             .ok_or_else(|| {
-                DomainError::new(
+                Error::new(
                     ErrorCode::RuleNotValid,
                     format!("rule {rule_id} does not apply on {}", format_date(day)),
                 )
@@ -805,7 +750,7 @@ impl Earning {
 
     fn check_service_day(&self, day: Date) -> Result<()> {
         if day > self.today() {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::DateInvalid,
                 "service cannot be recorded for a future day",
             ));
@@ -822,13 +767,13 @@ impl Earning {
     ) -> Result<(ServiceRecord, bool)> {
         check_text("note", &new.note, false)?;
         if new.hours_minor <= 0 || new.hours_minor > HOURS_PER_RECORD_MAX_MINOR {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::HoursInvalid,
                 "hours must be above 0 and at most 24",
             ));
         }
         if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let ledger = &p.ledger_id;
         let resident = self.resident_for_write(p, new.resident_id).await?;
@@ -866,7 +811,7 @@ impl Earning {
                 self.store
                     .record(ledger, record.id)
                     .await?
-                    .ok_or_else(not_found)?,
+                    .ok_or_else(Error::not_found)?,
                 true,
             )),
             RecordsInserted::Existing => {
@@ -874,7 +819,7 @@ impl Earning {
                     .store
                     .record(ledger, record.id)
                     .await?
-                    .ok_or_else(not_found)?;
+                    .ok_or_else(Error::not_found)?;
                 let same = stored.resident_id == record.resident_id
                     && stored.rule_id == record.rule_id
                     && stored.service_date == record.service_date
@@ -883,10 +828,10 @@ impl Earning {
                 if same {
                     Ok((stored, false))
                 } else {
-                    Err(key_reused())
+                    Err(Error::key_reused())
                 }
             }
-            RecordsInserted::Duplicates(_) => Err(DomainError::new(
+            RecordsInserted::Duplicates(_) => Err(Error::new(
                 ErrorCode::DuplicateService,
                 "this resident already has this activity recorded for that day",
             )),
@@ -899,7 +844,7 @@ impl Earning {
             .store
             .record(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let resident = self.resident(p, record.resident_id).await?;
         Ok((record, resident))
     }
@@ -910,11 +855,11 @@ impl Earning {
         id: Uuid,
     ) -> Result<(ServiceRecord, Resident)> {
         if !matches!(p.role, Role::Admin | Role::Staff) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let (record, resident) = self.record(p, id).await?;
         if !self.manages(p, &resident.community_id).await? {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         Ok((record, resident))
     }
@@ -936,13 +881,13 @@ impl Earning {
             )
             .await?;
         let points = rule.points_for(record.hours_minor).map_err(|e| {
-            DomainError::new(
+            Error::new(
                 ErrorCode::HoursInvalid,
                 format!("these hours earn no points: {e}"),
             )
         })?;
         let hours = Amount::from_minor(record.hours_minor)
-            .map_err(|e| DomainError::new(ErrorCode::HoursInvalid, e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::HoursInvalid, e.to_string()))?;
         let mut postings = vec![
             Posting {
                 account: community.issuance_account,
@@ -1021,21 +966,21 @@ impl Earning {
             return Ok((record, entry));
         }
         if record.status != model::status::SUBMITTED {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 format!("the record is {}", record.status),
             ));
         }
         if record.roster_id.is_some() || record.correction_of.is_some() {
             // A roster's lines are approved together; a correction's new record by its resolution.
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 "this record is decided with its roster or correction, not on its own",
             ));
         }
         let actor = Self::actor(p);
         if record.submitted_by == actor {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::ApproverIsSubmitter,
                 "the approver must not be the submitter",
             ));
@@ -1050,7 +995,11 @@ impl Earning {
             Outcome::Posted(e) | Outcome::Replayed(e) => e,
             Outcome::Refused(refusal) => return Err(refusal.into()),
         };
-        let record = self.store.record(ledger, id).await?.ok_or_else(not_found)?;
+        let record = self
+            .store
+            .record(ledger, id)
+            .await?
+            .ok_or_else(Error::not_found)?;
         Ok((record, Some(entry)))
     }
 
@@ -1067,7 +1016,7 @@ impl Earning {
             return Ok(record);
         }
         if record.roster_id.is_some() || record.correction_of.is_some() {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 "this record is decided with its roster or correction, not on its own",
             ));
@@ -1077,13 +1026,20 @@ impl Earning {
             .reject_record(ledger, id, &Self::actor(p), reason, self.clock.now_micros())
             .await?
         {
-            let now = self.store.record(ledger, id).await?.ok_or_else(not_found)?;
-            return Err(DomainError::new(
+            let now = self
+                .store
+                .record(ledger, id)
+                .await?
+                .ok_or_else(Error::not_found)?;
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 format!("the record is {}", now.status),
             ));
         }
-        self.store.record(ledger, id).await?.ok_or_else(not_found)
+        self.store
+            .record(ledger, id)
+            .await?
+            .ok_or_else(Error::not_found)
     }
 
     // ---- Rosters ----
@@ -1097,18 +1053,18 @@ impl Earning {
         new: NewRoster,
     ) -> Result<(Roster, Vec<ServiceRecord>, bool)> {
         if !matches!(p.role, Role::Admin | Role::Staff) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         check_text("title", &new.title, true)?;
         if new.lines.is_empty() || new.lines.len() > ROSTER_LINES_MAX {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RosterInvalid,
                 format!("a roster has 1 to {ROSTER_LINES_MAX} lines"),
             ));
         }
         let ledger = &p.ledger_id;
         if !self.manages(p, &new.community_id).await? {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::UnknownCommunity,
                 format!("no community {}", new.community_id),
             ));
@@ -1124,7 +1080,7 @@ impl Earning {
                 && existing.service_date == new.service_date
                 && existing.title == new.title;
             if !same {
-                return Err(key_reused());
+                return Err(Error::key_reused());
             }
             let records = self.store.records_of_roster(ledger, roster_id).await?;
             return Ok((existing, records, false));
@@ -1197,7 +1153,7 @@ impl Earning {
             });
         }
         if !problems.is_empty() {
-            return Err(roster_refused(problems));
+            return Err(Error::roster_refused(problems));
         }
         let roster = Roster {
             id: roster_id,
@@ -1227,7 +1183,7 @@ impl Earning {
                         detail: "already recorded for this activity and day".to_owned(),
                     })
                     .collect();
-                return Err(roster_refused(problems));
+                return Err(Error::roster_refused(problems));
             }
         }
         let records = self.store.records_of_roster(ledger, roster_id).await?;
@@ -1239,11 +1195,11 @@ impl Earning {
             .store
             .roster(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let visible = matches!(p.role, Role::Admin | Role::Auditor)
             || self.manages(p, &roster.community_id).await?;
         if !visible {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         let records = self.store.records_of_roster(&p.ledger_id, id).await?;
         Ok((roster, records))
@@ -1256,19 +1212,19 @@ impl Earning {
         id: Uuid,
     ) -> Result<(Roster, Vec<ServiceRecord>)> {
         if !matches!(p.role, Role::Admin | Role::Staff) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let (roster, records) = self.roster(p, id).await?;
         let ledger = &p.ledger_id;
         if !self.manages(p, &roster.community_id).await? {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         let actor = Self::actor(p);
         if roster.status == model::status::APPROVED {
             return Ok((roster, records));
         }
         if roster.submitted_by == actor {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::ApproverIsSubmitter,
                 "the approver must not be the submitter",
             ));
@@ -1280,7 +1236,7 @@ impl Earning {
                 .store
                 .resident(ledger, record.resident_id)
                 .await?
-                .ok_or_else(not_found)?;
+                .ok_or_else(Error::not_found)?;
             match self.approval(ledger, record, &resident).await {
                 Ok((key, draft, conditions)) => items.push((key, actor.clone(), draft, conditions)),
                 Err(e) => lines.push(LineProblem {
@@ -1291,7 +1247,7 @@ impl Earning {
             }
         }
         if !lines.is_empty() {
-            return Err(roster_refused(lines));
+            return Err(Error::roster_refused(lines));
         }
         let outcomes = self.writers.get(ledger).submit_group(items).await?;
         let problems: Vec<LineProblem> = outcomes
@@ -1308,10 +1264,10 @@ impl Earning {
             })
             .collect();
         if !problems.is_empty() {
-            return Err(roster_refused(problems));
+            return Err(Error::roster_refused(problems));
         }
         if outcomes.iter().any(|o| matches!(o, Outcome::Refused(_))) {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::GroupRefused,
                 "the roster was not credited",
             ));
@@ -1335,16 +1291,16 @@ impl Earning {
         check_text("reason", reason, true)?;
         let (record, _) = self.record(p, record_id).await.map_err(|e| {
             if e.code == ErrorCode::NotFound {
-                DomainError::new(ErrorCode::UnknownRecord, format!("no record {record_id}"))
+                Error::new(ErrorCode::UnknownRecord, format!("no record {record_id}"))
             } else {
                 e
             }
         })?;
         if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         if record.status != model::status::APPROVED {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 "only an approved record can be corrected",
             ));
@@ -1371,7 +1327,7 @@ impl Earning {
             Inserted::Existing(c) if c.record_id == record_id && c.reason == reason => {
                 Ok((c, false))
             }
-            Inserted::Existing(_) => Err(key_reused()),
+            Inserted::Existing(_) => Err(Error::key_reused()),
         }
     }
 
@@ -1380,7 +1336,7 @@ impl Earning {
             .store
             .correction(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         self.record(p, correction.record_id).await?;
         Ok(correction)
     }
@@ -1397,11 +1353,11 @@ impl Earning {
             .store
             .correction(&p.ledger_id, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let (record, resident) = self.record_for_decision(p, correction.record_id).await?;
         let ledger = &p.ledger_id;
         if correction.status != "open" {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::CorrectionNotOpen,
                 format!("the correction is {}", correction.status),
             ));
@@ -1425,7 +1381,7 @@ impl Earning {
             Resolution::Reverse { note } => (note.clone(), None),
             Resolution::Replace { hours_minor, note } => {
                 if *hours_minor <= 0 || *hours_minor > HOURS_PER_RECORD_MAX_MINOR {
-                    return Err(DomainError::new(
+                    return Err(Error::new(
                         ErrorCode::HoursInvalid,
                         "hours must be above 0 and at most 24",
                     ));
@@ -1435,7 +1391,7 @@ impl Earning {
         };
         check_text("note", &note, false)?;
         if actor == correction.requested_by || actor == record.submitted_by {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::ApproverIsSubmitter,
                 "a correction is applied by staff other than who asked for it and who recorded the service",
             ));
@@ -1443,19 +1399,19 @@ impl Earning {
         // `reversed` too: a retry after the entries posted but before the correction was closed
         // replays them (same keys) and finishes; a record reversed otherwise is refused below.
         if record.status != model::status::APPROVED && record.status != model::status::REVERSED {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::RecordNotInState,
                 format!("the record is {}", record.status),
             ));
         }
-        let entry_id = record.entry_id.ok_or_else(|| {
-            DomainError::new(ErrorCode::RecordNotInState, "the record has no entry")
-        })?;
+        let entry_id = record
+            .entry_id
+            .ok_or_else(|| Error::new(ErrorCode::RecordNotInState, "the record has no entry"))?;
         let original = self
             .ledger
             .entry(ledger, entry_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let reversal = EntryDraft {
             kind: EntryKind::Reversal,
             postings: original
@@ -1572,7 +1528,7 @@ impl Earning {
             }
         }
         if reversal_entry.is_none() {
-            return Err(DomainError::new(
+            return Err(Error::new(
                 ErrorCode::GroupRefused,
                 "the correction was not applied",
             ));
@@ -1589,7 +1545,11 @@ impl Earning {
     /// Posts expiry entries for every resident whose lots expired before `as_of` (their last
     /// valid day is earlier): resident → the community's expiry account. Idempotent: a rerun on
     /// the same state posts nothing new.
-    pub async fn run_expiry(&self, ledger: &str, as_of: Date, actor: &str) -> Result<ExpiryReport> {
+    pub async fn run_expiry(&self, p: &Principal, as_of: Date) -> Result<ExpiryReport> {
+        if p.role != Role::Admin {
+            return Err(Error::forbidden());
+        }
+        let (ledger, actor) = (p.ledger_id.as_str(), p.actor());
         let as_of_text = format_date(as_of);
         let expired = self.store.expired_points(ledger, &as_of_text).await?;
         let mut report = ExpiryReport {
@@ -1683,22 +1643,4 @@ fn cap_limits(rule: &Rule, resident: &Resident, service_date: Date, add_minor: i
         });
     }
     limits
-}
-
-pub(crate) fn key_reused() -> DomainError {
-    DomainError::new(
-        ErrorCode::IdempotencyKeyReused,
-        "this idempotency key was used for a different request",
-    )
-}
-
-fn roster_refused(lines: Vec<LineProblem>) -> DomainError {
-    DomainError {
-        code: ErrorCode::RosterInvalid,
-        detail: format!(
-            "{} line(s) of the roster cannot be credited; nothing was recorded",
-            lines.len()
-        ),
-        lines,
-    }
 }

@@ -11,14 +11,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{require, ApiError, AppState};
+use super::{require, Error};
+use crate::app::App;
 use crate::audit::export::{self, Bound, ExportError};
 use crate::audit::{format, tar};
 use crate::auth::{Principal, Role};
 use crate::error::ErrorCode;
 
 /// Routes that answer within the request time limit.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1/audit/checkpoints", get(list_checkpoints))
         .route("/v1/reports/trial-balance", get(trial_balance))
@@ -28,7 +29,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The export: it writes the whole bundle before the first byte is sent, so it is not bound by
 /// the request time limit.
-pub fn streaming_routes() -> Router<AppState> {
+pub fn streaming_routes() -> Router<App> {
     Router::new().route("/v1/audit/export", get(export_bundle))
 }
 
@@ -41,10 +42,10 @@ struct RangeQuery {
     format: Option<String>,
 }
 
-fn bound(text: Option<&str>, name: &str) -> Result<Option<Bound>, ApiError> {
+fn bound(text: Option<&str>, name: &str) -> Result<Option<Bound>, Error> {
     text.map(|t| {
         Bound::parse(t).ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::AuditBoundInvalid,
                 format!("{name} {t:?} is neither a sequence number nor a date (YYYY-MM-DD)"),
             )
@@ -53,25 +54,25 @@ fn bound(text: Option<&str>, name: &str) -> Result<Option<Bound>, ApiError> {
     .transpose()
 }
 
-impl From<ExportError> for ApiError {
+impl From<ExportError> for Error {
     fn from(error: ExportError) -> Self {
         match error {
             ExportError::Store(e) => e.into(),
-            ExportError::Range(detail) => ApiError::new(ErrorCode::AuditRangeInvalid, detail),
+            ExportError::Range(detail) => Error::new(ErrorCode::AuditRangeInvalid, detail),
             ExportError::Io(e) => {
                 tracing::error!(error = %e, "audit export");
-                ApiError::bare(ErrorCode::Internal)
+                Error::bare(ErrorCode::Internal)
             }
         }
     }
 }
 
 /// CSV when `format=csv`, else JSON.
-fn wants_csv(query: &RangeQuery) -> Result<bool, ApiError> {
+fn wants_csv(query: &RangeQuery) -> Result<bool, Error> {
     match query.format.as_deref() {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(other) => Err(ApiError::new(
+        Some(other) => Err(Error::new(
             ErrorCode::InvalidQuery,
             format!("format {other:?} is not json or csv"),
         )),
@@ -95,10 +96,10 @@ fn csv_response(text: String) -> Response {
            ("to" = Option<String>, Query, description = "last entry: sequence number or YYYY-MM-DD (UTC+8)")),
     responses((status = 200, content_type = "application/x-tar"), (status = 400), (status = 403), (status = 422)))]
 async fn export_bundle(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let (from, to) = (
@@ -195,16 +196,16 @@ async fn export_bundle(
     params(("from" = Option<i64>, Query), ("to" = Option<i64>, Query)),
     responses((status = 200), (status = 403)))]
 async fn list_checkpoints(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let seq = |text: Option<&str>, default: i64| match bound(text, "bound")? {
         None => Ok(default),
         Some(Bound::Seq(n)) => Ok(n),
-        Some(Bound::Day(_)) => Err(ApiError::new(
+        Some(Bound::Day(_)) => Err(Error::new(
             ErrorCode::AuditBoundInvalid,
             "checkpoints are listed by sequence number",
         )),
@@ -229,10 +230,10 @@ async fn list_checkpoints(
            ("format" = Option<String>, Query, description = "json (default) or csv")),
     responses((status = 200), (status = 403)))]
 async fn trial_balance(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let csv = wants_csv(&query)?;
@@ -246,14 +247,14 @@ async fn trial_balance(
 }
 
 /// Whether a staff token manages `community`.
-async fn manages(app: &AppState, principal: &Principal, community: &str) -> Result<bool, ApiError> {
+async fn manages(app: &App, principal: &Principal, community: &str) -> Result<bool, Error> {
     Ok(match principal.role {
         Role::Admin | Role::Auditor => true,
         Role::Staff => app
             .earning
             .manages(principal, community)
             .await
-            .map_err(|_| ApiError::bare(ErrorCode::Internal))?,
+            .map_err(|_| Error::bare(ErrorCode::Internal))?,
         _ => false,
     })
 }
@@ -264,15 +265,15 @@ async fn manages(app: &AppState, principal: &Principal, community: &str) -> Resu
     params(("id" = String, Path), ("as_of" = Option<String>, Query), ("format" = Option<String>, Query)),
     responses((status = 200), (status = 404)))]
 async fn community_report(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
     if !manages(&app, &principal, &id).await? {
-        return Err(ApiError::bare(ErrorCode::NotFound));
+        return Err(Error::bare(ErrorCode::NotFound));
     }
     let csv = wants_csv(&query)?;
     let as_of = bound(query.as_of.as_deref(), "as_of")?;
@@ -292,11 +293,11 @@ async fn community_report(
            ("format" = Option<String>, Query)),
     responses((status = 200), (status = 404)))]
 async fn shop_report(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
     let accounts = export::shop_accounts(app.store.as_ref(), &principal.ledger_id, &id).await?;
@@ -307,7 +308,7 @@ async fn shop_report(
         allowed &= own || manages(&app, &principal, community).await?;
     }
     if !allowed {
-        return Err(ApiError::bare(ErrorCode::NotFound));
+        return Err(Error::bare(ErrorCode::NotFound));
     }
     let csv = wants_csv(&query)?;
     let (from, to) = (

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, idempotency_key, ApiError, AppState, Body};
+use super::{format_time, idempotency_key, Body, Error};
+use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::{format_date, parse_date};
 use crate::earning::service::{
@@ -25,7 +26,7 @@ use crate::model::{
     Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
 };
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1/org-units", post(create_org_unit))
         .route("/v1/org-units/{id}", get(get_org_unit))
@@ -47,11 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/expiry/run", post(run_expiry))
 }
 
-fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
-    ApiError::new(code, detail)
+fn invalid(code: ErrorCode, detail: impl Into<String>) -> Error {
+    Error::new(code, detail)
 }
 
-fn date_field(name: &str, text: &str) -> Result<time::Date, ApiError> {
+fn date_field(name: &str, text: &str) -> Result<time::Date, Error> {
     parse_date(text).ok_or_else(|| {
         invalid(
             ErrorCode::DateInvalid,
@@ -60,8 +61,8 @@ fn date_field(name: &str, text: &str) -> Result<time::Date, ApiError> {
     })
 }
 
-fn amount_field(name: &str, text: &str) -> Result<Amount, ApiError> {
-    Amount::parse(text).map_err(|e| ApiError::new(ErrorCode::from(e), format!("{name}: {e}")))
+fn amount_field(name: &str, text: &str) -> Result<Amount, Error> {
+    Amount::parse(text).map_err(|e| Error::new(ErrorCode::from(e), format!("{name}: {e}")))
 }
 
 fn created(fresh: bool) -> StatusCode {
@@ -429,10 +430,10 @@ pub struct CursorQuery {
 #[utoipa::path(post, path = "/v1/org-units", security(("bearer" = [])), request_body = OrgUnitBody,
     responses((status = 201, body = OrgUnitView), (status = 200, body = OrgUnitView), (status = 409), (status = 422)))]
 async fn create_org_unit(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Body(body): Body<OrgUnitBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let community = match body.community {
         None => None,
         Some(c) => Some(ExpiryPolicy::parse(&c.expiry_policy, c.expiry_months).ok_or_else(|| {
@@ -459,10 +460,10 @@ async fn create_org_unit(
 #[utoipa::path(get, path = "/v1/org-units/{id}", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = OrgUnitView), (status = 404)))]
 async fn get_org_unit(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<OrgUnitView>, ApiError> {
+) -> Result<Json<OrgUnitView>, Error> {
     Ok(Json(OrgUnitView::from(
         &app.earning.org_unit(&p, &id).await?,
     )))
@@ -472,13 +473,13 @@ async fn get_org_unit(
 #[utoipa::path(post, path = "/v1/residents", security(("bearer" = [])), request_body = ResidentBody,
     responses((status = 201, body = ResidentView), (status = 200, body = ResidentView), (status = 422)))]
 async fn register_resident(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     Body(body): Body<ResidentBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if !matches!(p.role, Role::Admin | Role::Staff) {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
+        return Err(Error::bare(ErrorCode::Forbidden));
     }
     let key = idempotency_key(&headers)?;
     let (resident, fresh) = app
@@ -500,10 +501,10 @@ async fn register_resident(
 #[utoipa::path(get, path = "/v1/residents/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = ResidentView), (status = 404)))]
 async fn get_resident(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<ResidentView>, ApiError> {
+) -> Result<Json<ResidentView>, Error> {
     let Path(id) = id?;
     let resident = app.earning.resident(&p, id).await?;
     let balance = app.earning.balance(&p, id).await?;
@@ -515,11 +516,11 @@ async fn get_resident(
     params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = HistoryPage), (status = 404)))]
 async fn resident_history(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<CursorQuery>, QueryRejection>,
-) -> Result<Json<HistoryPage>, ApiError> {
+) -> Result<Json<HistoryPage>, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
     let (limit, before) = super::page_params(query.limit, query.cursor.as_deref())?;
@@ -536,10 +537,10 @@ async fn resident_history(
 #[utoipa::path(get, path = "/v1/residents/{id}/lots", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<LotView>), (status = 404)))]
 async fn resident_lots(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<Vec<LotView>>, ApiError> {
+) -> Result<Json<Vec<LotView>>, Error> {
     let Path(id) = id?;
     let lots = app.earning.lots(&p, id).await?;
     Ok(Json(
@@ -561,13 +562,13 @@ async fn resident_lots(
     params(("rule_id" = String, Path)),
     responses((status = 201, body = RuleView), (status = 200, body = RuleView), (status = 409), (status = 422)))]
 async fn set_rule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Path(rule_id): Path<String>,
     Body(body): Body<RuleBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if !matches!(p.role, Role::Admin | Role::Staff) {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
+        return Err(Error::bare(ErrorCode::Forbidden));
     }
     let terms = RuleTerms {
         community_id: body.community_id,
@@ -606,10 +607,10 @@ async fn set_rule(
 #[utoipa::path(get, path = "/v1/rules/{rule_id}", security(("bearer" = [])), params(("rule_id" = String, Path)),
     responses((status = 200, body = Vec<RuleView>), (status = 404)))]
 async fn get_rule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Path(rule_id): Path<String>,
-) -> Result<Json<Vec<RuleView>>, ApiError> {
+) -> Result<Json<Vec<RuleView>>, Error> {
     let versions = app.earning.rule_versions(&p, &rule_id).await?;
     Ok(Json(versions.iter().map(RuleView::from).collect()))
 }
@@ -619,11 +620,11 @@ async fn get_rule(
 #[utoipa::path(post, path = "/v1/service-records", security(("bearer" = [])), request_body = RecordBody,
     responses((status = 201, body = RecordView), (status = 200, body = RecordView), (status = 409), (status = 422)))]
 async fn submit_record(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     Body(body): Body<RecordBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = idempotency_key(&headers)?;
     let new = NewRecord {
         resident_id: body.resident_id,
@@ -639,10 +640,10 @@ async fn submit_record(
 #[utoipa::path(get, path = "/v1/service-records/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RecordView), (status = 404)))]
 async fn get_record(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<RecordView>, ApiError> {
+) -> Result<Json<RecordView>, Error> {
     let Path(id) = id?;
     let (record, _) = app.earning.record(&p, id).await?;
     Ok(Json(RecordView::from(&record)))
@@ -653,10 +654,10 @@ async fn get_record(
 #[utoipa::path(post, path = "/v1/service-records/{id}/approve", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RecordView), (status = 404), (status = 409), (status = 422)))]
 async fn approve_record(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<RecordView>, ApiError> {
+) -> Result<Json<RecordView>, Error> {
     let Path(id) = id?;
     let (record, _) = app.earning.approve_record(&p, id).await?;
     Ok(Json(RecordView::from(&record)))
@@ -666,11 +667,11 @@ async fn approve_record(
 #[utoipa::path(post, path = "/v1/service-records/{id}/reject", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ReasonBody, responses((status = 200, body = RecordView), (status = 404), (status = 409)))]
 async fn reject_record(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<ReasonBody>,
-) -> Result<Json<RecordView>, ApiError> {
+) -> Result<Json<RecordView>, Error> {
     let Path(id) = id?;
     Ok(Json(RecordView::from(
         &app.earning.reject_record(&p, id, &body.reason).await?,
@@ -683,12 +684,12 @@ async fn reject_record(
 #[utoipa::path(post, path = "/v1/rosters", security(("bearer" = [])), request_body = RosterBody,
     responses((status = 201, body = RosterView), (status = 200, body = RosterView), (status = 422)))]
 async fn create_roster(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     query: Result<Query<RosterQuery>, QueryRejection>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = idempotency_key(&headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -743,7 +744,7 @@ async fn create_roster(
 }
 
 /// Parses `resident,hours` CSV (a header line first). Bad rows are reported by line number.
-fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, ApiError> {
+fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, Error> {
     // Flexible: a row with missing or extra fields is still read, so that the roster check can
     // name every bad line instead of stopping at the first.
     let mut reader = csv::ReaderBuilder::new()
@@ -781,10 +782,10 @@ fn parse_roster_csv(body: &[u8]) -> Result<Vec<RosterLineBody>, ApiError> {
 #[utoipa::path(get, path = "/v1/rosters/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RosterView), (status = 404)))]
 async fn get_roster(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<RosterView>, ApiError> {
+) -> Result<Json<RosterView>, Error> {
     let Path(id) = id?;
     let (roster, records) = app.earning.roster(&p, id).await?;
     Ok(Json(roster_view(&roster, &records)))
@@ -794,10 +795,10 @@ async fn get_roster(
 #[utoipa::path(post, path = "/v1/rosters/{id}/approve", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RosterView), (status = 404), (status = 422)))]
 async fn approve_roster(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<RosterView>, ApiError> {
+) -> Result<Json<RosterView>, Error> {
     let Path(id) = id?;
     let (roster, records) = app.earning.approve_roster(&p, id).await?;
     Ok(Json(roster_view(&roster, &records)))
@@ -808,11 +809,11 @@ async fn approve_roster(
 #[utoipa::path(post, path = "/v1/corrections", security(("bearer" = [])), request_body = CorrectionBody,
     responses((status = 201, body = CorrectionView), (status = 200, body = CorrectionView), (status = 409), (status = 422)))]
 async fn request_correction(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     Body(body): Body<CorrectionBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = idempotency_key(&headers)?;
     let (correction, fresh) = app
         .earning
@@ -824,10 +825,10 @@ async fn request_correction(
 #[utoipa::path(get, path = "/v1/corrections/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = CorrectionView), (status = 404)))]
 async fn get_correction(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<CorrectionView>, ApiError> {
+) -> Result<Json<CorrectionView>, Error> {
     let Path(id) = id?;
     Ok(Json(CorrectionView::from(
         &app.earning.correction(&p, id).await?,
@@ -839,11 +840,11 @@ async fn get_correction(
 #[utoipa::path(post, path = "/v1/corrections/{id}/resolve", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ResolveBody, responses((status = 200, body = CorrectionView), (status = 404), (status = 409), (status = 422)))]
 async fn resolve_correction(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<ResolveBody>,
-) -> Result<Json<CorrectionView>, ApiError> {
+) -> Result<Json<CorrectionView>, Error> {
     let Path(id) = id?;
     let resolution = match (body.action.as_str(), body.hours.as_deref()) {
         ("reverse", None) => Resolution::Reverse { note: body.note },
@@ -868,18 +869,12 @@ async fn resolve_correction(
 #[utoipa::path(post, path = "/v1/expiry/run", security(("bearer" = [])), request_body = ExpiryBody,
     responses((status = 200, description = "What was expired"), (status = 403)))]
 async fn run_expiry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Body(body): Body<ExpiryBody>,
-) -> Result<Response, ApiError> {
-    if p.role != Role::Admin {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
-    }
+) -> Result<Response, Error> {
     let as_of = date_field("as_of", &body.as_of)?;
-    let report = app
-        .earning
-        .run_expiry(&p.ledger_id, as_of, &p.actor())
-        .await?;
+    let report = app.earning.run_expiry(&p, as_of).await?;
     Ok(Json(report).into_response())
 }
 

@@ -4,7 +4,6 @@
 //! [`problem`]). `fn router` builds the whole app so tests can drive it without a socket.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
@@ -17,25 +16,23 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{authenticate, Principal, Role};
-use crate::clock::{Clock, Entropy};
+use crate::app::App;
+use crate::auth::{Principal, Role};
+
 use crate::error::ErrorCode;
 use crate::ledger::entry::idempotency_key_is_valid;
 use crate::ledger::verify::{Problem, Summary};
 use crate::ledger::{
     format_minor, AccountKind, Amount, EntryDraft, EntryKind, PostedEntry, Posting, Side, Unit,
 };
-use crate::store::{
-    Account, NewAccount, Opened, Outcome, Store, ACCOUNT_TEXT_MAX_BYTES, PAGE_LIMIT_MAX,
-};
-use crate::writer::Writers;
+use crate::store::{Account, NewAccount, Opened, Outcome, ACCOUNT_TEXT_MAX_BYTES, PAGE_LIMIT_MAX};
 
 pub mod audit;
 pub mod earning;
 pub mod problem;
 pub mod redeem;
 
-pub use problem::{ApiError, Body};
+pub use problem::{Body, Error};
 
 /// Largest request body accepted, in bytes. An entry of 64 postings fits in well under 16 KiB.
 pub const BODY_MAX_BYTES: usize = 64 * 1024;
@@ -45,65 +42,8 @@ pub const PAGE_LIMIT_DEFAULT: i64 = 50;
 /// Longest a request may take before it is answered 503 (a write already queued still commits;
 /// a retry with the same idempotency key returns it).
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// Verifications that may run at once in one process: each scans the whole ledger.
-pub const VERIFY_CONCURRENCY_MAX: usize = 1;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub writers: Arc<Writers>,
-    pub clock: Arc<dyn Clock>,
-    pub entropy: Arc<dyn Entropy>,
-    pub earning: crate::earning::Earning,
-    pub keys: crate::keys::SharedKeys,
-    pub redemption: crate::redeem::Redemption,
-    verify_permits: Arc<tokio::sync::Semaphore>,
-}
-
-impl AppState {
-    pub fn new(
-        stores: crate::store::Stores,
-        clock: Arc<dyn Clock>,
-        entropy: Arc<dyn Entropy>,
-    ) -> Self {
-        let store = stores.ledger;
-        let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
-        let earning = crate::earning::Earning {
-            ledger: store.clone(),
-            store: stores.earning,
-            writers: writers.clone(),
-            clock: clock.clone(),
-            entropy: entropy.clone(),
-        };
-        let keys = crate::keys::SharedKeys::fixed(crate::keys::KeyRing::generate(
-            entropy.as_ref(),
-            clock.now_micros(),
-        ));
-        let redemption =
-            crate::redeem::Redemption::new(earning.clone(), stores.redeem, keys.clone());
-        AppState {
-            store,
-            writers,
-            clock,
-            entropy,
-            earning,
-            keys,
-            redemption,
-            verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
-        }
-    }
-
-    /// Uses this key ring (the server's key file) instead of the throwaway one `new` makes.
-    pub fn with_keys(mut self, keys: crate::keys::SharedKeys) -> Self {
-        self.redemption.keys = keys.clone();
-        self.keys = keys;
-        self
-    }
-}
-
 /// The whole application.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/openapi.json", get(openapi))
@@ -117,8 +57,8 @@ pub fn router(state: AppState) -> Router {
         .merge(earning::routes())
         .merge(redeem::routes())
         .merge(audit::routes())
-        .fallback(|| async { ApiError::bare(ErrorCode::NotFound) })
-        .method_not_allowed_fallback(|| async { ApiError::bare(ErrorCode::MethodNotAllowed) })
+        .fallback(|| async { Error::bare(ErrorCode::NotFound) })
+        .method_not_allowed_fallback(|| async { Error::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn(time_limit))
         .merge(audit::streaming_routes().layer(DefaultBodyLimit::max(BODY_MAX_BYTES)))
@@ -129,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
+        Err(_) => Error::new(
             ErrorCode::Unavailable,
             "the request took too long; retry with the same idempotency key",
         )
@@ -137,26 +77,23 @@ async fn time_limit(request: axum::extract::Request, next: axum::middleware::Nex
     }
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
+impl FromRequestParts<App> for Principal {
+    type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &App) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        Ok(authenticate(state.store.as_ref(), state.clock.as_ref(), header).await?)
+        state.principal_of_bearer(header).await
     }
 }
 
-fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+fn require(principal: &Principal, roles: &[Role]) -> Result<(), Error> {
     if roles.contains(&principal.role) {
         Ok(())
     } else {
-        Err(ApiError::bare(ErrorCode::Forbidden))
+        Err(Error::bare(ErrorCode::Forbidden))
     }
 }
 
@@ -303,15 +240,15 @@ pub struct PageQuery {
 
 impl PostEntryBody {
     /// Parses the body into a draft, checking everything that needs no database.
-    pub fn into_draft(self) -> Result<EntryDraft, ApiError> {
+    pub fn into_draft(self) -> Result<EntryDraft, Error> {
         let kind = EntryKind::parse(&self.kind).ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::UnknownEntryKind,
                 format!("unknown entry kind {:?}", self.kind),
             )
         })?;
         if self.postings.len() > crate::ledger::entry::POSTINGS_MAX {
-            return Err(ApiError::from(crate::ledger::LedgerError::TooManyPostings));
+            return Err(Error::from(crate::ledger::LedgerError::TooManyPostings));
         }
         let postings = self
             .postings
@@ -319,19 +256,19 @@ impl PostEntryBody {
             .enumerate()
             .map(|(index, p)| {
                 let unit = Unit::parse(&p.unit).ok_or_else(|| {
-                    ApiError::new(
+                    Error::new(
                         ErrorCode::UnknownUnit,
                         format!("postings[{index}]: unknown unit {:?}", p.unit),
                     )
                 })?;
                 let side = Side::parse(&p.side).ok_or_else(|| {
-                    ApiError::new(
+                    Error::new(
                         ErrorCode::UnknownSide,
                         format!("postings[{index}]: side must be debit or credit"),
                     )
                 })?;
                 let amount = Amount::parse(&p.amount).map_err(|e| {
-                    ApiError::new(ErrorCode::from(e), format!("postings[{index}]: {e}"))
+                    Error::new(ErrorCode::from(e), format!("postings[{index}]: {e}"))
                 })?;
                 Ok(Posting {
                     account: p.account,
@@ -340,7 +277,7 @@ impl PostEntryBody {
                     amount,
                 })
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         let draft = EntryDraft {
             kind,
             postings,
@@ -354,12 +291,12 @@ impl PostEntryBody {
 }
 
 /// A page size from the query: 1 to [`PAGE_LIMIT_MAX`], [`PAGE_LIMIT_DEFAULT`] when absent.
-pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
     let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if (1..=PAGE_LIMIT_MAX).contains(&limit) {
         Ok(limit)
     } else {
-        Err(ApiError::new(
+        Err(Error::new(
             ErrorCode::InvalidQuery,
             format!("limit must be 1 to {PAGE_LIMIT_MAX}"),
         ))
@@ -370,13 +307,13 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 pub(crate) fn page_params(
     limit: Option<i64>,
     cursor: Option<&str>,
-) -> Result<(i64, Option<i64>), ApiError> {
+) -> Result<(i64, Option<i64>), Error> {
     let limit = page_limit(limit)?;
     let before =
         match cursor {
             None => None,
             Some(text) => Some(text.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(
-                || ApiError::new(ErrorCode::InvalidQuery, "cursor is not one this API gave"),
+                || Error::new(ErrorCode::InvalidQuery, "cursor is not one this API gave"),
             )?),
         };
     Ok((limit, before))
@@ -433,17 +370,17 @@ impl From<&Account> for AccountView {
     }
 }
 
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, Error> {
     let value = headers
         .get("idempotency-key")
-        .ok_or_else(|| ApiError::bare(ErrorCode::MissingIdempotencyKey))?;
+        .ok_or_else(|| Error::bare(ErrorCode::MissingIdempotencyKey))?;
     value
         .to_str()
         .ok()
         .filter(|k| idempotency_key_is_valid(k))
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 128 printable ASCII characters without spaces",
             )
@@ -470,15 +407,15 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[utoipa::path(get, path = "/v1/ledger", security(("bearer" = [])),
     responses((status = 200, body = LedgerView), (status = 401), (status = 403)))]
 async fn get_ledger(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
-) -> Result<Json<LedgerView>, ApiError> {
+) -> Result<Json<LedgerView>, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let head = app
         .store
         .head(&principal.ledger_id)
         .await?
-        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))?;
+        .ok_or_else(|| Error::bare(ErrorCode::NotFound))?;
     Ok(Json(LedgerView {
         ledger: principal.ledger_id,
         head_seq: head.seq,
@@ -489,13 +426,10 @@ async fn get_ledger(
 /// Recomputes the chain and every balance. Admin and auditor.
 #[utoipa::path(get, path = "/v1/verify", security(("bearer" = [])),
     responses((status = 200, body = VerifyView), (status = 401), (status = 403)))]
-async fn verify(
-    State(app): State<AppState>,
-    principal: Principal,
-) -> Result<Json<VerifyView>, ApiError> {
+async fn verify(State(app): State<App>, principal: Principal) -> Result<Json<VerifyView>, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let _permit = app.verify_permits.try_acquire().map_err(|_| {
-        ApiError::new(
+        Error::new(
             ErrorCode::Overloaded,
             "a verification is already running; retry shortly",
         )
@@ -523,15 +457,15 @@ async fn verify(
     responses((status = 201, body = AccountView), (status = 200, body = AccountView, description = "Already opened by the same request"),
               (status = 409, description = "account_exists"), (status = 422)))]
 async fn open_account(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     headers: HeaderMap,
     Body(body): Body<OpenAccountBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     require(&principal, &[Role::Admin])?;
     let key = idempotency_key(&headers)?;
     let kind = AccountKind::parse(&body.kind).ok_or_else(|| {
-        ApiError::new(
+        Error::new(
             ErrorCode::UnknownAccountKind,
             format!("unknown account kind {:?}", body.kind),
         )
@@ -542,13 +476,13 @@ async fn open_account(
         ("label", Some(body.label.as_str())),
     ] {
         if value.is_some_and(|v| v.len() > ACCOUNT_TEXT_MAX_BYTES) {
-            return Err(ApiError::new(
+            return Err(Error::new(
                 ErrorCode::FieldTooLong,
                 format!("{name} is longer than {ACCOUNT_TEXT_MAX_BYTES} bytes"),
             ));
         }
         if value.is_some_and(|v| !crate::ledger::entry::text_is_clean(v)) {
-            return Err(ApiError::new(
+            return Err(Error::new(
                 ErrorCode::TextInvalid,
                 format!("{name} contains a control character"),
             ));
@@ -573,7 +507,7 @@ async fn open_account(
             Ok((StatusCode::CREATED, Json(AccountView::from(&a))).into_response())
         }
         Opened::Existing(a) => Ok((StatusCode::OK, Json(AccountView::from(&a))).into_response()),
-        Opened::Conflict(_) => Err(ApiError::new(
+        Opened::Conflict(_) => Err(Error::new(
             ErrorCode::AccountExists,
             format!("account {id} exists with other attributes"),
         )),
@@ -591,25 +525,21 @@ fn derived_account_id(ledger_id: &str, key: &str) -> Uuid {
     params(("id" = Uuid, Path)),
     responses((status = 200, body = AccountView), (status = 404)))]
 async fn get_account(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<AccountView>, ApiError> {
+) -> Result<Json<AccountView>, Error> {
     let Path(id) = id?;
     let account = visible_account(&app, &principal, id).await?;
     Ok(Json(AccountView::from(&account)))
 }
 
-async fn visible_account(
-    app: &AppState,
-    principal: &Principal,
-    id: Uuid,
-) -> Result<Account, ApiError> {
+async fn visible_account(app: &App, principal: &Principal, id: Uuid) -> Result<Account, Error> {
     app.store
         .account(&principal.ledger_id, id)
         .await?
         .filter(|a| principal.can_see_account(a))
-        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))
+        .ok_or_else(|| Error::bare(ErrorCode::NotFound))
 }
 
 /// The entries touching an account, newest first, in pages.
@@ -618,11 +548,11 @@ async fn visible_account(
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = EntriesPage), (status = 400), (status = 404)))]
 async fn account_entries(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<EntriesPage>, ApiError> {
+) -> Result<Json<EntriesPage>, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
     let (limit, before) = page_params(query.limit, query.cursor.as_deref())?;
@@ -652,11 +582,11 @@ async fn account_entries(
     responses((status = 201, body = EntryView), (status = 400), (status = 401), (status = 403),
               (status = 409), (status = 413), (status = 422), (status = 503)))]
 async fn post_entry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     headers: HeaderMap,
     Body(body): Body<PostEntryBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     require(&principal, &[Role::Admin])?;
     let key = idempotency_key(&headers)?;
     let draft = body.into_draft()?;
@@ -686,16 +616,16 @@ async fn post_entry(
            ("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
     responses((status = 200, body = JournalPage), (status = 400), (status = 403)))]
 async fn list_entries(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     query: Result<Query<JournalQuery>, QueryRejection>,
-) -> Result<Json<JournalPage>, ApiError> {
+) -> Result<Json<JournalPage>, Error> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let limit = page_limit(query.limit)?;
     let after = query.after_seq.unwrap_or(0);
     if after < 0 {
-        return Err(ApiError::new(
+        return Err(Error::new(
             ErrorCode::InvalidQuery,
             "after_seq must not be negative",
         ));
@@ -722,21 +652,21 @@ async fn list_entries(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = EntryView), (status = 404)))]
 async fn get_entry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     principal: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<EntryView>, ApiError> {
+) -> Result<Json<EntryView>, Error> {
     let Path(id) = id?;
     let entry = app
         .store
         .entry(&principal.ledger_id, id)
         .await?
-        .ok_or_else(|| ApiError::bare(ErrorCode::NotFound))?;
+        .ok_or_else(|| Error::bare(ErrorCode::NotFound))?;
     if !matches!(principal.role, Role::Admin | Role::Auditor) {
         let ids: Vec<Uuid> = entry.postings.iter().map(|p| p.account).collect();
         let accounts = app.store.accounts(&principal.ledger_id, &ids).await?;
         if !accounts.iter().any(|a| principal.can_see_account(a)) {
-            return Err(ApiError::bare(ErrorCode::NotFound));
+            return Err(Error::bare(ErrorCode::NotFound));
         }
     }
     Ok(Json(EntryView::from(&entry)))

@@ -1,4 +1,5 @@
-//! RFC 9457 problem details, and the extractors that turn every malformed request into one.
+//! RFC 9457 problem details: how the HTTP edge answers an [`Error`], and the extractors that
+//! turn every malformed request into one.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
@@ -7,20 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::auth::AuthError;
-use crate::error::ErrorCode;
-use crate::ledger::{AmountError, LedgerError};
-use crate::store::StoreError;
-use crate::writer::WriteError;
-
-/// An error answer: a stable code and a human detail. 5xx details never carry internals.
-#[derive(Debug)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub detail: String,
-    /// For rosters: every bad line and why (a problem-details extension member).
-    pub lines: Vec<crate::earning::LineProblem>,
-}
+pub use crate::error::Error;
+use crate::error::{ErrorCode, Fields, LineProblem};
 
 #[derive(Serialize)]
 struct ProblemBody<'a> {
@@ -31,25 +20,13 @@ struct ProblemBody<'a> {
     detail: &'a str,
     /// The stable code, also the last part of `type`, for clients that switch on it.
     code: &'a str,
+    #[serde(flatten)]
+    fields: &'a Fields,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    lines: &'a [crate::earning::LineProblem],
+    lines: &'a [LineProblem],
 }
 
-impl ApiError {
-    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            detail: detail.into(),
-            lines: Vec::new(),
-        }
-    }
-
-    pub fn bare(code: ErrorCode) -> Self {
-        ApiError::new(code, code.title())
-    }
-}
-
-impl IntoResponse for ApiError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.code.status();
         let body = ProblemBody {
@@ -58,6 +35,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: &self.detail,
             code: self.code.code(),
+            fields: &self.fields,
             lines: &self.lines,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
@@ -80,59 +58,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        // The cause goes to the operator's log; the client learns only that it was on our side.
-        tracing::error!(%error, "store error");
-        if error.is_transient() {
-            ApiError::bare(ErrorCode::Unavailable)
-        } else {
-            ApiError::bare(ErrorCode::Internal)
-        }
-    }
-}
-
-impl From<WriteError> for ApiError {
-    fn from(error: WriteError) -> Self {
-        match &error {
-            WriteError::Overloaded => ApiError::bare(ErrorCode::Overloaded),
-            WriteError::Unavailable => ApiError::bare(ErrorCode::Unavailable),
-            WriteError::GroupSize => ApiError::new(ErrorCode::InvalidBody, error.to_string()),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::Invalid => ApiError::bare(ErrorCode::Unauthorized),
-            AuthError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<LedgerError> for ApiError {
-    fn from(error: LedgerError) -> Self {
-        ApiError::new(ErrorCode::from(&error), error.to_string())
-    }
-}
-
-impl From<AmountError> for ApiError {
-    fn from(error: AmountError) -> Self {
-        ApiError::new(ErrorCode::from(error), error.to_string())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
+impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(ErrorCode::InvalidQuery, rejection.body_text())
+        Error::new(ErrorCode::InvalidQuery, rejection.body_text())
     }
 }
 
-impl From<PathRejection> for ApiError {
+impl From<PathRejection> for Error {
     fn from(_: PathRejection) -> Self {
         // A malformed id names nothing that exists.
-        ApiError::bare(ErrorCode::NotFound)
+        Error::bare(ErrorCode::NotFound)
     }
 }
 
@@ -144,7 +79,7 @@ where
     S: Send + Sync,
     T: DeserializeOwned,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(request, state).await {
@@ -154,25 +89,15 @@ where
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
+fn json_rejection(rejection: JsonRejection) -> Error {
     let text = rejection.body_text();
     match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::new(ErrorCode::InvalidBody, text),
-        JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, text),
-        JsonRejection::MissingJsonContentType(_) => ApiError::bare(ErrorCode::UnsupportedMediaType),
+        JsonRejection::JsonDataError(_) => Error::new(ErrorCode::InvalidBody, text),
+        JsonRejection::JsonSyntaxError(_) => Error::new(ErrorCode::MalformedJson, text),
+        JsonRejection::MissingJsonContentType(_) => Error::bare(ErrorCode::UnsupportedMediaType),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::bare(ErrorCode::BodyTooLarge)
+            Error::bare(ErrorCode::BodyTooLarge)
         }
-        _ => ApiError::new(ErrorCode::MalformedJson, text),
-    }
-}
-
-impl From<crate::earning::DomainError> for ApiError {
-    fn from(error: crate::earning::DomainError) -> Self {
-        ApiError {
-            code: error.code,
-            detail: error.detail,
-            lines: error.lines,
-        }
+        _ => Error::new(ErrorCode::MalformedJson, text),
     }
 }

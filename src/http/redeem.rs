@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, idempotency_key, ApiError, AppState, Body};
+use super::{format_time, idempotency_key, Body, Error};
+use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::parse_date;
 use crate::error::ErrorCode;
@@ -21,7 +22,7 @@ use crate::redeem::receipt::{qr_svg, ReceiptError};
 use crate::redeem::service::{Exchange, NewItem, NewShop, Shown, Statement, StockChange};
 use crate::store::redeem::{Item, Shop};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1/shops", post(create_shop))
         .route("/v1/shops/{id}", get(get_shop))
@@ -103,13 +104,13 @@ fn shop_view(s: &Shop) -> ShopView {
 #[utoipa::path(post, path = "/v1/shops", security(("bearer" = [])), request_body = ShopBody,
     responses((status = 201, body = ShopView), (status = 200, body = ShopView)))]
 async fn create_shop(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     Body(body): Body<ShopBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if !matches!(p.role, Role::Admin | Role::Staff) {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
+        return Err(Error::bare(ErrorCode::Forbidden));
     }
     let key = idempotency_key(&headers)?;
     let (shop, fresh) = app
@@ -132,10 +133,10 @@ async fn create_shop(
 #[utoipa::path(get, path = "/v1/shops/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = ShopView), (status = 404)))]
 async fn get_shop(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<ShopView>, ApiError> {
+) -> Result<Json<ShopView>, Error> {
     let Path(id) = id?;
     Ok(Json(shop_view(&app.redemption.shop(&p, id).await?)))
 }
@@ -161,11 +162,11 @@ pub struct StaffView {
 #[utoipa::path(post, path = "/v1/shops/{id}/staff", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = StaffBody, responses((status = 201, body = StaffView)))]
 async fn add_staff(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<StaffBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let (staff, token) = app
         .redemption
@@ -242,10 +243,10 @@ fn item_view(i: &Item, stock: Option<i64>) -> ItemView {
 #[utoipa::path(get, path = "/v1/shops/{id}/items", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = [ItemView])))]
 async fn catalogue(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<Vec<ItemView>>, ApiError> {
+) -> Result<Json<Vec<ItemView>>, Error> {
     let Path(id) = id?;
     let items = app.redemption.catalogue(&p, id).await?;
     Ok(Json(items.iter().map(|(i, s)| item_view(i, *s)).collect()))
@@ -256,14 +257,14 @@ async fn catalogue(
     params(("id" = Uuid, Path), ("sku" = String, Path)), request_body = ItemBody,
     responses((status = 200, body = ItemView)))]
 async fn put_item(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     path: Result<Path<(Uuid, String)>, PathRejection>,
     Body(body): Body<ItemBody>,
-) -> Result<Json<ItemView>, ApiError> {
+) -> Result<Json<ItemView>, Error> {
     let Path((id, sku)) = path?;
     let price = Amount::parse(&body.price)
-        .map_err(|e| ApiError::new(ErrorCode::from(e), format!("price: {e}")))?;
+        .map_err(|e| Error::new(ErrorCode::from(e), format!("price: {e}")))?;
     let (item, stock) = app
         .redemption
         .put_item(
@@ -306,12 +307,12 @@ pub struct StockView {
     params(("id" = Uuid, Path), ("sku" = String, Path)), request_body = StockBody,
     responses((status = 200, body = StockView)))]
 async fn move_stock(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     path: Result<Path<(Uuid, String)>, PathRejection>,
     Body(body): Body<StockBody>,
-) -> Result<Json<StockView>, ApiError> {
+) -> Result<Json<StockView>, Error> {
     let Path((id, sku)) = path?;
     let key = idempotency_key(&headers)?;
     let level = app
@@ -345,10 +346,10 @@ pub struct StockMoveView {
 #[utoipa::path(get, path = "/v1/shops/{id}/items/{sku}/stock", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("sku" = String, Path)), responses((status = 200, body = [StockMoveView])))]
 async fn stock_history(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     path: Result<Path<(Uuid, String)>, PathRejection>,
-) -> Result<Json<Vec<StockMoveView>>, ApiError> {
+) -> Result<Json<Vec<StockMoveView>>, Error> {
     let Path((id, sku)) = path?;
     let moves = app.redemption.stock_history(&p, id, &sku).await?;
     Ok(Json(
@@ -373,13 +374,13 @@ async fn stock_history(
 #[utoipa::path(post, path = "/v1/residents/{id}/credential", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = Object)))]
 async fn issue_credential(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     if !matches!(p.role, Role::Admin | Role::Staff) {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
+        return Err(Error::bare(ErrorCode::Forbidden));
     }
     let issued = app.redemption.issue_credential(&p, id).await?;
     Ok(Json(issued).into_response())
@@ -388,13 +389,13 @@ async fn issue_credential(
 #[utoipa::path(delete, path = "/v1/residents/{id}/credential", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 204)))]
 async fn revoke_credential(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, Error> {
     let Path(id) = id?;
     if !matches!(p.role, Role::Admin | Role::Staff) {
-        return Err(ApiError::bare(ErrorCode::Forbidden));
+        return Err(Error::bare(ErrorCode::Forbidden));
     }
     app.redemption.revoke_credential(&p, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -404,10 +405,10 @@ async fn revoke_credential(
 #[utoipa::path(get, path = "/v1/residents/{id}/code", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = Object)))]
 async fn current_code(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     Ok(Json(app.redemption.current_code(&p, id).await?).into_response())
 }
@@ -416,13 +417,13 @@ async fn current_code(
 #[utoipa::path(get, path = "/v1/residents/{id}/code.svg", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, content_type = "image/svg+xml")))]
 async fn current_code_svg(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let code = app.redemption.current_code(&p, id).await?;
-    let image = qr_svg(&code.code).ok_or_else(|| ApiError::bare(ErrorCode::Internal))?;
+    let image = qr_svg(&code.code).ok_or_else(|| Error::bare(ErrorCode::Internal))?;
     Ok(svg(image))
 }
 
@@ -527,11 +528,11 @@ fn basket(items: &[LineBody]) -> Vec<(String, u32)> {
 #[utoipa::path(post, path = "/v1/redemptions", security(("bearer" = [])), request_body = RedeemBody,
     responses((status = 201, body = ReceiptView), (status = 200, body = ReceiptView)))]
 async fn redeem(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     Body(body): Body<RedeemBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = idempotency_key(&headers)?;
     let shown = match (body.code, body.card) {
         (Some(code), None) => Shown::Code(code),
@@ -540,7 +541,7 @@ async fn redeem(
             pin: card.pin,
         },
         _ => {
-            return Err(ApiError::new(
+            return Err(Error::new(
                 ErrorCode::InvalidBody,
                 "give either code or card",
             ))
@@ -556,10 +557,10 @@ async fn redeem(
 #[utoipa::path(get, path = "/v1/receipts/{id}", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = ReceiptView), (status = 404)))]
 async fn get_receipt(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Json<ReceiptView>, ApiError> {
+) -> Result<Json<ReceiptView>, Error> {
     let Path(id) = id?;
     Ok(Json(receipt_view(&app.redemption.receipt(&p, id).await?)))
 }
@@ -567,14 +568,13 @@ async fn get_receipt(
 #[utoipa::path(get, path = "/v1/receipts/{id}/qr.svg", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, content_type = "image/svg+xml")))]
 async fn receipt_qr(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let exchange = app.redemption.receipt(&p, id).await?;
-    let image =
-        qr_svg(&exchange.signed.compact).ok_or_else(|| ApiError::bare(ErrorCode::Internal))?;
+    let image = qr_svg(&exchange.signed.compact).ok_or_else(|| Error::bare(ErrorCode::Internal))?;
     Ok(svg(image))
 }
 
@@ -589,12 +589,12 @@ pub struct RefundBody {
 #[utoipa::path(post, path = "/v1/receipts/{id}/refund", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = RefundBody, responses((status = 201, body = ReceiptView)))]
 async fn refund(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<RefundBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let key = idempotency_key(&headers)?;
     let wanted = body.items.as_deref().map(basket);
@@ -639,10 +639,10 @@ pub struct ReceiptFields {
 #[utoipa::path(post, path = "/v1/receipts/verify", security(("bearer" = [])), request_body = VerifyBody,
     responses((status = 200, body = VerifyView)))]
 async fn verify_receipt(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     Body(body): Body<VerifyBody>,
-) -> Result<Json<VerifyView>, ApiError> {
+) -> Result<Json<VerifyView>, Error> {
     let (verified, known, refunded_by) = app
         .redemption
         .verify_receipt(&p.ledger_id, &body.receipt)
@@ -695,10 +695,10 @@ pub struct PeriodQuery {
     pub format: Option<String>,
 }
 
-fn period(from: &str, to: &str) -> Result<(time::Date, time::Date), ApiError> {
+fn period(from: &str, to: &str) -> Result<(time::Date, time::Date), Error> {
     let parse = |name: &str, text: &str| {
         parse_date(text).ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::DateInvalid,
                 format!("{name} must be a date written YYYY-MM-DD"),
             )
@@ -707,9 +707,9 @@ fn period(from: &str, to: &str) -> Result<(time::Date, time::Date), ApiError> {
     Ok((parse("from", from)?, parse("to", to)?))
 }
 
-fn statement_csv(s: &Statement) -> Result<String, ApiError> {
+fn statement_csv(s: &Statement) -> Result<String, Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    let fail = |_| ApiError::bare(ErrorCode::Internal);
+    let fail = |_| Error::bare(ErrorCode::Internal);
     out.write_record([
         "receipt_id",
         "kind",
@@ -734,8 +734,8 @@ fn statement_csv(s: &Statement) -> Result<String, ApiError> {
     }
     let bytes = out
         .into_inner()
-        .map_err(|_| ApiError::bare(ErrorCode::Internal))?;
-    String::from_utf8(bytes).map_err(|_| ApiError::bare(ErrorCode::Internal))
+        .map_err(|_| Error::bare(ErrorCode::Internal))?;
+    String::from_utf8(bytes).map_err(|_| Error::bare(ErrorCode::Internal))
 }
 
 /// A shop's statement for a period: redemptions, refunds and net points, as JSON or CSV.
@@ -743,11 +743,11 @@ fn statement_csv(s: &Statement) -> Result<String, ApiError> {
     params(("id" = Uuid, Path), ("from" = String, Query), ("to" = String, Query), ("format" = Option<String>, Query)),
     responses((status = 200, body = Object)))]
 async fn statement(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<PeriodQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let Query(q) = query?;
     let (from, to) = period(&q.from, &q.to)?;
@@ -759,7 +759,7 @@ async fn statement(
             statement_csv(&s)?,
         )
             .into_response()),
-        Some(_) => Err(ApiError::new(
+        Some(_) => Err(Error::new(
             ErrorCode::InvalidQuery,
             "format must be json or csv",
         )),
@@ -778,12 +778,12 @@ pub struct SettleBody {
 #[utoipa::path(post, path = "/v1/shops/{id}/settlements", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SettleBody, responses((status = 201, body = Object)))]
 async fn settle(
-    State(app): State<AppState>,
+    State(app): State<App>,
     p: Principal,
     headers: HeaderMap,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<SettleBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let Path(id) = id?;
     let key = idempotency_key(&headers)?;
     let (from, to) = period(&body.from, &body.to)?;

@@ -217,8 +217,15 @@ pub enum LedgerError {
     UnknownAccount { account: AccountId },
     #[error("account {account} cannot hold {unit}")]
     UnitNotAllowed { account: AccountId, unit: Unit },
-    #[error("account {account} has too little {unit} for this debit")]
-    InsufficientBalance { account: AccountId, unit: Unit },
+    #[error("account {account} has too little {unit} for this debit (balance {}, needed {})", super::format_minor(*balance_minor), super::format_minor(*needed_minor))]
+    InsufficientBalance {
+        account: AccountId,
+        unit: Unit,
+        /// The balance before this entry (after the batch's earlier entries).
+        balance_minor: i64,
+        /// What this entry takes from the account, net.
+        needed_minor: i64,
+    },
     #[error("account {account} would overflow its {unit} balance")]
     BalanceOverflow { account: AccountId, unit: Unit },
     #[error("the entry to reverse does not exist in this ledger")]
@@ -255,8 +262,8 @@ pub enum LedgerError {
     ItemInactive { item: uuid::Uuid },
     #[error("this shop does not serve the resident's community")]
     ShopNotServing,
-    #[error("item {item} is not in this shop's catalogue")]
-    UnknownItem { item: uuid::Uuid },
+    #[error("item {sku} is not in this shop's catalogue")]
+    UnknownItem { sku: String },
 }
 
 impl EntryDraft {

@@ -575,7 +575,17 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
     for (&(account, unit), &balance) in &new_balances {
         let kind = state.accounts[&account].kind;
         if kind.floor(unit) == Some(Floor::Zero) && balance < 0 {
-            return Err(LedgerError::InsufficientBalance { account, unit });
+            let before = state.accounts[&account]
+                .balances
+                .get(&unit)
+                .copied()
+                .unwrap_or(0);
+            return Err(LedgerError::InsufficientBalance {
+                account,
+                unit,
+                balance_minor: before,
+                needed_minor: before.saturating_sub(balance),
+            });
         }
     }
     if let Some(as_of) = lots::expiry_as_of(draft.kind, &draft.metadata) {
@@ -715,7 +725,9 @@ mod tests {
                 Planned::Posted(0),
                 Planned::Refused(LedgerError::InsufficientBalance {
                     account: account(1),
-                    unit: Unit::Points
+                    unit: Unit::Points,
+                    balance_minor: 40,
+                    needed_minor: 60,
                 }),
                 Planned::Posted(1),
             ]

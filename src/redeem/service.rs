@@ -14,7 +14,8 @@ use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceip
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{new_token, Principal, Role};
 use crate::calendar::{day_of, day_start_micros, format_date};
-use crate::earning::service::{check_text, forbidden, key_reused, not_found, DomainError, Earning};
+use crate::earning::service::{check_text, Earning};
+use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
 use crate::ledger::code::{self, ParsedCode};
@@ -31,7 +32,7 @@ use crate::store::redeem::{
 use crate::store::{NewAccount, Opened, Outcome};
 use crate::writer::Conditions;
 
-type Result<T> = std::result::Result<T, DomainError>;
+type Result<T> = std::result::Result<T, Error>;
 
 /// Most partner communities one shop may list.
 pub const SHOP_COMMUNITIES_MAX: usize = 64;
@@ -47,8 +48,8 @@ pub const STATEMENT_RECEIPTS_MAX: i64 = 100_000;
 pub const REFUND_WINDOW_DEFAULT_DAYS: i64 = 7;
 const DAY_MICROS: i64 = 86_400_000_000;
 
-fn err(code: ErrorCode, detail: impl Into<String>) -> DomainError {
-    DomainError::new(code, detail)
+fn err(code: ErrorCode, detail: impl Into<String>) -> Error {
+    Error::new(code, detail)
 }
 
 /// One basket line as stored on a receipt (and hashed into the entry's metadata).
@@ -308,7 +309,7 @@ impl Redemption {
             return if same(&existing) {
                 Ok((existing, false))
             } else {
-                Err(key_reused())
+                Err(Error::key_reused())
             };
         }
         let account = NewAccount {
@@ -326,7 +327,7 @@ impl Redemption {
             .await?
         {
             Opened::Created(a) | Opened::Existing(a) => a.id,
-            Opened::Conflict(_) => return Err(key_reused()),
+            Opened::Conflict(_) => return Err(Error::key_reused()),
         };
         let shop = Shop {
             id,
@@ -344,7 +345,7 @@ impl Redemption {
         match detach(async move { store.insert_shop(&ledger_owned, &shop).await }).await?? {
             Inserted::Created(s) => Ok((s, true)),
             Inserted::Existing(s) if same(&s) => Ok((s, false)),
-            Inserted::Existing(_) => Err(key_reused()),
+            Inserted::Existing(_) => Err(Error::key_reused()),
         }
     }
 
@@ -365,11 +366,11 @@ impl Redemption {
             .store
             .shop(Self::ledger_of(p), id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         if p.role == Role::Auditor || self.runs_shop(p, &shop).await? {
             Ok(shop)
         } else {
-            Err(not_found())
+            Err(Error::not_found())
         }
     }
 
@@ -384,7 +385,7 @@ impl Redemption {
         check_text("name", name, true)?;
         let shop = self.shop(p, shop_id).await?;
         if !matches!(p.role, Role::Admin | Role::Staff) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let ledger = Self::ledger_of(p);
         let now = self.now();
@@ -419,7 +420,7 @@ impl Redemption {
     ) -> Result<(Item, Option<i64>)> {
         let shop = self.shop(p, shop_id).await?;
         if !self.runs_shop(p, &shop).await? {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         if sku.is_empty()
             || sku.len() > SKU_MAX_BYTES
@@ -526,7 +527,7 @@ impl Redemption {
         let (reason, note) = (reason.as_str(), note.as_str());
         let shop = self.shop(p, shop_id).await?;
         if !self.runs_shop(p, &shop).await? {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         if !["restock", "count", "damaged", "returned_to_supplier"].contains(&reason) {
             return Err(err(
@@ -575,7 +576,7 @@ impl Redemption {
                 ErrorCode::OutOfStock,
                 format!("only {level} in stock; the move would go below zero"),
             )),
-            StockMoved::IdReused => Err(key_reused()),
+            StockMoved::IdReused => Err(Error::key_reused()),
         }
     }
 
@@ -593,7 +594,7 @@ impl Redemption {
             .await?
             .into_iter()
             .find(|i| i.sku == sku)
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         Ok(self.store.stock_moves(ledger, item.id, 200).await?)
     }
 
@@ -602,7 +603,7 @@ impl Redemption {
     async fn resident_for_staff(&self, p: &Principal, resident: Uuid) -> Result<Resident> {
         let r = self.earning.resident(p, resident).await?;
         if !self.earning.manages(p, &r.community_id).await? {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         Ok(r)
     }
@@ -658,7 +659,7 @@ impl Redemption {
         if detach(async move { store.revoke_credential(&ledger, r.id, now).await }).await?? {
             Ok(())
         } else {
-            Err(not_found())
+            Err(Error::not_found())
         }
     }
 
@@ -671,7 +672,7 @@ impl Redemption {
             _ => false,
         };
         if !visible {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         let ledger = Self::ledger_of(p);
         let credential = self
@@ -706,21 +707,21 @@ impl Redemption {
         basket: &[(String, u32)],
     ) -> Result<Exchange> {
         if p.role != Role::Shop {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let ledger = Self::ledger_of(p).to_owned();
         let shop_id = p
             .scope
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(forbidden)?;
+            .ok_or_else(Error::forbidden)?;
         let view = self
             .till_view(&ledger, shop_id)
             .await?
-            .ok_or_else(forbidden)?;
+            .ok_or_else(Error::forbidden)?;
         let (shop, items) = (&view.0, &view.1);
         check_basket(basket)?;
-        let invalid = || DomainError::from(LedgerError::RedemptionCodeInvalid);
+        let invalid = || Error::from(LedgerError::RedemptionCodeInvalid);
         let (number, proof, shown_bytes) = match &shown {
             Shown::Code(text) => {
                 let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
@@ -755,7 +756,7 @@ impl Redemption {
         let day = day_of(now);
         for (sku, quantity) in basket {
             let Some(item) = items.iter().find(|i| &i.sku == sku) else {
-                pre_refusal.get_or_insert(LedgerError::UnknownItem { item: Uuid::nil() });
+                pre_refusal.get_or_insert(LedgerError::UnknownItem { sku: sku.clone() });
                 continue;
             };
             if !item.active {
@@ -843,7 +844,9 @@ impl Redemption {
             }),
             fingerprint_extra: Some(shown_bytes.into_bytes()),
         };
-        self.post(&ledger, key, p.actor(), draft, conditions).await
+        self.post(&ledger, key, p.actor(), draft, conditions)
+            .await
+            .map_err(|error| name_the_item(error, items))
     }
 
     async fn post(
@@ -930,7 +933,7 @@ impl Redemption {
             .store
             .receipt(ledger, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let visible = match p.role {
             Role::Admin | Role::Auditor => true,
             Role::Shop => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
@@ -938,7 +941,7 @@ impl Redemption {
             Role::Staff => self.earning.manages(p, &stored.community_id).await?,
         };
         if !visible {
-            return Err(not_found());
+            return Err(Error::not_found());
         }
         let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
         Ok(Exchange {
@@ -988,16 +991,16 @@ impl Redemption {
             .store
             .receipt(&ledger, receipt_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         let shop = self
             .store
             .shop(&ledger, original.shop_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         match p.role {
             Role::Admin => {}
             Role::Shop if p.scope.as_deref() == Some(&shop.id.to_string()) => {}
-            _ => return Err(not_found()),
+            _ => return Err(Error::not_found()),
         }
         if original.kind != "redemption" {
             return Err(err(
@@ -1010,7 +1013,7 @@ impl Redemption {
             .ledger
             .entry(&ledger, original.entry_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(Error::not_found)?;
         if p.role == Role::Shop && entry.actor == p.actor() {
             let owner = self
                 .store
@@ -1242,7 +1245,7 @@ impl Redemption {
         to: Date,
     ) -> Result<(Statement, bool)> {
         if !matches!(p.role, Role::Admin | Role::Staff) {
-            return Err(forbidden());
+            return Err(Error::forbidden());
         }
         let shop = self.shop(p, shop_id).await?;
         if to >= day_of(self.now()) {
@@ -1322,6 +1325,24 @@ impl Redemption {
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
     }
+}
+
+/// Adds the item's code and name to a refusal that concerns one item of the catalogue (a
+/// limit is keyed by the item's id, which means nothing at a till).
+fn name_the_item(mut error: Error, items: &[Item]) -> Error {
+    let concerns = |item: &Item| match error.code {
+        ErrorCode::OutOfStock
+        | ErrorCode::ItemDailyCapExceeded
+        | ErrorCode::ItemMonthlyCapExceeded
+        | ErrorCode::ItemInactive => error.detail.contains(&item.id.to_string()),
+        _ => false,
+    };
+    if let Some(item) = items.iter().find(|item| concerns(item)) {
+        error.detail = format!("{}: {} ({})", error.code.title(), item.sku, item.name_zh);
+        error.fields.sku = Some(item.sku.clone());
+        error.fields.item = Some(item.name_zh.clone());
+    }
+    error
 }
 
 /// The stock and cap limits of `quantity` units of `item` for `resident` on `day`.

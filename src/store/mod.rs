@@ -459,3 +459,15 @@ pub(crate) fn checkpoint_from(
         tag: hash32(tag)?,
     })
 }
+
+impl From<StoreError> for crate::error::Error {
+    fn from(error: StoreError) -> Self {
+        // The cause goes to the operator's log; the caller learns only that it was on our side.
+        tracing::error!(%error, "store error");
+        if error.is_transient() {
+            crate::error::Error::bare(crate::error::ErrorCode::Unavailable)
+        } else {
+            crate::error::Error::bare(crate::error::ErrorCode::Internal)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The application core: the one place that puts the store, the writers, the key ring and the
+//! services together. Every edge — the HTTP API, the command line, the demo seed and the web
+//! pages — starts from an [`App`] and calls the same services with a [`Principal`] the edge
+//! resolved (a bearer token today, a session cookie for the pages); every authorization
+//! decision is made inside the services, so no edge can skip one.
+
+use std::sync::Arc;
+
+use crate::auth::{authenticate, Principal};
+use crate::clock::{Clock, Entropy};
+use crate::earning::Earning;
+use crate::error::Error;
+use crate::keys::{KeyRing, SharedKeys};
+use crate::redeem::Redemption;
+use crate::store::{Store, Stores};
+use crate::writer::Writers;
+
+/// Verifications that may run at once in one process: each scans the whole ledger.
+pub const VERIFY_CONCURRENCY_MAX: usize = 1;
+
+/// Everything an edge needs, built once per process (cheap to clone: it is all shared).
+#[derive(Clone)]
+pub struct App {
+    /// The ledger's journal, accounts and tokens.
+    pub store: Arc<dyn Store>,
+    /// One group-commit writer per ledger; the only way anything is posted.
+    pub writers: Arc<Writers>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    /// Organisation, residents, rules, service records, rosters, corrections, expiry.
+    pub earning: Earning,
+    /// Shops, catalogue, credentials, redemption, refunds, settlement.
+    pub redemption: Redemption,
+    /// The signing keys (receipts, checkpoints, manifests) and the master key.
+    pub keys: SharedKeys,
+    /// Bounds the whole-ledger verifications running at once.
+    pub verify_permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl App {
+    /// The core over `stores`, with a throwaway key ring (for tests and tools that sign nothing
+    /// that is kept); a server uses [`App::with_keys`] to sign with its key file.
+    pub fn new(stores: Stores, clock: Arc<dyn Clock>, entropy: Arc<dyn Entropy>) -> App {
+        let store = stores.ledger;
+        let writers = Arc::new(Writers::new(store.clone(), clock.clone(), entropy.clone()));
+        let earning = Earning {
+            ledger: store.clone(),
+            store: stores.earning,
+            writers: writers.clone(),
+            clock: clock.clone(),
+            entropy: entropy.clone(),
+        };
+        let keys = SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), clock.now_micros()));
+        let redemption = Redemption::new(earning.clone(), stores.redeem, keys.clone());
+        App {
+            store,
+            writers,
+            clock,
+            entropy,
+            earning,
+            redemption,
+            keys,
+            verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
+        }
+    }
+
+    /// Signs with `keys` (the server's key file) instead of the throwaway ring.
+    pub fn with_keys(mut self, keys: SharedKeys) -> App {
+        self.redemption.keys = keys.clone();
+        self.keys = keys;
+        self
+    }
+
+    /// The principal an `Authorization: Bearer …` header stands for, or `unauthorized`.
+    pub async fn principal_of_bearer(&self, header: Option<&str>) -> Result<Principal, Error> {
+        Ok(authenticate(self.store.as_ref(), self.clock.as_ref(), header).await?)
+    }
+}
