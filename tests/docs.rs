@@ -63,3 +63,46 @@ fn readme_starts_with_run_and_test() {
         ".ci/run must run the README's test command"
     );
 }
+
+/// `1024` as the documents write it: `1 024`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn architecture_states_the_writers_true_bounds() {
+    // Proves ARCHITECTURE.md names each writer bound with the value in src/writer.rs, says what
+    // it counts, and no longer calls the submission bound a bound on requests (`BATCH_MAX`).
+    use aixin::writer::{GROUP_MAX, QUEUE_MAX, REQUESTS_PER_BATCH_MAX, SUBMISSIONS_PER_BATCH_MAX};
+    let doc = read("ARCHITECTURE.md");
+    for (name, value, counts) in [
+        ("SUBMISSIONS_PER_BATCH_MAX", SUBMISSIONS_PER_BATCH_MAX, "submissions"),
+        ("GROUP_MAX", GROUP_MAX, "requests"),
+        ("REQUESTS_PER_BATCH_MAX", REQUESTS_PER_BATCH_MAX, "requests"),
+        ("QUEUE_MAX", QUEUE_MAX, "submissions"),
+    ] {
+        let stated = format!("`{name}` = {} {counts}", grouped(value));
+        assert!(doc.contains(&stated), "ARCHITECTURE.md must say {stated:?}");
+    }
+    assert!(
+        !doc.contains("`BATCH_MAX`"),
+        "ARCHITECTURE.md still names BATCH_MAX"
+    );
+    let row = |first: &str| {
+        doc.lines()
+            .find(|l| l.starts_with(&format!("| {first} |")))
+            .unwrap_or_else(|| panic!("the Limits table's {first} row"))
+    };
+    for value in [SUBMISSIONS_PER_BATCH_MAX, GROUP_MAX, REQUESTS_PER_BATCH_MAX] {
+        assert!(row("batch").contains(&grouped(value)), "{}", row("batch"));
+    }
+    assert!(row("queue").contains(&grouped(QUEUE_MAX)), "{}", row("queue"));
+}
