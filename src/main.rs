@@ -13,6 +13,35 @@ use aixin::http::{router, AppState};
 use aixin::keys::{KeyRing, SharedKeys};
 use aixin::store::{self, ledger_id_is_valid};
 
+/// `print!` to stdout, except that a reader that has gone away (`aixin audit verify DIR | head -1`)
+/// is not an error: the rest of the output is dropped and the command ends with its own exit
+/// status. Any other failure to write ends the process with status 2.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` with the same treatment of a closed stdout as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("aixin: cannot write to stdout: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// aixin (爱心): a double-entry ledger of community volunteer points.
 #[derive(Parser)]
 #[command(version, about)]
@@ -304,7 +333,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 }
             };
-            print!("{text}");
+            out!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => {
@@ -324,7 +353,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    println!(
+                    outln!(
                         "exported ledger {:?} entries {} to {} ({} postings, {} accounts) to {}; head {}",
                         manifest.ledger,
                         manifest.from_seq,
@@ -345,7 +374,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    print!("{}", aixin::audit::format::checkpoint_line(&checkpoint));
+                    out!("{}", aixin::audit::format::checkpoint_line(&checkpoint));
                     Ok(ExitCode::SUCCESS)
                 }
                 AuditCommand::Verify { .. } => unreachable!("handled before the database opens"),
@@ -361,19 +390,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Verify => match store.verify(&cli.ledger).await.map_err(|e| e.to_string())? {
             Ok(summary) => {
-                println!(
+                outln!(
                     "ok: ledger {:?}, {} entries, {} accounts, head {}",
-                    cli.ledger, summary.entries, summary.accounts, summary.head_hash
+                    cli.ledger,
+                    summary.entries,
+                    summary.accounts,
+                    summary.head_hash
                 );
                 Ok(ExitCode::SUCCESS)
             }
             Err(problem) => {
                 match problem.seq {
-                    Some(seq) => println!(
+                    Some(seq) => outln!(
                         "FAILED at entry {seq}: {:?}: {}",
-                        problem.kind, problem.detail
+                        problem.kind,
+                        problem.detail
                     ),
-                    None => println!("FAILED: {:?}: {}", problem.kind, problem.detail),
+                    None => outln!("FAILED: {:?}: {}", problem.kind, problem.detail),
                 }
                 Ok(ExitCode::from(1))
             }
@@ -411,7 +444,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     record.id,
                     cli.ledger
                 );
-                println!("{secret}");
+                outln!("{secret}");
                 Ok(ExitCode::SUCCESS)
             }
             TokenCommand::Revoke { id } => {
@@ -439,9 +472,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .run_expiry(&cli.ledger, as_of, "aixin-expire")
                 .await
                 .map_err(|e| e.detail)?;
-            println!(
+            outln!(
                 "expired {} points in {} accounts as of {} ({} refused)",
-                report.points, report.accounts, report.as_of, report.refused
+                report.points,
+                report.accounts,
+                report.as_of,
+                report.refused
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -538,7 +574,7 @@ fn verify_receipt(keys: &std::path::Path, receipt: &str) -> Result<ExitCode, Str
     match aixin::redeem::receipt::verify_compact(&ring, &text) {
         Ok(r) => {
             let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
-            println!("{json}");
+            outln!("{json}");
             eprintln!("receipt {} verifies (key {})", r.id, r.key_id);
             Ok(ExitCode::SUCCESS)
         }
@@ -555,14 +591,14 @@ fn keys_command(path: &std::path::Path, command: &KeysCommand) -> Result<ExitCod
     match command {
         KeysCommand::List => {
             for key in ring.signing_keys() {
-                println!("{}\t{:?}\t{}", key.id, key.status, key.created_at);
+                outln!("{}\t{:?}\t{}", key.id, key.status, key.created_at);
             }
         }
         KeysCommand::Rotate => {
             let id = ring.rotate(&OsEntropy, SystemClock.now_micros());
             ring.save(path).map_err(|e| e.to_string())?;
             eprintln!("new active signing key {id}; running servers pick it up within a minute");
-            println!("{id}");
+            outln!("{id}");
         }
         KeysCommand::Revoke { id } => {
             ring.revoke(id).map_err(|e| e.to_string())?;
@@ -679,7 +715,7 @@ fn audit_verify(
     let source = aixin::audit::verify::DirSource(dir.to_path_buf());
     match aixin::audit::verify::verify_bundle(&source, ring.as_ref(), retained.as_ref()) {
         Ok(summary) => {
-            println!(
+            outln!(
                 "ok: ledger {:?}, entries {} to {} ({} postings, {} accounts, {} checkpoints), head {}",
                 summary.ledger,
                 summary.from_seq,
@@ -690,18 +726,18 @@ fn audit_verify(
                 summary.head_hash
             );
             if !summary.signatures_checked {
-                println!("note: signatures not checked (give --keys FILE to check them)");
+                outln!("note: signatures not checked (give --keys FILE to check them)");
             }
             if let Some(seq) = summary.extends_checkpoint {
-                println!("ok: extends the retained checkpoint of entry {seq}");
+                outln!("ok: extends the retained checkpoint of entry {seq}");
             }
             for (unit, kind, balance) in &summary.totals {
-                println!("total {unit} {kind} {balance}");
+                outln!("total {unit} {kind} {balance}");
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
-            println!("FAILED: {problem}");
+            outln!("FAILED: {problem}");
             Ok(ExitCode::from(1))
         }
     }

@@ -84,7 +84,11 @@ fn architecture_states_the_writers_true_bounds() {
     use aixin::writer::{GROUP_MAX, QUEUE_MAX, REQUESTS_PER_BATCH_MAX, SUBMISSIONS_PER_BATCH_MAX};
     let doc = read("ARCHITECTURE.md");
     for (name, value, counts) in [
-        ("SUBMISSIONS_PER_BATCH_MAX", SUBMISSIONS_PER_BATCH_MAX, "submissions"),
+        (
+            "SUBMISSIONS_PER_BATCH_MAX",
+            SUBMISSIONS_PER_BATCH_MAX,
+            "submissions",
+        ),
         ("GROUP_MAX", GROUP_MAX, "requests"),
         ("REQUESTS_PER_BATCH_MAX", REQUESTS_PER_BATCH_MAX, "requests"),
         ("QUEUE_MAX", QUEUE_MAX, "submissions"),
@@ -104,5 +108,9 @@ fn architecture_states_the_writers_true_bounds() {
     for value in [SUBMISSIONS_PER_BATCH_MAX, GROUP_MAX, REQUESTS_PER_BATCH_MAX] {
         assert!(row("batch").contains(&grouped(value)), "{}", row("batch"));
     }
-    assert!(row("queue").contains(&grouped(QUEUE_MAX)), "{}", row("queue"));
+    assert!(
+        row("queue").contains(&grouped(QUEUE_MAX)),
+        "{}",
+        row("queue")
+    );
 }

@@ -237,7 +237,11 @@ fn every_damm_vector_follows_the_table_in_the_spec() {
     }
     for v in stored["codes"]["vectors"].as_array().unwrap() {
         let code = v["code"].as_str().unwrap();
-        assert_eq!(damm_by(&table, code), 0, "code vector {code} is not well formed");
+        assert_eq!(
+            damm_by(&table, code),
+            0,
+            "code vector {code} is not well formed"
+        );
     }
     // Row 0 is a permutation, so every cell T[i][d] is reached by the two digits p d with T[0][p] = i.
     for (i, row) in table.iter().enumerate() {
