@@ -543,8 +543,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 } else {
                     "<the same URL>".to_owned()
                 };
+                // The command as this binary was started (`aixin`, `target/release/aixin`, ...).
+                let program = std::env::args_os()
+                    .next()
+                    .map_or_else(|| "aixin".into(), |p| p.to_string_lossy().into_owned());
                 eprintln!(
-                    "    cargo run --release -- --database-url '{url}' --ledger {} token create --role admin",
+                    "    {program} --database-url '{url}' --ledger {} token create --role admin",
                     cli.ledger
                 );
             }
