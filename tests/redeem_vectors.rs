@@ -200,14 +200,14 @@ fn damm_table_of_the_spec() -> [[u8; 10]; 10] {
         table[i].copy_from_slice(&cells);
     }
     // A quasigroup: every row and every column is a permutation of 0..=9, and the diagonal is 0.
-    for i in 0..10 {
-        let mut row: Vec<u8> = table[i].to_vec();
-        let mut column: Vec<u8> = (0..10).map(|r| table[r][i]).collect();
+    for (i, cells) in table.iter().enumerate() {
+        let mut row: Vec<u8> = cells.to_vec();
+        let mut column: Vec<u8> = table.iter().map(|r| r[i]).collect();
         row.sort_unstable();
         column.sort_unstable();
         assert_eq!(row, (0..10).collect::<Vec<u8>>(), "row {i}");
         assert_eq!(column, (0..10).collect::<Vec<u8>>(), "column {i}");
-        assert_eq!(table[i][i], 0, "diagonal at {i}");
+        assert_eq!(cells[i], 0, "diagonal at {i}");
     }
     table
 }
