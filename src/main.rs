@@ -14,6 +14,35 @@ use aixin::http::router;
 use aixin::keys::{KeyRing, SharedKeys};
 use aixin::store::{self, ledger_id_is_valid};
 
+/// `print!` to stdout, except that a reader that has gone away (`aixin audit verify DIR | head -1`)
+/// is not an error: the rest of the output is dropped and the command ends with its own exit
+/// status. Any other failure to write ends the process with status 2.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` with the same treatment of a closed stdout as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("aixin: cannot write to stdout: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// aixin (爱心): a double-entry ledger of community volunteer points.
 #[derive(Parser)]
 #[command(version, about)]
@@ -305,7 +334,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     }
                 }
             };
-            print!("{text}");
+            out!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => {
@@ -325,7 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    println!(
+                    outln!(
                         "exported ledger {:?} entries {} to {} ({} postings, {} accounts) to {}; head {}",
                         manifest.ledger,
                         manifest.from_seq,
@@ -346,7 +375,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    print!("{}", aixin::audit::format::checkpoint_line(&checkpoint));
+                    out!("{}", aixin::audit::format::checkpoint_line(&checkpoint));
                     Ok(ExitCode::SUCCESS)
                 }
                 AuditCommand::Verify { .. } => unreachable!("handled before the database opens"),
@@ -362,19 +391,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Verify => match store.verify(&cli.ledger).await.map_err(|e| e.to_string())? {
             Ok(summary) => {
-                println!(
+                outln!(
                     "ok: ledger {:?}, {} entries, {} accounts, head {}",
-                    cli.ledger, summary.entries, summary.accounts, summary.head_hash
+                    cli.ledger,
+                    summary.entries,
+                    summary.accounts,
+                    summary.head_hash
                 );
                 Ok(ExitCode::SUCCESS)
             }
             Err(problem) => {
                 match problem.seq {
-                    Some(seq) => println!(
+                    Some(seq) => outln!(
                         "FAILED at entry {seq}: {:?}: {}",
-                        problem.kind, problem.detail
+                        problem.kind,
+                        problem.detail
                     ),
-                    None => println!("FAILED: {:?}: {}", problem.kind, problem.detail),
+                    None => outln!("FAILED: {:?}: {}", problem.kind, problem.detail),
                 }
                 Ok(ExitCode::from(1))
             }
@@ -412,7 +445,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     record.id,
                     cli.ledger
                 );
-                println!("{secret}");
+                outln!("{secret}");
                 Ok(ExitCode::SUCCESS)
             }
             TokenCommand::Revoke { id } => {
@@ -440,9 +473,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .run_expiry(&Principal::operator(&cli.ledger, "aixin-expire"), as_of)
                 .await
                 .map_err(|e| e.detail)?;
-            println!(
+            outln!(
                 "expired {} points in {} accounts as of {} ({} refused)",
-                report.points, report.accounts, report.as_of, report.refused
+                report.points,
+                report.accounts,
+                report.as_of,
+                report.refused
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -508,8 +544,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 } else {
                     "<the same URL>".to_owned()
                 };
+                // The command as this binary was started (`aixin`, `target/release/aixin`, ...).
+                let program = std::env::args_os()
+                    .next()
+                    .map_or_else(|| "aixin".into(), |p| p.to_string_lossy().into_owned());
                 eprintln!(
-                    "    cargo run --release -- --database-url '{url}' --ledger {} token create --role admin",
+                    "    {program} --database-url '{url}' --ledger {} token create --role admin",
                     cli.ledger
                 );
             }
@@ -539,7 +579,7 @@ fn verify_receipt(keys: &std::path::Path, receipt: &str) -> Result<ExitCode, Str
     match aixin::redeem::receipt::verify_compact(&ring, &text) {
         Ok(r) => {
             let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
-            println!("{json}");
+            outln!("{json}");
             eprintln!("receipt {} verifies (key {})", r.id, r.key_id);
             Ok(ExitCode::SUCCESS)
         }
@@ -556,14 +596,14 @@ fn keys_command(path: &std::path::Path, command: &KeysCommand) -> Result<ExitCod
     match command {
         KeysCommand::List => {
             for key in ring.signing_keys() {
-                println!("{}\t{:?}\t{}", key.id, key.status, key.created_at);
+                outln!("{}\t{:?}\t{}", key.id, key.status, key.created_at);
             }
         }
         KeysCommand::Rotate => {
             let id = ring.rotate(&OsEntropy, SystemClock.now_micros());
             ring.save(path).map_err(|e| e.to_string())?;
             eprintln!("new active signing key {id}; running servers pick it up within a minute");
-            println!("{id}");
+            outln!("{id}");
         }
         KeysCommand::Revoke { id } => {
             ring.revoke(id).map_err(|e| e.to_string())?;
@@ -683,7 +723,7 @@ fn audit_verify(
     let source = aixin::audit::verify::DirSource(dir.to_path_buf());
     match aixin::audit::verify::verify_bundle(&source, ring.as_ref(), retained.as_ref()) {
         Ok(summary) => {
-            println!(
+            outln!(
                 "ok: ledger {:?}, entries {} to {} ({} postings, {} accounts, {} checkpoints), head {}",
                 summary.ledger,
                 summary.from_seq,
@@ -694,18 +734,18 @@ fn audit_verify(
                 summary.head_hash
             );
             if !summary.signatures_checked {
-                println!("note: signatures not checked (give --keys FILE to check them)");
+                outln!("note: signatures not checked (give --keys FILE to check them)");
             }
             if let Some(seq) = summary.extends_checkpoint {
-                println!("ok: extends the retained checkpoint of entry {seq}");
+                outln!("ok: extends the retained checkpoint of entry {seq}");
             }
             for (unit, kind, balance) in &summary.totals {
-                println!("total {unit} {kind} {balance}");
+                outln!("total {unit} {kind} {balance}");
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
-            println!("FAILED: {problem}");
+            outln!("FAILED: {problem}");
             Ok(ExitCode::from(1))
         }
     }

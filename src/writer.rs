@@ -1,7 +1,9 @@
 //! The writer: the one path every ledger write takes.
 //!
-//! Each ledger has one writer task fed by a bounded queue. The task takes whatever requests are
-//! waiting (up to [`BATCH_MAX`]) and commits them as one database transaction — group commit:
+//! Each ledger has one writer task fed by a bounded queue of submissions (one request, or an
+//! all-or-nothing group of requests). The task takes whatever submissions are waiting (up to
+//! [`SUBMISSIONS_PER_BATCH_MAX`], so at most [`REQUESTS_PER_BATCH_MAX`] requests) and commits
+//! them as one database transaction — group commit:
 //! while one batch is being made durable, the next one fills up, so the cost of a commit (an
 //! fsync) is shared by every request in the batch. Each request still gets its own outcome; a
 //! refused request is simply not written, and the rest of its batch commits.
@@ -16,12 +18,29 @@ use crate::clock::{Clock, Entropy};
 use crate::ledger::{EntryDraft, LedgerError, WriteRequest};
 use crate::store::{Outcome, Store};
 
-/// Most requests committed in one transaction. Large enough to amortise the commit, small
-/// enough to bound the transaction's size and the time a lock is held.
-pub const BATCH_MAX: usize = 1024;
-/// Most requests waiting for one ledger's writer; beyond this, requests are refused as overloaded
-/// rather than queued without bound.
+/// Most submissions the writer takes into one batch (one transaction). Large enough to amortise
+/// the commit. A submission is one request or a group of up to [`GROUP_MAX`], so this bounds the
+/// transaction's size only through [`REQUESTS_PER_BATCH_MAX`].
+pub const SUBMISSIONS_PER_BATCH_MAX: usize = 1024;
+/// The true bound of one transaction: every submission of a full batch a group of
+/// [`GROUP_MAX`] requests. Batches of single requests (the usual case) hold at most
+/// [`SUBMISSIONS_PER_BATCH_MAX`].
+pub const REQUESTS_PER_BATCH_MAX: usize = SUBMISSIONS_PER_BATCH_MAX * GROUP_MAX;
+/// Most submissions waiting for one ledger's writer (so at most `QUEUE_MAX * GROUP_MAX`
+/// requests); beyond this, submissions are refused as overloaded rather than queued without bound.
 pub const QUEUE_MAX: usize = 16_384;
+
+// The writer's bounds hold together: a batch takes from the queue, so it is never larger than
+// the queue; a group fits in a batch; and the request bound is exactly what the writer's
+// `recv_many` (submissions) and `submit_group` (requests per submission) allow, without overflow.
+const _: () = assert!(
+    SUBMISSIONS_PER_BATCH_MAX >= 1
+        && SUBMISSIONS_PER_BATCH_MAX <= QUEUE_MAX
+        && GROUP_MAX >= 1
+        && GROUP_MAX <= REQUESTS_PER_BATCH_MAX
+        && REQUESTS_PER_BATCH_MAX / GROUP_MAX == SUBMISSIONS_PER_BATCH_MAX
+        && REQUESTS_PER_BATCH_MAX % GROUP_MAX == 0
+);
 
 /// Why a write got no outcome. The request may be retried with the same idempotency key.
 #[derive(Debug, thiserror::Error)]
@@ -226,8 +245,12 @@ async fn run(
     mut receiver: mpsc::Receiver<Job>,
     counts: Arc<Counts>,
 ) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
-    while receiver.recv_many(&mut jobs, BATCH_MAX).await > 0 {
+    let mut jobs: Vec<Job> = Vec::with_capacity(SUBMISSIONS_PER_BATCH_MAX);
+    while receiver
+        .recv_many(&mut jobs, SUBMISSIONS_PER_BATCH_MAX)
+        .await
+        > 0
+    {
         let mut replies = Vec::with_capacity(jobs.len());
         let mut sizes = Vec::with_capacity(jobs.len());
         let mut requests: Vec<WriteRequest> = Vec::with_capacity(jobs.len());

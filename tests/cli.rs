@@ -386,3 +386,64 @@ fn keys_rotate_and_receipts_verify_offline() {
     );
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// Runs aixin with its stdout a pipe whose reader has gone (as in `aixin ... | head -1` once
+/// `head` has its line): the reading end is closed before aixin writes anything.
+fn into_closed_pipe(url: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aixin"))
+        .args(["--database-url", url, "--ledger", "county-a"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run aixin");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for aixin")
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // Proves that a reader closing early (`aixin audit verify DIR | head -1`) neither panics nor
+    // turns a command's answer into an error: no message on stderr beyond the command's own, and
+    // the exit status the command would have had (0 for a bundle that verifies).
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("pipe.sqlite").display());
+    let keys = dir.path().join("keys.json");
+    let keys = keys.to_str().unwrap();
+    let bundle = dir.path().join("bundle");
+    let bundle = bundle.to_str().unwrap();
+    let with_keys = |args: &[&str]| {
+        let mut all = vec!["--keys", keys];
+        all.extend_from_slice(args);
+        aixin(&url, "county-a", &all)
+    };
+    assert!(with_keys(&["seed-demo", "--entries", "200"])
+        .status
+        .success());
+    assert!(with_keys(&["audit", "export", "--out", bundle])
+        .status
+        .success());
+    for args in [
+        vec!["audit", "verify", bundle],
+        vec!["--keys", keys, "audit", "verify", bundle],
+        vec!["verify"],
+        vec!["report", "trial-balance"],
+        vec!["report", "trial-balance", "--csv"],
+        vec!["--keys", keys, "keys", "list"],
+        vec!["--keys", keys, "audit", "checkpoint"],
+        vec!["token", "create", "--role", "auditor"],
+    ] {
+        let out = into_closed_pipe(&url, &args);
+        let stderr = text(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "aixin {args:?} into a closed pipe: {stderr}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "aixin {args:?} into a closed pipe: {stderr}"
+        );
+    }
+}

@@ -867,3 +867,157 @@ fn which_python() -> Option<String> {
         .filter(|o| o.status.success())
         .map(|_| "python3".to_owned())
 }
+
+/// The first column (without backticks) of the markdown table whose header starts `header`, in
+/// `text`, and each row's cells.
+fn doc_table(text: &str, header: &str) -> Vec<Vec<String>> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(header)).skip(2);
+    let mut rows = Vec::new();
+    for line in lines.by_ref() {
+        if !line.starts_with('|') {
+            break;
+        }
+        rows.push(
+            line.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect(),
+        );
+    }
+    assert!(!rows.is_empty(), "no table {header:?}");
+    rows
+}
+
+#[tokio::test]
+async fn the_journal_pages_as_the_spec_says() {
+    // Proves ledger-specs/hash-chain.md §8.1 names what GET /v1/entries does: its query
+    // parameters are the ones the OpenAPI document lists and the only ones the route accepts,
+    // their bounds and defaults are the code's, a page has exactly the documented members, and
+    // following next_after_seq from after_seq=0 reads the whole journal once, in order.
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/ledger-specs/hash-chain.md"
+    ))
+    .unwrap();
+    let section = &spec[spec.find("### 8.1").expect("§8.1")..spec.find("## 9.").unwrap()];
+    let params = doc_table(section, "| query parameter |");
+    let members = doc_table(section, "| member |");
+    let names = |rows: &[Vec<String>]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+    assert_eq!(names(&params), ["after_seq", "limit"]);
+    let limit = &params[1];
+    assert_eq!(
+        limit[1],
+        format!("integer, 1 to {}", aixin::store::PAGE_LIMIT_MAX)
+    );
+    assert_eq!(limit[2], aixin::http::PAGE_LIMIT_DEFAULT.to_string());
+    assert_eq!(params[0][2], "0");
+
+    let api = Api::new(Harness::sqlite().await);
+    let openapi = api
+        .send(Method::GET, "/v1/openapi.json", None, None, None)
+        .await
+        .body;
+    let listed: Vec<String> = openapi["paths"]["/v1/entries"]["get"]["parameters"]
+        .as_array()
+        .expect("GET /v1/entries parameters")
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, names(&params), "the OpenAPI document's parameters");
+    let mut schema: Vec<String> = openapi["components"]["schemas"]["JournalPage"]["properties"]
+        .as_object()
+        .expect("JournalPage schema")
+        .keys()
+        .cloned()
+        .collect();
+    schema.sort();
+    assert_eq!(
+        schema,
+        names(&members),
+        "the OpenAPI document's page members"
+    );
+
+    let admin = api.token(Role::Admin, None).await;
+    let auditor = api.token(Role::Auditor, None).await;
+    let issuance = api.open(&admin, "issuance", None, None).await;
+    let resident = api.open(&admin, "resident", Some("R1"), None).await;
+    for i in 0..5 {
+        let reply = api
+            .send(
+                Method::POST,
+                "/v1/entries",
+                Some(&admin),
+                Some(&format!("page-{i}")),
+                Some(earn_body(issuance, resident, "1")),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+    let get = |query: String| {
+        let api = &api;
+        let auditor = auditor.clone();
+        async move {
+            api.send(
+                Method::GET,
+                &format!("/v1/entries{query}"),
+                Some(&auditor),
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    // Paging as documented: from the default start, following next_after_seq to null.
+    let mut seqs = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let page = get(query).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let mut keys: Vec<&String> = page.body.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            names(&members).iter().collect::<Vec<_>>(),
+            "{}",
+            page.text
+        );
+        seqs.extend(
+            page.body["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
+        match &page.body["next_after_seq"] {
+            Value::Null => break,
+            next => query = format!("?after_seq={next}&limit=2"),
+        }
+    }
+    assert_eq!(seqs, (1..=5).collect::<Vec<i64>>());
+    let past = get("?after_seq=99".into()).await;
+    assert_eq!(past.body, json!({"entries": [], "next_after_seq": null}));
+    let defaults = get(String::new()).await;
+    assert_eq!(defaults.body["entries"].as_array().unwrap().len(), 5);
+    // Every documented parameter is accepted at its bounds; anything else is invalid_query.
+    let max = aixin::store::PAGE_LIMIT_MAX;
+    assert_eq!(
+        get(format!("?after_seq=0&limit={max}")).await.status,
+        StatusCode::OK
+    );
+    for bad in [
+        format!("?limit={}", max + 1),
+        "?limit=0".to_owned(),
+        "?after_seq=-1".to_owned(),
+        "?cursor=3".to_owned(),
+    ] {
+        let reply = get(bad.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.text
+        );
+        assert_eq!(reply.body["code"], "invalid_query", "{bad}: {}", reply.text);
+    }
+}

@@ -84,6 +84,12 @@ fn vectors() -> Value {
         })
     })
     .collect();
+    // Damm's textbook example (572 → 4), the same number with its check digit (→ 0: well formed),
+    // and the 17 digits of a code.
+    let damm: Vec<Value> = ["572", "5724", "28305117042000000"]
+        .iter()
+        .map(|d| json!({"digits": d, "check": code::damm(d.as_bytes())}))
+        .collect();
     json!({
         "description": "Vectors for ledger-specs/redemption-code.md and ledger-specs/receipt.md. All byte strings are hex.",
         "credential_secret": {
@@ -92,7 +98,7 @@ fn vectors() -> Value {
         },
         "codes": {"secret_hex": hex::encode(secret), "number": number, "vectors": codes},
         "pin": {"secret_hex": hex::encode(secret), "number": number, "pin": format!("{:06}", code::pin(&secret, number))},
-        "damm": [{"digits": "5724", "check": code::damm(b"572")}, {"digits": "28305117042000000", "check": code::damm(b"28305117042000000")}],
+        "damm": damm,
         "receipt_key": {"key_id": "k1", "secret_hex": hex::encode([0x22u8; 32])},
         "receipts": receipts,
     })
@@ -139,6 +145,7 @@ fn an_independent_python_implementation_agrees() {
     );
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("receipts: 2 verified"), "{out}");
+    assert!(out.contains("damm: 3 verified"), "{out}");
     // And it rejects a receipt with one changed character.
     let ring = KeyRing::from_parts([0x11; 32], "k1", [0x22; 32]);
     let compact = vectors()["receipts"][0]["compact"]
@@ -166,4 +173,82 @@ fn an_independent_python_implementation_agrees() {
         !output.status.success(),
         "python accepted a changed receipt"
     );
+}
+
+/// The Damm table exactly as `ledger-specs/redemption-code.md` §3 writes it: the fenced block
+/// whose first line is the column header `0 1 2 … 9`, then rows `i:  T[i][0] … T[i][9]`.
+fn damm_table_of_the_spec() -> [[u8; 10]; 10] {
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/redemption-code.md"),
+    )
+    .unwrap();
+    let header = spec
+        .lines()
+        .position(|l| l.split_whitespace().eq("0 1 2 3 4 5 6 7 8 9".split(' ')))
+        .expect("the spec's Damm table header `0 1 2 3 4 5 6 7 8 9`");
+    let mut table = [[0u8; 10]; 10];
+    for (i, line) in spec.lines().skip(header + 1).take(10).enumerate() {
+        let (row, cells) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("table row {i}: {line:?}"));
+        assert_eq!(row.trim(), i.to_string(), "table rows in order: {line:?}");
+        let cells: Vec<u8> = cells
+            .split_whitespace()
+            .map(|c| c.parse().unwrap_or_else(|_| panic!("{line:?}")))
+            .collect();
+        assert_eq!(cells.len(), 10, "{line:?}");
+        table[i].copy_from_slice(&cells);
+    }
+    // A quasigroup: every row and every column is a permutation of 0..=9, and the diagonal is 0.
+    for (i, cells) in table.iter().enumerate() {
+        let mut row: Vec<u8> = cells.to_vec();
+        let mut column: Vec<u8> = table.iter().map(|r| r[i]).collect();
+        row.sort_unstable();
+        column.sort_unstable();
+        assert_eq!(row, (0..10).collect::<Vec<u8>>(), "row {i}");
+        assert_eq!(column, (0..10).collect::<Vec<u8>>(), "column {i}");
+        assert_eq!(cells[i], 0, "diagonal at {i}");
+    }
+    table
+}
+
+fn damm_by(table: &[[u8; 10]; 10], digits: &str) -> u8 {
+    digits
+        .bytes()
+        .fold(0, |interim, d| table[interim as usize][(d - b'0') as usize])
+}
+
+#[test]
+fn every_damm_vector_follows_the_table_in_the_spec() {
+    // Proves the published Damm vectors, the code's table and the spec's table are one table:
+    // each vector's check digit is recomputed from the table parsed out of the markdown, every
+    // code vector ends in a valid check digit, and the code agrees with the spec on all 100 cells.
+    let table = damm_table_of_the_spec();
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let damm = stored["damm"].as_array().expect("damm vectors");
+    assert!(!damm.is_empty());
+    for v in damm {
+        let digits = v["digits"].as_str().unwrap();
+        assert_eq!(
+            v["check"].as_u64(),
+            Some(u64::from(damm_by(&table, digits))),
+            "vector {v}: the spec's table gives another check digit"
+        );
+    }
+    for v in stored["codes"]["vectors"].as_array().unwrap() {
+        let code = v["code"].as_str().unwrap();
+        assert_eq!(
+            damm_by(&table, code),
+            0,
+            "code vector {code} is not well formed"
+        );
+    }
+    // Row 0 is a permutation, so every cell T[i][d] is reached by the two digits p d with T[0][p] = i.
+    for (i, row) in table.iter().enumerate() {
+        let p = table[0].iter().position(|&x| x as usize == i).unwrap();
+        for (d, &cell) in row.iter().enumerate() {
+            let digits = format!("{p}{d}");
+            assert_eq!(code::damm(digits.as_bytes()), cell, "T[{i}][{d}]");
+        }
+    }
 }

@@ -91,6 +91,8 @@ def check_vectors(v):
         o = otp(s, c["number"], x["step"])
         assert "%06d" % o == x["otp"] and code(c["number"], o) == x["code"], x
         assert damm(x["code"]) == 0
+    for x in v["damm"]:
+        assert damm(x["digits"]) == x["check"], ("damm", x)
     p = v["pin"]
     assert "%06d" % pin(bytes.fromhex(p["secret_hex"]), p["number"]) == p["pin"], "pin"
     keys = {v["receipt_key"]["key_id"]: bytes.fromhex(v["receipt_key"]["secret_hex"])}
@@ -101,6 +103,7 @@ def check_vectors(v):
         assert f["id"] == want["id"].replace("-", "") and f["total_minor"] == want["total_minor"]
         assert f["lines"] == want["lines"] and f["entry_hash"] == want["entry_hash"]
         assert sum(l["points_minor"] for l in f["lines"]) == f["total_minor"]
+    print("damm: %d verified" % len(v["damm"]))
     print("codes: %d verified" % len(c["vectors"]))
     print("receipts: %d verified" % len(v["receipts"]))
 
