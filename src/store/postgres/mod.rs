@@ -124,7 +124,7 @@ impl PgStore {
         accounts_from(ledger_id, rows)
     }
 
-    pub(crate) async fn entries_by_ids(
+    async fn entries_by_ids(
         conn: &mut PgConnection,
         ledger_id: &str,
         ids: &[Uuid],
@@ -141,7 +141,7 @@ impl PgStore {
     }
 
     /// The postings of the entries `seqs`, as (entry seq, posting), by seq then index.
-    pub(crate) async fn postings_of(
+    async fn postings_of(
         conn: &mut PgConnection,
         ledger_id: &str,
         seqs: &[i64],
@@ -161,7 +161,7 @@ impl PgStore {
     }
 
     /// The values of the limit counters `keys` that exist.
-    pub(crate) async fn counter_values<'c>(
+    async fn counter_values<'c>(
         executor: impl sqlx::PgExecutor<'c>,
         ledger_id: &str,
         keys: &[String],

@@ -1,4 +1,5 @@
-//! The SQLite writer connection: batches are read, planned and written here, through rusqlite.
+//! The SQLite writer connection and its batch statements, through rusqlite. The order they run
+//! in is the driver's (`store::batch`).
 //!
 //! sqlx runs every SQLite statement on a worker thread of its own and hands each result back to
 //! the async caller: tens of microseconds and a thread hop per statement. A batch is instead run
