@@ -1,7 +1,6 @@
 //! The store contract for earning: organisation, residents, rules, service records, rosters,
-//! corrections and lot queries. Implemented natively by both backends
-//! (`sqlite_earning.rs`, `postgres_earning.rs`). Entries still go through the writer; this is the
-//! workflow state around them.
+//! corrections and lot queries. Both backends run the same statements for it (`sql/earning.rs`).
+//! Entries still go through the writer; this is the workflow state around them.
 
 use async_trait::async_trait;
 use uuid::Uuid;

@@ -1,9 +1,12 @@
 //! The store contract and its two native implementations.
 //!
-//! One trait, [`Store`]; [`sqlite::SqliteStore`] and [`postgres::PgStore`] implement it with
-//! their own SQL and their own private row types (no `sqlx::Any`). The conformance tests in
-//! `tests/` run every store test against both. Ledger rules are not decided here: a batch is
-//! read under the ledger lock, planned by [`crate::ledger::plan_batch`], and written.
+//! One trait per contract ([`Store`], [`earning::EarningStore`], [`redeem::RedeemStore`]);
+//! [`sqlite::SqliteStore`] and [`postgres::PgStore`] implement them, each in its own folder with
+//! its native SQL (no `sqlx::Any`). The statements the two dialects agree on are written once
+//! (`sql/`), and so is the order of the one write path (`batch.rs`) over each backend's native
+//! batch statements. The conformance tests in `tests/` run every store test against both.
+//! Ledger rules are not decided here: a batch is read under the ledger lock, planned by
+//! [`crate::ledger::plan_batch`], and written.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,15 +18,12 @@ use crate::ledger::verify::{Problem, StoredBalance, Summary};
 use crate::ledger::{AccountKind, EntryKind, Head, LedgerError, PostedEntry, Unit, WriteRequest};
 use crate::ledger::{Checkpoint, Total};
 
+mod batch;
 pub mod earning;
 pub mod postgres;
-mod postgres_earning;
-mod postgres_redeem;
 pub mod redeem;
+mod sql;
 pub mod sqlite;
-mod sqlite_batch;
-mod sqlite_earning;
-mod sqlite_redeem;
 
 /// Longest ledger id, in bytes. Ledger ids are lowercase ASCII letters, digits, '-' and '_'.
 pub const LEDGER_ID_MAX_BYTES: usize = 64;

@@ -1,7 +1,7 @@
 //! The store contract for redemption: shops, staff, catalogue, stock, credentials, attempt
-//! counts and receipts. Implemented natively by both backends (`sqlite_redeem.rs`,
-//! `postgres_redeem.rs`). Redemption and refund entries, with their receipts and code effects,
-//! go through the writer; this is the state around them.
+//! counts and receipts. Both backends run the same statements for it (`sql/redeem.rs`) but
+//! one list lookup. Redemption and refund entries, with their receipts and code effects, go
+//! through the writer (`batch.rs`); this is the state around them.
 
 use std::collections::HashMap;
 
