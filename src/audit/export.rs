@@ -152,6 +152,296 @@ async fn hash_after(store: &dyn Store, ledger_id: &str, seq: i64) -> Result<[u8;
         .ok_or_else(|| ExportError::Range(format!("entry {seq} does not exist")))
 }
 
+/// Writes the bundle of `[from, to]` into `dir` (created if missing; existing bundle files are
+/// replaced) and returns its manifest. Makes (and stores) the checkpoint of entry `to` if there
+/// is none yet, signed with `ring`'s active key, as the manifest is.
+pub async fn export_bundle(
+    stores: &Stores,
+    ledger_id: &str,
+    from: Option<Bound>,
+    to: Option<Bound>,
+    ring: &KeyRing,
+    now_micros: i64,
+    dir: &Path,
+) -> Result<Manifest, ExportError> {
+    let store = stores.ledger.as_ref();
+    let (head, stored) = store.snapshot(ledger_id).await?;
+    let (from, to) = resolve_range(store, ledger_id, head.seq, from, to).await?;
+    std::fs::create_dir_all(dir)?;
+
+    let prev_hash = hash_after(store, ledger_id, from - 1).await?;
+    let head_hash = hash_after(store, ledger_id, to).await?;
+    let stored_closing = (to == head.seq).then_some(stored.as_slice());
+    let accounts = range_accounts(store, ledger_id, from, to, stored_closing).await?;
+    let checkpoint = checkpoint_at(store, ledger_id, to, ring, now_micros).await?;
+    debug_assert_eq!(checkpoint.seq, to);
+    let checkpoints = store.checkpoints(ledger_id, (from - 1).max(0), to).await?;
+    let rules = rules_through(stores, ledger_id, to).await?;
+
+    let mut files = vec![
+        write_lines(dir, format::ACCOUNTS_FILE, &accounts, format::account_line)?,
+        write_lines(dir, format::RULES_FILE, &rules, format::rule_line)?,
+        write_lines(
+            dir,
+            format::CHECKPOINTS_FILE,
+            &checkpoints,
+            format::checkpoint_line,
+        )?,
+    ];
+    let journal = write_journal(store, ledger_id, from, to, &accounts, dir).await?;
+    files.extend(journal.files);
+    // Files in name order, as format::FILES lists them.
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let manifest = signed_manifest(
+        Manifest {
+            format: format::BUNDLE_FORMAT.to_owned(),
+            ledger: ledger_id.to_owned(),
+            from_seq: from,
+            to_seq: to,
+            prev_hash: hex::encode(prev_hash),
+            head_hash: hex::encode(head_hash),
+            counts: Counts {
+                entries: to - from + 1,
+                postings: journal.postings,
+                accounts: accounts.len() as i64,
+                rules: rules.len() as i64,
+                checkpoints: checkpoints.len() as i64,
+            },
+            files,
+            key_id: ring.active().id.clone(),
+            signature: String::new(),
+        },
+        ring,
+    );
+    let mut out = Out::create(dir, format::MANIFEST_FILE)?;
+    out.put(&format::manifest_text(&manifest))?;
+    out.finish()?;
+    Ok(manifest)
+}
+
+/// The accounts the history up to `to` touched, in id order, with their balances before and
+/// after the range, from the postings; after the range, when it ends at the head, the stored
+/// balances (`stored_closing`) instead, so the verifier checks them against the postings.
+async fn range_accounts(
+    store: &dyn Store,
+    ledger_id: &str,
+    from: i64,
+    to: i64,
+    stored_closing: Option<&[crate::ledger::verify::StoredBalance]>,
+) -> Result<Vec<BundleAccount>, ExportError> {
+    let to_map = |rows: Vec<(Uuid, Unit, i64)>| -> HashMap<(Uuid, Unit), i64> {
+        rows.into_iter().map(|(a, u, s)| ((a, u), s)).collect()
+    };
+    let opening = to_map(if from > 1 {
+        store.balances_through(ledger_id, from - 1).await?
+    } else {
+        Vec::new()
+    });
+    let through_to = to_map(store.balances_through(ledger_id, to).await?);
+    let touched: std::collections::HashSet<Uuid> = through_to.keys().map(|(a, _)| *a).collect();
+    let closing = match stored_closing {
+        Some(stored) => stored
+            .iter()
+            .filter(|b| touched.contains(&b.account))
+            .map(|b| ((b.account, b.unit), b.balance_minor))
+            .collect(),
+        None => through_to,
+    };
+    Ok(store
+        .all_accounts(ledger_id)
+        .await?
+        .iter()
+        .filter(|a| touched.contains(&a.id))
+        .map(|a| bundle_account(a, &opening, &closing))
+        .collect())
+}
+
+/// The earning rule versions created up to the time of entry `to` (none for `to = 0`).
+async fn rules_through(
+    stores: &Stores,
+    ledger_id: &str,
+    to: i64,
+) -> Result<Vec<crate::model::Rule>, ExportError> {
+    let range_end_micros = match to {
+        0 => i64::MIN,
+        _ => stores
+            .ledger
+            .entries_after(ledger_id, to - 1, 1)
+            .await?
+            .pop()
+            .map(|e| e.posted_at_micros)
+            .unwrap_or(i64::MIN),
+    };
+    Ok(stores
+        .earning
+        .all_rules(ledger_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.created_at_micros <= range_end_micros)
+        .collect())
+}
+
+/// Writes one line per item into the file `name`.
+fn write_lines<T>(
+    dir: &Path,
+    name: &'static str,
+    items: &[T],
+    line: impl Fn(&T) -> String,
+) -> std::io::Result<FileDigest> {
+    let mut out = Out::create(dir, name)?;
+    for item in items {
+        out.put(&line(item))?;
+    }
+    out.finish()
+}
+
+/// What writing the journal gave: the digests of its five files, and how many postings.
+struct JournalWritten {
+    files: Vec<FileDigest>,
+    postings: i64,
+}
+
+/// Writes entries `from ..= to` to `entries.jsonl` and the four files derived from them, a
+/// page of [`EXPORT_PAGE`] entries at a time.
+async fn write_journal(
+    store: &dyn Store,
+    ledger_id: &str,
+    from: i64,
+    to: i64,
+    accounts: &[BundleAccount],
+    dir: &Path,
+) -> Result<JournalWritten, ExportError> {
+    let book_accounts: Vec<BookAccount<'_>> = accounts
+        .iter()
+        .map(|a| BookAccount {
+            id: a.id,
+            kind: a.kind,
+            opening: &a.opening,
+            closing: &a.closing,
+        })
+        .collect();
+    let kinds: HashMap<Uuid, AccountKind> = accounts.iter().map(|a| (a.id, a.kind)).collect();
+    let kind_of = |id: Uuid| kinds.get(&id).copied();
+    let mut out = JournalOut::create(dir)?;
+    let mut after = from - 1;
+    let mut last_day = None;
+    while after < to {
+        let page = store
+            .entries_after(ledger_id, after, EXPORT_PAGE.min(to - after))
+            .await?;
+        if page.is_empty() {
+            return Err(missing(after + 1));
+        }
+        for entry in &page {
+            if entry.seq != after + 1 {
+                return Err(missing(after + 1));
+            }
+            let day = format_date(crate::calendar::day_of(entry.posted_at_micros));
+            if entry.seq == from {
+                for (book, file) in out.books() {
+                    file.put(&format::book_header(
+                        book,
+                        ledger_id,
+                        from,
+                        to,
+                        &day,
+                        &book_accounts,
+                    ))?;
+                }
+            }
+            out.put_entry(entry, &kind_of)?;
+            after = entry.seq;
+            last_day = Some(day);
+        }
+    }
+    for (book, file) in out.books() {
+        match &last_day {
+            Some(day) => file.put(&format::book_footer(book, day, &book_accounts))?,
+            None => file.put(&format::book_header(book, ledger_id, from, to, "", &[]))?,
+        }
+    }
+    out.finish()
+}
+
+fn missing(seq: i64) -> ExportError {
+    ExportError::Range(format!("entry {seq} is missing"))
+}
+
+/// `entries.jsonl` and the files derived from it, written in step.
+struct JournalOut {
+    entries: Out,
+    entries_csv: Out,
+    postings_csv: Out,
+    journal: Out,
+    beancount: Out,
+    postings: i64,
+}
+
+impl JournalOut {
+    /// Creates the five files and writes the CSV headers.
+    fn create(dir: &Path) -> std::io::Result<JournalOut> {
+        let mut out = JournalOut {
+            entries: Out::create(dir, format::ENTRIES_FILE)?,
+            entries_csv: Out::create(dir, format::ENTRIES_CSV)?,
+            postings_csv: Out::create(dir, format::POSTINGS_CSV)?,
+            journal: Out::create(dir, format::BOOKS_JOURNAL)?,
+            beancount: Out::create(dir, format::BOOKS_BEANCOUNT)?,
+            postings: 0,
+        };
+        out.entries_csv.put(format::ENTRIES_CSV_HEADER)?;
+        out.postings_csv.put(format::POSTINGS_CSV_HEADER)?;
+        Ok(out)
+    }
+
+    /// Both books, journal first.
+    fn books(&mut self) -> [(Book, &mut Out); 2] {
+        [
+            (Book::Journal, &mut self.journal),
+            (Book::Beancount, &mut self.beancount),
+        ]
+    }
+
+    /// One entry, in every file.
+    fn put_entry(
+        &mut self,
+        entry: &crate::ledger::PostedEntry,
+        kind_of: &dyn Fn(Uuid) -> Option<AccountKind>,
+    ) -> std::io::Result<()> {
+        self.entries.put(&format::entry_line(entry))?;
+        self.entries_csv.put(&format::entry_csv(entry))?;
+        self.postings_csv.put(&format::postings_csv(entry))?;
+        self.journal
+            .put(&format::book_entry(Book::Journal, entry, kind_of))?;
+        self.beancount
+            .put(&format::book_entry(Book::Beancount, entry, kind_of))?;
+        self.postings += entry.postings.len() as i64;
+        Ok(())
+    }
+
+    /// Flushes every file; returns their digests and the number of postings written.
+    fn finish(self) -> Result<JournalWritten, ExportError> {
+        Ok(JournalWritten {
+            files: vec![
+                self.beancount.finish()?,
+                self.journal.finish()?,
+                self.entries_csv.finish()?,
+                self.entries.finish()?,
+                self.postings_csv.finish()?,
+            ],
+            postings: self.postings,
+        })
+    }
+}
+
+/// `manifest` with its signature, by `ring`'s active key (the one `key_id` names).
+fn signed_manifest(mut manifest: Manifest, ring: &KeyRing) -> Manifest {
+    let (key_id, tag) = ring.sign(&format::manifest_bytes(&manifest));
+    debug_assert_eq!(key_id, manifest.key_id);
+    manifest.signature = hex::encode(tag);
+    manifest
+}
+
 /// A file being written, hashed and counted as it goes.
 struct Out {
     name: &'static str,
@@ -220,202 +510,6 @@ fn bundle_account(
         opening: per_unit(opening),
         closing: per_unit(closing),
     }
-}
-
-/// Writes the bundle of `[from, to]` into `dir` (created if missing; existing bundle files are
-/// replaced) and returns its manifest. Makes (and stores) the checkpoint of entry `to` if there
-/// is none yet, signed with `ring`'s active key, as the manifest is.
-pub async fn export_bundle(
-    stores: &Stores,
-    ledger_id: &str,
-    from: Option<Bound>,
-    to: Option<Bound>,
-    ring: &KeyRing,
-    now_micros: i64,
-    dir: &Path,
-) -> Result<Manifest, ExportError> {
-    let store = stores.ledger.as_ref();
-    let (head, stored) = store.snapshot(ledger_id).await?;
-    let (from, to) = resolve_range(store, ledger_id, head.seq, from, to).await?;
-    std::fs::create_dir_all(dir)?;
-
-    let prev_hash = hash_after(store, ledger_id, from - 1).await?;
-    let head_hash = hash_after(store, ledger_id, to).await?;
-    // Balances before and after the range, from the postings; after the range, when it ends at
-    // the head, the stored balances instead, so the verifier checks them against the postings.
-    let to_map = |rows: Vec<(Uuid, Unit, i64)>| -> HashMap<(Uuid, Unit), i64> {
-        rows.into_iter().map(|(a, u, s)| ((a, u), s)).collect()
-    };
-    let opening = to_map(if from > 1 {
-        store.balances_through(ledger_id, from - 1).await?
-    } else {
-        Vec::new()
-    });
-    let through_to = to_map(store.balances_through(ledger_id, to).await?);
-    let touched: std::collections::HashSet<Uuid> = through_to.keys().map(|(a, _)| *a).collect();
-    let closing = if to == head.seq {
-        stored
-            .iter()
-            .filter(|b| touched.contains(&b.account))
-            .map(|b| ((b.account, b.unit), b.balance_minor))
-            .collect()
-    } else {
-        through_to
-    };
-    // Accounts the history up to `to` touched, in id order.
-    let accounts: Vec<BundleAccount> = store
-        .all_accounts(ledger_id)
-        .await?
-        .iter()
-        .filter(|a| touched.contains(&a.id))
-        .map(|a| bundle_account(a, &opening, &closing))
-        .collect();
-    let checkpoint = checkpoint_at(store, ledger_id, to, ring, now_micros).await?;
-    debug_assert_eq!(checkpoint.seq, to);
-    let checkpoints = store.checkpoints(ledger_id, (from - 1).max(0), to).await?;
-    let range_end_micros = match to {
-        0 => i64::MIN,
-        _ => store
-            .entries_after(ledger_id, to - 1, 1)
-            .await?
-            .pop()
-            .map(|e| e.posted_at_micros)
-            .unwrap_or(i64::MIN),
-    };
-    let rules: Vec<_> = stores
-        .earning
-        .all_rules(ledger_id)
-        .await?
-        .into_iter()
-        .filter(|r| r.created_at_micros <= range_end_micros)
-        .collect();
-
-    let mut files = Vec::new();
-    let mut out = Out::create(dir, format::ACCOUNTS_FILE)?;
-    for account in &accounts {
-        out.put(&format::account_line(account))?;
-    }
-    files.push(out.finish()?);
-    let mut out = Out::create(dir, format::RULES_FILE)?;
-    for rule in &rules {
-        out.put(&format::rule_line(rule))?;
-    }
-    files.push(out.finish()?);
-    let mut out = Out::create(dir, format::CHECKPOINTS_FILE)?;
-    for checkpoint in &checkpoints {
-        out.put(&format::checkpoint_line(checkpoint))?;
-    }
-    files.push(out.finish()?);
-
-    let book_accounts: Vec<BookAccount<'_>> = accounts
-        .iter()
-        .map(|a| BookAccount {
-            id: a.id,
-            kind: a.kind,
-            opening: &a.opening,
-            closing: &a.closing,
-        })
-        .collect();
-    let kinds: HashMap<Uuid, AccountKind> = accounts.iter().map(|a| (a.id, a.kind)).collect();
-    let kind_of = |id: Uuid| kinds.get(&id).copied();
-    let mut entries = Out::create(dir, format::ENTRIES_FILE)?;
-    let mut entries_csv = Out::create(dir, format::ENTRIES_CSV)?;
-    let mut postings_csv = Out::create(dir, format::POSTINGS_CSV)?;
-    let mut journal = Out::create(dir, format::BOOKS_JOURNAL)?;
-    let mut beancount = Out::create(dir, format::BOOKS_BEANCOUNT)?;
-    entries_csv.put(format::ENTRIES_CSV_HEADER)?;
-    postings_csv.put(format::POSTINGS_CSV_HEADER)?;
-    let mut after = from - 1;
-    let mut postings = 0i64;
-    let mut last_day = None;
-    while after < to {
-        let page = store
-            .entries_after(ledger_id, after, EXPORT_PAGE.min(to - after))
-            .await?;
-        if page.is_empty() {
-            return Err(ExportError::Range(format!(
-                "entry {} is missing",
-                after + 1
-            )));
-        }
-        for entry in &page {
-            if entry.seq != after + 1 {
-                return Err(ExportError::Range(format!(
-                    "entry {} is missing",
-                    after + 1
-                )));
-            }
-            let day = format_date(crate::calendar::day_of(entry.posted_at_micros));
-            if entry.seq == from {
-                for (book, out) in [
-                    (Book::Journal, &mut journal),
-                    (Book::Beancount, &mut beancount),
-                ] {
-                    out.put(&format::book_header(
-                        book,
-                        ledger_id,
-                        from,
-                        to,
-                        &day,
-                        &book_accounts,
-                    ))?;
-                }
-            }
-            entries.put(&format::entry_line(entry))?;
-            entries_csv.put(&format::entry_csv(entry))?;
-            postings_csv.put(&format::postings_csv(entry))?;
-            journal.put(&format::book_entry(Book::Journal, entry, &kind_of))?;
-            beancount.put(&format::book_entry(Book::Beancount, entry, &kind_of))?;
-            postings += entry.postings.len() as i64;
-            after = entry.seq;
-            last_day = Some(day);
-        }
-    }
-    for (book, out) in [
-        (Book::Journal, &mut journal),
-        (Book::Beancount, &mut beancount),
-    ] {
-        match &last_day {
-            Some(day) => out.put(&format::book_footer(book, day, &book_accounts))?,
-            None => out.put(&format::book_header(book, ledger_id, from, to, "", &[]))?,
-        }
-    }
-    // Files in name order, as format::FILES lists them.
-    let mut digests = vec![
-        beancount.finish()?,
-        journal.finish()?,
-        entries_csv.finish()?,
-        entries.finish()?,
-        postings_csv.finish()?,
-    ];
-    files.append(&mut digests);
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-
-    let mut manifest = Manifest {
-        format: format::BUNDLE_FORMAT.to_owned(),
-        ledger: ledger_id.to_owned(),
-        from_seq: from,
-        to_seq: to,
-        prev_hash: hex::encode(prev_hash),
-        head_hash: hex::encode(head_hash),
-        counts: Counts {
-            entries: to - from + 1,
-            postings,
-            accounts: accounts.len() as i64,
-            rules: rules.len() as i64,
-            checkpoints: checkpoints.len() as i64,
-        },
-        files,
-        key_id: ring.active().id.clone(),
-        signature: String::new(),
-    };
-    let (key_id, tag) = ring.sign(&format::manifest_bytes(&manifest));
-    debug_assert_eq!(key_id, manifest.key_id);
-    manifest.signature = hex::encode(tag);
-    let mut out = Out::create(dir, format::MANIFEST_FILE)?;
-    out.put(&format::manifest_text(&manifest))?;
-    out.finish()?;
-    Ok(manifest)
 }
 
 // ---- Reports (the pure parts are in `reports.rs`) ----

@@ -1,4 +1,4 @@
-//! Audit (issue 5): bundles an auditor verifies offline, signed checkpoints, books for hledger
+//! Audit: bundles an auditor verifies offline, signed checkpoints, books for hledger
 //! and Beancount. `format` is pure (every line, the signed byte layouts, the books), `verify`
 //! checks a bundle from its files alone, and `export` streams one out of the store.
 

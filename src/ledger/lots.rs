@@ -88,8 +88,12 @@ pub fn apply(
     kind_of: impl Fn(AccountId) -> Option<AccountKind>,
     reversed: Option<ReversedLots<'_>>,
 ) -> (Vec<LotMove>, Vec<i64>) {
-    let mut moves = Vec::new();
-    let mut changed = Vec::new();
+    let mut applied = Applied {
+        lots,
+        entry,
+        moves: Vec::new(),
+        changed: Vec::new(),
+    };
     let expires_on = entry
         .metadata
         .get(LOT_EXPIRY_KEY)
@@ -99,95 +103,133 @@ pub fn apply(
         if posting.unit != Unit::Points || kind_of(posting.account) != Some(AccountKind::Resident) {
             continue;
         }
-        let mut left = posting.amount.minor();
+        let amount = posting.amount.minor();
         match posting.side {
-            Side::Debit => {
-                // A reversal of an earn takes back the very lots that earn created first.
-                let mut order: Vec<i64> = lots
-                    .values()
-                    .filter(|l| l.account == posting.account && l.remaining_minor > 0)
-                    .filter(|l| reversed.as_ref().is_some_and(|r| r.seq == l.entry_seq))
-                    .map(|l| l.id)
-                    .collect();
-                let expiry_as_of = expiry_as_of(entry.kind, &entry.metadata);
-                let mut rest: Vec<&Lot> = lots
-                    .values()
-                    .filter(|l| {
-                        l.account == posting.account
-                            && l.remaining_minor > 0
-                            && !order.contains(&l.id)
-                    })
-                    // An expiry takes only expired lots (the planner checked they cover it).
-                    .filter(|l| {
-                        expiry_as_of
-                            .is_none_or(|as_of| l.expires_on.as_deref().is_some_and(|d| d < as_of))
-                    })
-                    .collect();
-                rest.sort_by(|a, b| spending_order(a, b));
-                order.extend(rest.into_iter().map(|l| l.id));
-                for id in order {
-                    if left == 0 {
-                        break;
-                    }
-                    if let Some(lot) = lots.get_mut(&id) {
-                        let take = left.min(lot.remaining_minor);
-                        lot.remaining_minor -= take;
-                        left -= take;
-                        moves.push(LotMove {
-                            entry_seq: entry.seq,
-                            lot_id: id,
-                            account: posting.account,
-                            amount_minor: take,
-                        });
-                        changed.push(id);
-                    }
-                }
-            }
+            Side::Debit => applied.take(posting.account, amount, reversed.as_ref()),
             Side::Credit => {
-                // A refund flows back into the lots the refunded entry took from, in the order
-                // it took them, up to what it took from each.
-                if let Some(r) = &reversed {
-                    for taken in r
-                        .moves
-                        .iter()
-                        .filter(|m| m.account == posting.account && m.amount_minor > 0)
-                    {
-                        if left == 0 {
-                            break;
-                        }
-                        if let Some(lot) = lots.get_mut(&taken.lot_id) {
-                            let back = left.min(taken.amount_minor);
-                            lot.remaining_minor += back;
-                            left -= back;
-                            moves.push(LotMove {
-                                entry_seq: entry.seq,
-                                lot_id: lot.id,
-                                account: posting.account,
-                                amount_minor: -back,
-                            });
-                            changed.push(lot.id);
-                        }
-                    }
-                }
+                let left = applied.give_back(posting.account, amount, reversed.as_ref());
                 if left > 0 {
-                    let id = lot_id(entry.seq, index);
-                    lots.insert(
-                        id,
-                        Lot {
-                            id,
-                            account: posting.account,
-                            entry_seq: entry.seq,
-                            amount_minor: left,
-                            remaining_minor: left,
-                            expires_on: expires_on.clone(),
-                        },
-                    );
-                    changed.push(id);
+                    applied.create(posting.account, index, left, &expires_on);
                 }
             }
         }
     }
+    let Applied {
+        moves, mut changed, ..
+    } = applied;
     changed.sort_unstable();
     changed.dedup();
     (moves, changed)
+}
+
+/// One entry being applied to the lots: what it has moved and changed so far.
+struct Applied<'a> {
+    lots: &'a mut BTreeMap<i64, Lot>,
+    entry: &'a PostedEntry,
+    moves: Vec<LotMove>,
+    changed: Vec<i64>,
+}
+
+impl Applied<'_> {
+    /// A debit of `amount` points from `account` takes from its lots: a reversal of an earn
+    /// first from the very lots that earn created, then soonest-expiring first (an expiry only
+    /// from expired lots).
+    fn take(&mut self, account: AccountId, amount: i64, reversed: Option<&ReversedLots<'_>>) {
+        let lots = &*self.lots;
+        let mut order: Vec<i64> = lots
+            .values()
+            .filter(|l| l.account == account && l.remaining_minor > 0)
+            .filter(|l| reversed.is_some_and(|r| r.seq == l.entry_seq))
+            .map(|l| l.id)
+            .collect();
+        let expiry_as_of = expiry_as_of(self.entry.kind, &self.entry.metadata);
+        let mut rest: Vec<&Lot> = lots
+            .values()
+            .filter(|l| l.account == account && l.remaining_minor > 0 && !order.contains(&l.id))
+            // An expiry takes only expired lots (the planner checked they cover it).
+            .filter(|l| {
+                expiry_as_of.is_none_or(|as_of| l.expires_on.as_deref().is_some_and(|d| d < as_of))
+            })
+            .collect();
+        rest.sort_by(|a, b| spending_order(a, b));
+        order.extend(rest.into_iter().map(|l| l.id));
+        let mut left = amount;
+        for id in order {
+            if left == 0 {
+                break;
+            }
+            if let Some(lot) = self.lots.get_mut(&id) {
+                let take = left.min(lot.remaining_minor);
+                lot.remaining_minor -= take;
+                left -= take;
+                self.moves.push(LotMove {
+                    entry_seq: self.entry.seq,
+                    lot_id: id,
+                    account,
+                    amount_minor: take,
+                });
+                self.changed.push(id);
+            }
+        }
+    }
+
+    /// A refund's credit of `amount` points to `account` flows back into the lots the refunded
+    /// entry took from, in the order it took them, up to what it took from each. Returns what
+    /// is left over.
+    fn give_back(
+        &mut self,
+        account: AccountId,
+        amount: i64,
+        reversed: Option<&ReversedLots<'_>>,
+    ) -> i64 {
+        let mut left = amount;
+        let Some(r) = reversed else {
+            return left;
+        };
+        for taken in r
+            .moves
+            .iter()
+            .filter(|m| m.account == account && m.amount_minor > 0)
+        {
+            if left == 0 {
+                break;
+            }
+            if let Some(lot) = self.lots.get_mut(&taken.lot_id) {
+                let back = left.min(taken.amount_minor);
+                lot.remaining_minor += back;
+                left -= back;
+                self.moves.push(LotMove {
+                    entry_seq: self.entry.seq,
+                    lot_id: lot.id,
+                    account,
+                    amount_minor: -back,
+                });
+                self.changed.push(lot.id);
+            }
+        }
+        left
+    }
+
+    /// A new lot of `amount` points for `account`, from the entry's posting `index`.
+    fn create(
+        &mut self,
+        account: AccountId,
+        index: usize,
+        amount: i64,
+        expires_on: &Option<String>,
+    ) {
+        let id = lot_id(self.entry.seq, index);
+        self.lots.insert(
+            id,
+            Lot {
+                id,
+                account,
+                entry_seq: self.entry.seq,
+                amount_minor: amount,
+                remaining_minor: amount,
+                expires_on: expires_on.clone(),
+            },
+        );
+        self.changed.push(id);
+    }
 }

@@ -364,81 +364,62 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn one(&mut self, request: &WriteRequest) -> Planned {
-        let work = &mut self.work;
         // A repeat of a posted request is answered before its code is looked at again.
-        let known = work.state.known_keys.contains_key(&request.idempotency_key);
+        let known = self
+            .work
+            .state
+            .known_keys
+            .contains_key(&request.idempotency_key);
         if !known {
-            if let Some(presentation) = &request.presentation {
-                if let Err(refusal) = crate::ledger::presence::present(
-                    &mut work.state.redeem,
-                    &mut work.presence,
-                    presentation,
-                    self.posted_at_micros,
-                ) {
-                    return Planned::Refused(refusal);
-                }
-            }
-            if let Some(refusal) = &request.pre_refusal {
-                return Planned::Refused(refusal.clone());
+            if let Err(refusal) = self.present(request) {
+                return Planned::Refused(refusal);
             }
         }
-        let new_balances = match decide(&work.state, request) {
-            Err(refusal) => return Planned::Refused(refusal),
-            Ok(Decision::Replay(entry_id)) => return Planned::Replayed(entry_id),
-            Ok(Decision::Post(new_balances)) => new_balances,
-        };
+        match decide(&self.work.state, request) {
+            Err(refusal) => Planned::Refused(refusal),
+            Ok(Decision::Replay(entry_id)) => Planned::Replayed(entry_id),
+            Ok(Decision::Post(new_balances)) => self.post(request, new_balances),
+        }
+    }
+
+    /// The request's presentation (a code or card, whose effects are kept whatever becomes of
+    /// the entry), then a refusal the service decided before the batch.
+    fn present(&mut self, request: &WriteRequest) -> Result<(), LedgerError> {
+        let work = &mut self.work;
+        if let Some(presentation) = &request.presentation {
+            crate::ledger::presence::present(
+                &mut work.state.redeem,
+                &mut work.presence,
+                presentation,
+                self.posted_at_micros,
+            )?;
+        }
+        match &request.pre_refusal {
+            Some(refusal) => Err(refusal.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Posts a decided request: chains its entry after the head, then applies what the entry
+    /// changes (balances, lots, counters, the guarded record, the key, reversal targets, the
+    /// receipt) to the batch's state and to what the batch writes.
+    fn post(
+        &mut self,
+        request: &WriteRequest,
+        new_balances: Vec<((AccountId, Unit), i64)>,
+    ) -> Planned {
+        let entry = self.chain(request);
+        let work = &mut self.work;
         let state = &mut work.state;
-        let mut entry = PostedEntry {
-            ledger_id: self.ledger_id.to_owned(),
-            seq: state.head.seq + 1,
-            id: request.entry_id,
-            kind: request.draft.kind,
-            postings: request.draft.postings.clone(),
-            memo: request.draft.memo.clone(),
-            metadata: request.draft.metadata.clone(),
-            reverses: request.draft.reverses,
-            actor: request.actor.clone(),
-            idempotency_key: request.idempotency_key.clone(),
-            posted_at_micros: self.posted_at_micros,
-            prev_hash: state.head.hash,
-            hash: [0; 32],
-        };
-        entry.hash = entry_hash(&entry);
-        state.head = Head {
-            seq: entry.seq,
-            hash: entry.hash,
-            posted_at_micros: self.posted_at_micros,
-        };
         for ((account, unit), balance) in new_balances {
             if let Some(acc) = state.accounts.get_mut(&account) {
                 acc.balances.insert(unit, balance);
             }
             work.touched.insert((account, unit), balance);
         }
-        let reversed = entry
-            .reverses
-            .and_then(|t| state.targets.get(&t))
-            .map(|t| (t.seq, t.lot_moves.clone()));
-        let accounts = &state.accounts;
-        let (moves, changed) = lots::apply(
-            &mut state.lots,
-            &entry,
-            |id| accounts.get(&id).map(|a| a.kind),
-            reversed
-                .as_ref()
-                .map(|(seq, moves)| ReversedLots { seq: *seq, moves }),
-        );
-        work.lots_changed.extend(changed);
-        for limit in &request.limits {
-            let value = state.counters.get(&limit.key).copied().unwrap_or(0) + limit.add_minor;
-            state.counters.insert(limit.key.clone(), value);
-            work.counters_changed.insert(limit.key.clone(), value);
-        }
-        if let Some(guard) = &request.guard {
-            state.records.insert(guard.record, guard.set.clone());
-            work.records_changed
-                .push((guard.record, guard.set.clone(), entry.id));
-        }
+        let moves = work.apply_lots(&entry);
+        work.apply_limits_and_guard(request, entry.id);
+        let state = &mut work.state;
         state.known_keys.insert(
             request.idempotency_key.clone(),
             KnownKey {
@@ -464,21 +445,96 @@ impl Planner<'_> {
         }
         work.lot_moves.extend(moves);
         if let Some(receipt) = &request.receipt {
-            let balance_after_minor = state
-                .accounts
-                .get(&receipt.account)
-                .and_then(|a| a.balances.get(&Unit::Points).copied())
-                .unwrap_or(0);
-            work.receipts.push(crate::ledger::presence::ReceiptRow {
-                draft: receipt.clone(),
-                entry_id: entry.id,
-                entry_seq: entry.seq,
-                posted_at_micros: entry.posted_at_micros,
-                balance_after_minor,
-            });
+            work.push_receipt(receipt, &entry);
         }
         work.entries.push(entry);
         Planned::Posted(work.entries.len() - 1)
+    }
+
+    /// The request's entry, chained after the head, which moves to it.
+    fn chain(&mut self, request: &WriteRequest) -> PostedEntry {
+        let state = &mut self.work.state;
+        let mut entry = PostedEntry {
+            ledger_id: self.ledger_id.to_owned(),
+            seq: state.head.seq + 1,
+            id: request.entry_id,
+            kind: request.draft.kind,
+            postings: request.draft.postings.clone(),
+            memo: request.draft.memo.clone(),
+            metadata: request.draft.metadata.clone(),
+            reverses: request.draft.reverses,
+            actor: request.actor.clone(),
+            idempotency_key: request.idempotency_key.clone(),
+            posted_at_micros: self.posted_at_micros,
+            prev_hash: state.head.hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry_hash(&entry);
+        state.head = Head {
+            seq: entry.seq,
+            hash: entry.hash,
+            posted_at_micros: self.posted_at_micros,
+        };
+        entry
+    }
+}
+
+impl Work {
+    /// Applies the entry to the lots (a reversal undoing what its target did); returns the
+    /// entry's lot moves.
+    fn apply_lots(&mut self, entry: &PostedEntry) -> Vec<LotMove> {
+        let state = &mut self.state;
+        let reversed = entry
+            .reverses
+            .and_then(|t| state.targets.get(&t))
+            .map(|t| (t.seq, t.lot_moves.clone()));
+        let accounts = &state.accounts;
+        let (moves, changed) = lots::apply(
+            &mut state.lots,
+            entry,
+            |id| accounts.get(&id).map(|a| a.kind),
+            reversed
+                .as_ref()
+                .map(|(seq, moves)| ReversedLots { seq: *seq, moves }),
+        );
+        self.lots_changed.extend(changed);
+        moves
+    }
+
+    /// Raises the request's limit counters and moves its guarded record to its new state.
+    fn apply_limits_and_guard(&mut self, request: &WriteRequest, entry_id: Uuid) {
+        let state = &mut self.state;
+        for limit in &request.limits {
+            let value = state.counters.get(&limit.key).copied().unwrap_or(0) + limit.add_minor;
+            state.counters.insert(limit.key.clone(), value);
+            self.counters_changed.insert(limit.key.clone(), value);
+        }
+        if let Some(guard) = &request.guard {
+            state.records.insert(guard.record, guard.set.clone());
+            self.records_changed
+                .push((guard.record, guard.set.clone(), entry_id));
+        }
+    }
+
+    /// The receipt of a posted entry, with its account's points balance after it.
+    fn push_receipt(
+        &mut self,
+        receipt: &crate::ledger::presence::ReceiptDraft,
+        entry: &PostedEntry,
+    ) {
+        let balance_after_minor = self
+            .state
+            .accounts
+            .get(&receipt.account)
+            .and_then(|a| a.balances.get(&Unit::Points).copied())
+            .unwrap_or(0);
+        self.receipts.push(crate::ledger::presence::ReceiptRow {
+            draft: receipt.clone(),
+            entry_id: entry.id,
+            entry_seq: entry.seq,
+            posted_at_micros: entry.posted_at_micros,
+            balance_after_minor,
+        });
     }
 }
 
@@ -487,6 +543,8 @@ enum Decision {
     Post(Vec<((AccountId, Unit), i64)>),
 }
 
+/// Whether the request replays an earlier entry, is refused, or posts (with the new balances of
+/// the (account, unit) pairs it moves), against the batch's state as it now stands.
 fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, LedgerError> {
     if let Some(known) = state.known_keys.get(&request.idempotency_key) {
         return if known.fingerprint == request.fingerprint {
@@ -508,22 +566,7 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
         }
     }
     if let Some(target_id) = draft.reverses {
-        let target = state
-            .targets
-            .get(&target_id)
-            .ok_or(LedgerError::ReversalTargetNotFound)?;
-        if target.reverses.is_some() || target.kind.is_reversal() {
-            return Err(LedgerError::ReversalOfReversal);
-        }
-        if target.already_reversed {
-            return Err(LedgerError::AlreadyReversed);
-        }
-        if draft.kind == EntryKind::Refund && target.kind != EntryKind::Redeem {
-            return Err(LedgerError::RefundOfNonRedemption {
-                target: target.kind,
-            });
-        }
-        check_mirror(&target.postings, &draft.postings)?;
+        check_reversal(state, draft, target_id)?;
     }
     // Limits first: "already settled" or "out of stock" says more than a balance would.
     for limit in &request.limits {
@@ -537,6 +580,60 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             });
         }
     }
+    let new_balances = balances_after(state, draft)?;
+    for (&(account, unit), &balance) in &new_balances {
+        let kind = state.accounts[&account].kind;
+        if kind.floor(unit) == Some(Floor::Zero) && balance < 0 {
+            let before = state.accounts[&account]
+                .balances
+                .get(&unit)
+                .copied()
+                .unwrap_or(0);
+            return Err(LedgerError::InsufficientBalance {
+                account,
+                unit,
+                balance_minor: before,
+                needed_minor: before.saturating_sub(balance),
+            });
+        }
+    }
+    if let Some(as_of) = lots::expiry_as_of(draft.kind, &draft.metadata) {
+        check_expiry(state, draft, as_of)?;
+    }
+    Ok(Decision::Post(new_balances.into_iter().collect()))
+}
+
+/// A reversal's target must exist, be no reversal itself, not be reversed already, be a
+/// redemption if this is a refund, and be mirrored by the reversal's postings.
+fn check_reversal(
+    state: &BatchState,
+    draft: &EntryDraft,
+    target_id: Uuid,
+) -> Result<(), LedgerError> {
+    let target = state
+        .targets
+        .get(&target_id)
+        .ok_or(LedgerError::ReversalTargetNotFound)?;
+    if target.reverses.is_some() || target.kind.is_reversal() {
+        return Err(LedgerError::ReversalOfReversal);
+    }
+    if target.already_reversed {
+        return Err(LedgerError::AlreadyReversed);
+    }
+    if draft.kind == EntryKind::Refund && target.kind != EntryKind::Redeem {
+        return Err(LedgerError::RefundOfNonRedemption {
+            target: target.kind,
+        });
+    }
+    check_mirror(&target.postings, &draft.postings)
+}
+
+/// The balance of every (account, unit) the draft's postings move, after them; each account
+/// must exist, hold the unit, and be allowed on its side by the entry's kind.
+fn balances_after(
+    state: &BatchState,
+    draft: &EntryDraft,
+) -> Result<BTreeMap<(AccountId, Unit), i64>, LedgerError> {
     let mut new_balances: BTreeMap<(AccountId, Unit), i64> = BTreeMap::new();
     for posting in &draft.postings {
         let account = state
@@ -572,47 +669,32 @@ fn decide(state: &BatchState, request: &WriteRequest) -> Result<Decision, Ledger
             })?;
         new_balances.insert(key, next);
     }
-    for (&(account, unit), &balance) in &new_balances {
-        let kind = state.accounts[&account].kind;
-        if kind.floor(unit) == Some(Floor::Zero) && balance < 0 {
-            let before = state.accounts[&account]
-                .balances
-                .get(&unit)
-                .copied()
-                .unwrap_or(0);
-            return Err(LedgerError::InsufficientBalance {
-                account,
-                unit,
-                balance_minor: before,
-                needed_minor: before.saturating_sub(balance),
+    Ok(new_balances)
+}
+
+/// An expiry may only take points whose last valid day is before `as_of`, and that is checked
+/// here, under the lock, against the lots as they are now.
+fn check_expiry(state: &BatchState, draft: &EntryDraft, as_of: &str) -> Result<(), LedgerError> {
+    for posting in draft
+        .postings
+        .iter()
+        .filter(|p| p.side == super::entry::Side::Debit && p.unit == Unit::Points)
+    {
+        let expired: i64 = state
+            .lots
+            .values()
+            .filter(|l| {
+                l.account == posting.account && l.expires_on.as_deref().is_some_and(|d| d < as_of)
+            })
+            .map(|l| l.remaining_minor)
+            .sum();
+        if expired < posting.amount.minor() {
+            return Err(LedgerError::ExpiryExceedsExpired {
+                account: posting.account,
             });
         }
     }
-    if let Some(as_of) = lots::expiry_as_of(draft.kind, &draft.metadata) {
-        // An expiry may only take points whose last valid day is before `as_of`, and that is
-        // checked here, under the lock, against the lots as they are now.
-        for posting in draft
-            .postings
-            .iter()
-            .filter(|p| p.side == super::entry::Side::Debit && p.unit == Unit::Points)
-        {
-            let expired: i64 = state
-                .lots
-                .values()
-                .filter(|l| {
-                    l.account == posting.account
-                        && l.expires_on.as_deref().is_some_and(|d| d < as_of)
-                })
-                .map(|l| l.remaining_minor)
-                .sum();
-            if expired < posting.amount.minor() {
-                return Err(LedgerError::ExpiryExceedsExpired {
-                    account: posting.account,
-                });
-            }
-        }
-    }
-    Ok(Decision::Post(new_balances.into_iter().collect()))
+    Ok(())
 }
 
 /// A reversal must move, per (account, unit), at most what the original moved, the other way.

@@ -2,10 +2,10 @@
 //! the same on SQLite and PostgreSQL, so the whole implementation is written once.
 
 use super::{opt, Id};
+use crate::ledger::lots::Lot;
 use crate::model::{
     Community, Correction, ExpiryPolicy, OrgUnit, Resident, Roster, Rule, RuleMode, ServiceRecord,
 };
-use crate::ledger::lots::Lot;
 use crate::store::{amount_from_minor as amount, parse_stored_date as date, StoreError};
 
 /// Implements [`EarningStore`](crate::store::earning::EarningStore) for `$store` (with a field
