@@ -61,6 +61,23 @@ pub fn format_time(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Serde helpers for typed views: times kept as microseconds and days as [`Date`], written as
+/// the API's text.
+pub mod text {
+    use serde::Serializer;
+    use time::Date;
+
+    /// Microseconds since the epoch → RFC 3339 in UTC.
+    pub fn time<S: Serializer>(micros: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(*micros))
+    }
+
+    /// A day → `YYYY-MM-DD`.
+    pub fn date<S: Serializer>(day: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_date(*day))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

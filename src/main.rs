@@ -475,9 +475,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| e.detail)?;
             outln!(
                 "expired {} points in {} accounts as of {} ({} refused)",
-                report.points,
+                aixin::ledger::format_minor(report.points_minor),
                 report.accounts,
-                report.as_of,
+                aixin::calendar::format_date(report.as_of),
                 report.refused
             );
             Ok(ExitCode::SUCCESS)
@@ -653,7 +653,7 @@ async fn expiry_schedule(earning: aixin::earning::Earning) {
                 .await
             {
                 Ok(report) if report.accounts > 0 => {
-                    tracing::info!(%ledger, accounts = report.accounts, points = %report.points, "expired points")
+                    tracing::info!(%ledger, accounts = report.accounts, points = %aixin::ledger::format_minor(report.points_minor), "expired points")
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%ledger, detail = %error.detail, "expiry run failed"),

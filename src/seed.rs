@@ -396,9 +396,7 @@ pub async fn seed_demo(
                         .await
                     {
                         Ok((statement, _)) => {
-                            let net = Amount::parse(&statement.net)
-                                .map(Amount::minor)
-                                .unwrap_or(0);
+                            let net = statement.net_minor.max(0);
                             *points.entry(shop.account).or_default() -= net;
                             *points.entry(community.settlement).or_default() += net;
                             posted += 1;

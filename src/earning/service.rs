@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use time::Date;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
-use crate::calendar::{day_of, format_date};
+use crate::calendar::text as day_text;
+use crate::calendar::{day_of, format_date, parse_date};
 use crate::clock::{Clock, Entropy};
 use crate::error::{Error, ErrorCode, Fields, LineProblem};
+use crate::ledger::amount::text as amount_text;
 use crate::ledger::entry::text_is_clean;
 use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
 use crate::ledger::{
@@ -109,35 +112,57 @@ pub enum Resolution {
     Decline { note: String },
 }
 
-/// A resident's balance: points, hours, and points expiring soon.
-#[derive(Clone, Debug, Serialize)]
+/// A resident's balance: points, hours, and points expiring soon. Amounts are hundredths; the
+/// API writes them as decimal text.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Balance {
     pub resident_id: Uuid,
     pub pseudonym: String,
-    pub points: String,
-    pub hours: String,
+    #[serde(rename = "points", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "25.00")]
+    pub points_minor: i64,
+    #[serde(rename = "hours", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "2.50")]
+    pub hours_minor: i64,
     /// Points whose last valid day falls within the next 30 days.
-    pub expiring_within_30_days: String,
+    #[serde(
+        rename = "expiring_within_30_days",
+        serialize_with = "amount_text::minor"
+    )]
+    #[schema(value_type = String, example = "10.00")]
+    pub expiring_within_30_days_minor: i64,
     /// The earliest of those days and what expires then, soonest first.
     pub expiring: Vec<Expiring>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Points that expire after their last valid day.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Expiring {
-    pub last_valid_day: String,
-    pub points: String,
+    #[serde(serialize_with = "day_text::date")]
+    #[schema(value_type = String, format = Date, example = "2026-12-31")]
+    pub last_valid_day: Date,
+    #[serde(rename = "points", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "10.00")]
+    pub points_minor: i64,
 }
 
 /// One line of a resident's history: what happened to their account and what it was for.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct HistoryItem {
     pub seq: i64,
     pub entry_id: Uuid,
-    pub kind: String,
-    pub posted_at: String,
-    /// Change of the resident's points ("+12.50", "-5.00"), and of their hours.
-    pub points: String,
-    pub hours: String,
+    #[schema(value_type = String, example = "earn")]
+    pub kind: EntryKind,
+    #[serde(rename = "posted_at", serialize_with = "day_text::time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub posted_at_micros: i64,
+    /// Change of the resident's points (written "+12.50", "-5.00"), and of their hours.
+    #[serde(rename = "points", serialize_with = "amount_text::change")]
+    #[schema(value_type = String, example = "+25.00")]
+    pub points_minor: i64,
+    #[serde(rename = "hours", serialize_with = "amount_text::change")]
+    #[schema(value_type = String, example = "+2.50")]
+    pub hours_minor: i64,
     pub memo: String,
     pub activity: Option<String>,
     pub rule: Option<String>,
@@ -149,11 +174,15 @@ pub struct HistoryItem {
 }
 
 /// What an expiry run posted.
-#[derive(Clone, Debug, Serialize, Default)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ExpiryReport {
-    pub as_of: String,
+    #[serde(serialize_with = "day_text::date")]
+    #[schema(value_type = String, format = Date)]
+    pub as_of: Date,
     pub accounts: usize,
-    pub points: String,
+    #[serde(rename = "points", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "10.00")]
+    pub points_minor: i64,
     pub refused: usize,
 }
 
@@ -209,15 +238,6 @@ pub fn parse_hours(text: &str) -> Result<i64> {
         ));
     }
     Ok(hours.minor())
-}
-
-fn signed(minor: i64) -> String {
-    let text = crate::ledger::format_minor(minor);
-    if minor > 0 {
-        format!("+{text}")
-    } else {
-        text
-    }
 }
 
 impl Earning {
@@ -500,31 +520,27 @@ impl Earning {
             .ok_or_else(Error::not_found)?;
         let lots = self.store.open_lots(ledger, resident.account_id).await?;
         let today = self.today();
-        let horizon = format_date(today + time::Duration::days(EXPIRING_WINDOW_DAYS));
-        let mut by_day: BTreeMap<String, i64> = BTreeMap::new();
+        let horizon = today + time::Duration::days(EXPIRING_WINDOW_DAYS);
+        let mut by_day: BTreeMap<Date, i64> = BTreeMap::new();
         for lot in &lots {
-            if let Some(day) = &lot.expires_on {
-                if *day <= horizon {
-                    *by_day.entry(day.clone()).or_default() += lot.remaining_minor;
+            if let Some(text) = &lot.expires_on {
+                let day = parse_date(text).ok_or_else(|| Error::bare(ErrorCode::Internal))?;
+                if day <= horizon {
+                    *by_day.entry(day).or_default() += lot.remaining_minor;
                 }
             }
         }
-        let total: i64 = by_day.values().sum();
         Ok(Balance {
             resident_id: resident.id,
             pseudonym: resident.pseudonym,
-            points: crate::ledger::format_minor(
-                account.balances.get(&Unit::Points).copied().unwrap_or(0),
-            ),
-            hours: crate::ledger::format_minor(
-                account.balances.get(&Unit::Hours).copied().unwrap_or(0),
-            ),
-            expiring_within_30_days: crate::ledger::format_minor(total),
+            points_minor: account.balances.get(&Unit::Points).copied().unwrap_or(0),
+            hours_minor: account.balances.get(&Unit::Hours).copied().unwrap_or(0),
+            expiring_within_30_days_minor: by_day.values().sum(),
             expiring: by_day
                 .into_iter()
-                .map(|(day, minor)| Expiring {
-                    last_valid_day: day,
-                    points: crate::ledger::format_minor(minor),
+                .map(|(last_valid_day, points_minor)| Expiring {
+                    last_valid_day,
+                    points_minor,
                 })
                 .collect(),
         })
@@ -578,10 +594,10 @@ impl Earning {
                 HistoryItem {
                     seq: e.seq,
                     entry_id: e.id,
-                    kind: e.kind.as_str().to_owned(),
-                    posted_at: crate::calendar::format_time(e.posted_at_micros),
-                    points: signed(delta(Unit::Points)),
-                    hours: signed(delta(Unit::Hours)),
+                    kind: e.kind,
+                    posted_at_micros: e.posted_at_micros,
+                    points_minor: delta(Unit::Points),
+                    hours_minor: delta(Unit::Hours),
                     memo: e.memo.clone(),
                     activity: e.metadata.get("activity").cloned(),
                     rule: e.metadata.get("rule").cloned(),
@@ -1553,8 +1569,10 @@ impl Earning {
         let as_of_text = format_date(as_of);
         let expired = self.store.expired_points(ledger, &as_of_text).await?;
         let mut report = ExpiryReport {
-            as_of: as_of_text.clone(),
-            ..ExpiryReport::default()
+            as_of,
+            accounts: 0,
+            points_minor: 0,
+            refused: 0,
         };
         let mut total = 0i64;
         let writer = self.writers.get(ledger);
@@ -1617,7 +1635,7 @@ impl Earning {
                 }
             }
         }
-        report.points = crate::ledger::format_minor(total);
+        report.points_minor = total;
         Ok(report)
     }
 }
@@ -1643,4 +1661,45 @@ fn cap_limits(rule: &Rule, resident: &Resident, service_date: Date, add_minor: i
         });
     }
     limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_keep_numbers_and_write_the_apis_text() {
+        // Proves a view holds typed values (hundredths, a kind, a moment, a day) that an edge can
+        // show its own way, while the API still answers the decimal and time text it always did.
+        let item = HistoryItem {
+            seq: 7,
+            entry_id: Uuid::nil(),
+            kind: EntryKind::Redeem,
+            posted_at_micros: 1_764_000_000_000_000,
+            points_minor: -4000,
+            hours_minor: 250,
+            memo: String::new(),
+            activity: None,
+            rule: None,
+            rule_version: None,
+            record: None,
+            service_date: None,
+            shop: None,
+            reverses: None,
+        };
+        let json = serde_json::to_value(&item).unwrap();
+        assert_eq!(json["kind"], "redeem");
+        assert_eq!(json["points"], "-40.00");
+        assert_eq!(json["hours"], "+2.50");
+        assert_eq!(json["posted_at"], "2025-11-24T16:00:00Z");
+        let report = ExpiryReport {
+            as_of: time::macros::date!(2026 - 11 - 30),
+            accounts: 2,
+            points_minor: 0,
+            refused: 0,
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["as_of"], "2026-11-30");
+        assert_eq!(json["points"], "0.00");
+    }
 }

@@ -17,8 +17,8 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::{format_date, parse_date};
 use crate::earning::service::{
-    parse_hours, Balance, HistoryItem, NewOrgUnit, NewRecord, NewResident, NewRoster, Resolution,
-    RosterLine, RuleTerms,
+    parse_hours, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord, NewResident,
+    NewRoster, Resolution, RosterLine, RuleTerms,
 };
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
@@ -118,7 +118,6 @@ pub struct ResidentView {
     pub community_id: String,
     pub account_id: Uuid,
     pub created_at: String,
-    #[schema(value_type = Object)]
     pub balance: Option<Balance>,
 }
 
@@ -287,7 +286,6 @@ pub struct LotView {
 
 #[derive(Serialize, ToSchema)]
 pub struct HistoryPage {
-    #[schema(value_type = Vec<Object>)]
     pub items: Vec<HistoryItem>,
     pub next_cursor: Option<String>,
 }
@@ -867,7 +865,7 @@ async fn resolve_correction(
 
 /// Posts expiry entries for points whose last valid day is before `as_of`. Admin. Idempotent.
 #[utoipa::path(post, path = "/v1/expiry/run", security(("bearer" = [])), request_body = ExpiryBody,
-    responses((status = 200, description = "What was expired"), (status = 403)))]
+    responses((status = 200, description = "What was expired", body = ExpiryReport), (status = 403)))]
 async fn run_expiry(
     State(app): State<App>,
     p: Principal,
@@ -910,6 +908,10 @@ async fn run_expiry(
         CorrectionView,
         LotView,
         HistoryPage,
+        Balance,
+        Expiring,
+        HistoryItem,
+        ExpiryReport,
         CommunityBody,
         OrgUnitBody,
         ResidentBody,

@@ -19,7 +19,10 @@ use crate::calendar::parse_date;
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
 use crate::redeem::receipt::{qr_svg, ReceiptError};
-use crate::redeem::service::{Exchange, NewItem, NewShop, Shown, Statement, StockChange};
+use crate::redeem::service::{
+    CommunityLine, CurrentCode, Exchange, IssuedCredential, NewItem, NewShop, Shown, Statement,
+    StatementReceipt, StockChange,
+};
 use crate::store::redeem::{Item, Shop};
 
 pub fn routes() -> Router<App> {
@@ -372,7 +375,7 @@ async fn stock_history(
 /// Issues or re-issues a resident's redemption credential (staff, admin). The answer carries
 /// the secret for the resident's phone and the PIN for the printed card.
 #[utoipa::path(post, path = "/v1/residents/{id}/credential", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Object)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = IssuedCredential)))]
 async fn issue_credential(
     State(app): State<App>,
     p: Principal,
@@ -403,7 +406,7 @@ async fn revoke_credential(
 
 /// The code to show now (the resident, or staff on their behalf).
 #[utoipa::path(get, path = "/v1/residents/{id}/code", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = Object)))]
+    params(("id" = Uuid, Path)), responses((status = 200, body = CurrentCode)))]
 async fn current_code(
     State(app): State<App>,
     p: Principal,
@@ -727,7 +730,7 @@ fn statement_csv(s: &Statement) -> Result<String, Error> {
             format_time(r.posted_at_micros),
             r.community_id.clone(),
             r.resident.clone(),
-            r.points.clone(),
+            format_minor(r.points_minor),
             r.entry_seq.to_string(),
         ])
         .map_err(fail)?;
@@ -741,7 +744,7 @@ fn statement_csv(s: &Statement) -> Result<String, Error> {
 /// A shop's statement for a period: redemptions, refunds and net points, as JSON or CSV.
 #[utoipa::path(get, path = "/v1/shops/{id}/statement", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("from" = String, Query), ("to" = String, Query), ("format" = Option<String>, Query)),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Statement)))]
 async fn statement(
     State(app): State<App>,
     p: Principal,
@@ -776,7 +779,7 @@ pub struct SettleBody {
 /// Settles a shop for a period that has ended: an entry from the shop to its community's
 /// settlement account for the net points; a day cannot be settled twice.
 #[utoipa::path(post, path = "/v1/shops/{id}/settlements", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = SettleBody, responses((status = 201, body = Object)))]
+    params(("id" = Uuid, Path)), request_body = SettleBody, responses((status = 201, body = Statement)))]
 async fn settle(
     State(app): State<App>,
     p: Principal,
@@ -814,6 +817,11 @@ async fn settle(
         settle
     ),
     components(schemas(
+        IssuedCredential,
+        CurrentCode,
+        Statement,
+        CommunityLine,
+        StatementReceipt,
         ShopBody,
         ShopView,
         StaffBody,

@@ -157,6 +157,32 @@ fn write_minor(f: &mut fmt::Formatter<'_>, minor: i64) -> fmt::Result {
     write!(f, "{sign}{}.{:02}", magnitude / per, magnitude % per)
 }
 
+/// Serde helpers for amounts kept as `i64` hundredths in typed views: each writes the decimal
+/// text the API uses everywhere, so a view keeps the number and an edge decides how to show it.
+pub mod text {
+    use serde::Serializer;
+
+    /// `1250` → `"12.50"`.
+    pub fn minor<S: Serializer>(minor: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_minor(*minor))
+    }
+
+    /// A change to an account: `1250` → `"+12.50"`, `-500` → `"-5.00"`, `0` → `"0.00"`.
+    pub fn change<S: Serializer>(minor: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_change(*minor))
+    }
+}
+
+/// A change to an account as text, with its sign: `"+12.50"`, `"-5.00"`, `"0.00"`.
+pub fn format_change(minor: i64) -> String {
+    let text = format_minor(minor);
+    if minor > 0 {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,13 @@ pub enum EntryKind {
     Reversal,
 }
 
+/// Written as its name (`"earn"`, `"redeem"`, …), as the API and the bundle show it.
+impl serde::Serialize for EntryKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl EntryKind {
     pub const ALL: [EntryKind; 7] = [
         EntryKind::Earn,

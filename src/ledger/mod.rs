@@ -15,7 +15,7 @@ pub mod presence;
 pub mod unit;
 pub mod verify;
 
-pub use amount::{format_minor, Amount, AmountError};
+pub use amount::{format_change, format_minor, Amount, AmountError};
 pub use checkpoint::{Checkpoint, Total};
 pub use entry::{
     AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side, GROUP_MAX,

@@ -8,16 +8,19 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Date;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceipt};
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{new_token, Principal, Role};
+use crate::calendar::text as day_text;
 use crate::calendar::{day_of, day_start_micros, format_date};
 use crate::earning::service::{check_text, Earning};
 use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
+use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
 use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
@@ -147,9 +150,10 @@ pub enum Shown {
 }
 
 /// A credential as issued: the secret goes to the resident's phone, the PIN on the printed card.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct IssuedCredential {
     pub credential_id: Uuid,
+    /// The card number (digits), printed on the card.
     pub number: String,
     pub generation: i64,
     /// Hex of the 32-byte code secret, for provisioning the resident's phone.
@@ -158,9 +162,11 @@ pub struct IssuedCredential {
 }
 
 /// The code to show right now.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CurrentCode {
+    /// The digits to show as a barcode and a QR code.
     pub code: String,
+    /// The time step the code belongs to.
     pub step: i64,
     pub expires_in_seconds: i64,
 }
@@ -173,17 +179,27 @@ pub struct Exchange {
     pub refunded_by: Option<Uuid>,
 }
 
-/// A settlement statement.
-#[derive(Clone, Debug, Serialize)]
+/// A settlement statement. Amounts are hundredths; the API writes them as decimal text.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Statement {
     pub shop_id: Uuid,
-    pub from: String,
-    pub to: String,
+    #[serde(serialize_with = "day_text::date")]
+    #[schema(value_type = String, format = Date)]
+    pub from: Date,
+    #[serde(serialize_with = "day_text::date")]
+    #[schema(value_type = String, format = Date)]
+    pub to: Date,
     pub redemptions: usize,
     pub refunds: usize,
-    pub redeemed: String,
-    pub refunded: String,
-    pub net: String,
+    #[serde(rename = "redeemed", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "120.00")]
+    pub redeemed_minor: i64,
+    #[serde(rename = "refunded", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "20.00")]
+    pub refunded_minor: i64,
+    #[serde(rename = "net", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String, example = "100.00")]
+    pub net_minor: i64,
     pub by_community: Vec<CommunityLine>,
     pub receipts: Vec<StatementReceipt>,
     /// The settlement entry, once posted.
@@ -191,27 +207,35 @@ pub struct Statement {
     pub entry_seq: Option<i64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// A statement's totals for one of the shop's communities.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CommunityLine {
     pub community_id: String,
-    pub redeemed: String,
-    pub refunded: String,
-    pub net: String,
+    #[serde(rename = "redeemed", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String)]
+    pub redeemed_minor: i64,
+    #[serde(rename = "refunded", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String)]
+    pub refunded_minor: i64,
+    #[serde(rename = "net", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String)]
+    pub net_minor: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// One receipt of a statement.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct StatementReceipt {
     pub receipt_id: Uuid,
+    /// `redemption` or `refund`.
     pub kind: String,
     pub posted_at_micros: i64,
     pub community_id: String,
+    /// The resident's pseudonym.
     pub resident: String,
-    pub points: String,
+    #[serde(rename = "points", serialize_with = "amount_text::minor")]
+    #[schema(value_type = String)]
+    pub points_minor: i64,
     pub entry_seq: i64,
-}
-
-fn amount_text(minor: i64) -> String {
-    crate::ledger::format_minor(minor)
 }
 
 fn detach<T: Send + 'static>(
@@ -1201,20 +1225,20 @@ impl Redemption {
         let refunded: i64 = by.values().map(|v| v.1).sum();
         Ok(Statement {
             shop_id: shop.id,
-            from: format_date(from),
-            to: format_date(to),
+            from,
+            to,
             redemptions,
             refunds,
-            redeemed: amount_text(redeemed),
-            refunded: amount_text(refunded),
-            net: amount_text(redeemed - refunded),
+            redeemed_minor: redeemed,
+            refunded_minor: refunded,
+            net_minor: redeemed - refunded,
             by_community: by
                 .into_iter()
                 .map(|(community_id, (d, f))| CommunityLine {
                     community_id,
-                    redeemed: amount_text(d),
-                    refunded: amount_text(f),
-                    net: amount_text(d - f),
+                    redeemed_minor: d,
+                    refunded_minor: f,
+                    net_minor: d - f,
                 })
                 .collect(),
             receipts: receipts
@@ -1225,7 +1249,7 @@ impl Redemption {
                     posted_at_micros: r.posted_at_micros,
                     community_id: r.community_id.clone(),
                     resident: r.resident_pseudonym.clone(),
-                    points: amount_text(r.total_minor),
+                    points_minor: r.total_minor,
                     entry_seq: r.entry_seq,
                 })
                 .collect(),
@@ -1257,7 +1281,7 @@ impl Redemption {
         let mut statement = self.statement(p, shop_id, from, to).await?;
         let ledger = Self::ledger_of(p);
         let (_, community) = self.earning.community(ledger, &shop.community_id).await?;
-        let net = Amount::parse(&statement.net).map_err(|_| {
+        let net = Amount::from_minor(statement.net_minor).map_err(|_| {
             err(
                 ErrorCode::NothingToSettle,
                 "the period's net points are not above zero",
@@ -1296,8 +1320,8 @@ impl Redemption {
             memo: format!("结算 {} – {}", statement.from, statement.to),
             metadata: BTreeMap::from([
                 ("shop".to_owned(), shop.id.to_string()),
-                ("from".to_owned(), statement.from.clone()),
-                ("to".to_owned(), statement.to.clone()),
+                ("from".to_owned(), format_date(statement.from)),
+                ("to".to_owned(), format_date(statement.to)),
                 ("receipts".to_owned(), statement.receipts.len().to_string()),
             ]),
             reverses: None,
