@@ -1,4 +1,4 @@
-//! Audit bundles (issue 5) on both backends: export, offline verification, determinism, the
+//! Audit bundles on both backends: export, offline verification, determinism, the
 //! tamper suite, retained checkpoints, ranges, and books checked by the real hledger and
 //! bean-check.
 

@@ -1,4 +1,4 @@
-//! Audit and report routes (issue 5): the bundle as a streamed tar, checkpoints, and reports.
+//! Audit and report routes: the bundle as a streamed tar, checkpoints, and reports.
 //! Admin and auditor see everything; staff see the reports of communities they manage (and of
 //! shops in them); a shop token sees its own statement.
 

@@ -194,7 +194,7 @@ pub trait Store: Send + Sync + 'static {
     /// in one consistent snapshot, and reports the first problem.
     async fn verify(&self, ledger_id: &str) -> Result<Result<Summary, Problem>, StoreError>;
 
-    // ---- Audit (issue 5) ----
+    // ---- Audit ----
 
     /// The head and every stored balance, read in one consistent snapshot.
     async fn snapshot(&self, ledger_id: &str) -> Result<(Head, Vec<StoredBalance>), StoreError>;
