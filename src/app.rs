@@ -10,13 +10,11 @@ use crate::auth::{authenticate, Principal};
 use crate::clock::{Clock, Entropy};
 use crate::earning::Earning;
 use crate::error::Error;
+use crate::journal::Journal;
 use crate::keys::{KeyRing, SharedKeys};
 use crate::redeem::Redemption;
 use crate::store::{Store, Stores};
 use crate::writer::Writers;
-
-/// Verifications that may run at once in one process: each scans the whole ledger.
-pub const VERIFY_CONCURRENCY_MAX: usize = 1;
 
 /// Everything an edge needs, built once per process (cheap to clone: it is all shared).
 #[derive(Clone)]
@@ -27,14 +25,14 @@ pub struct App {
     pub writers: Arc<Writers>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    /// The ledger's own operations: head, verification, accounts, entries, the journal.
+    pub journal: Journal,
     /// Organisation, residents, rules, service records, rosters, corrections, expiry.
     pub earning: Earning,
     /// Shops, catalogue, credentials, redemption, refunds, settlement.
     pub redemption: Redemption,
     /// The signing keys (receipts, checkpoints, manifests) and the master key.
     pub keys: SharedKeys,
-    /// Bounds the whole-ledger verifications running at once.
-    pub verify_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -53,6 +51,7 @@ impl App {
         let keys = SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), clock.now_micros()));
         let redemption = Redemption::new(earning.clone(), stores.redeem, keys.clone());
         App {
+            journal: Journal::new(store.clone(), writers.clone(), clock.clone()),
             store,
             writers,
             clock,
@@ -60,7 +59,6 @@ impl App {
             earning,
             redemption,
             keys,
-            verify_permits: Arc::new(tokio::sync::Semaphore::new(VERIFY_CONCURRENCY_MAX)),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod earning;
 pub mod error;
 pub mod http;
+pub mod journal;
 pub mod keys;
 pub mod ledger;
 pub mod model;

@@ -15,7 +15,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("persistence", &["store"]),
     ("group commit and identity", &["writer", "auth"]),
-    ("domain services", &["earning", "redeem", "audit"]),
+    (
+        "domain services",
+        &["journal", "earning", "redeem", "audit"],
+    ),
     ("application core", &["app"]),
     ("edges", &["http", "web", "cli", "seed"]),
 ];

@@ -11,12 +11,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{require, Error};
+use super::Error;
 use crate::app::App;
 use crate::audit::export::{self, Bound, ExportError};
 use crate::audit::{format, tar};
 use crate::auth::{Principal, Role};
 use crate::error::ErrorCode;
+use crate::journal::require;
 
 /// Routes that answer within the request time limit.
 pub fn routes() -> Router<App> {

@@ -17,7 +17,8 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
+use crate::journal::AccountRequest;
 
 use crate::error::ErrorCode;
 use crate::ledger::entry::idempotency_key_is_valid;
@@ -25,7 +26,7 @@ use crate::ledger::verify::{Problem, Summary};
 use crate::ledger::{
     format_minor, AccountKind, Amount, EntryDraft, EntryKind, PostedEntry, Posting, Side, Unit,
 };
-use crate::store::{Account, NewAccount, Opened, Outcome, ACCOUNT_TEXT_MAX_BYTES, PAGE_LIMIT_MAX};
+use crate::store::{Account, Outcome, PAGE_LIMIT_MAX};
 
 pub mod audit;
 pub mod earning;
@@ -86,14 +87,6 @@ impl FromRequestParts<App> for Principal {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         state.principal_of_bearer(header).await
-    }
-}
-
-fn require(principal: &Principal, roles: &[Role]) -> Result<(), Error> {
-    if roles.contains(&principal.role) {
-        Ok(())
-    } else {
-        Err(Error::bare(ErrorCode::Forbidden))
     }
 }
 
@@ -410,12 +403,7 @@ async fn get_ledger(
     State(app): State<App>,
     principal: Principal,
 ) -> Result<Json<LedgerView>, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
-    let head = app
-        .store
-        .head(&principal.ledger_id)
-        .await?
-        .ok_or_else(|| Error::bare(ErrorCode::NotFound))?;
+    let head = app.journal.head(&principal).await?;
     Ok(Json(LedgerView {
         ledger: principal.ledger_id,
         head_seq: head.seq,
@@ -427,14 +415,7 @@ async fn get_ledger(
 #[utoipa::path(get, path = "/v1/verify", security(("bearer" = [])),
     responses((status = 200, body = VerifyView), (status = 401), (status = 403)))]
 async fn verify(State(app): State<App>, principal: Principal) -> Result<Json<VerifyView>, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
-    let _permit = app.verify_permits.try_acquire().map_err(|_| {
-        Error::new(
-            ErrorCode::Overloaded,
-            "a verification is already running; retry shortly",
-        )
-    })?;
-    Ok(Json(match app.store.verify(&principal.ledger_id).await? {
+    Ok(Json(match app.journal.verify(&principal).await? {
         Ok(summary) => VerifyView {
             ok: true,
             summary: Some(summary),
@@ -462,7 +443,6 @@ async fn open_account(
     headers: HeaderMap,
     Body(body): Body<OpenAccountBody>,
 ) -> Result<Response, Error> {
-    require(&principal, &[Role::Admin])?;
     let key = idempotency_key(&headers)?;
     let kind = AccountKind::parse(&body.kind).ok_or_else(|| {
         Error::new(
@@ -470,54 +450,20 @@ async fn open_account(
             format!("unknown account kind {:?}", body.kind),
         )
     })?;
-    for (name, value) in [
-        ("owner_id", body.owner_id.as_deref()),
-        ("community_id", body.community_id.as_deref()),
-        ("label", Some(body.label.as_str())),
-    ] {
-        if value.is_some_and(|v| v.len() > ACCOUNT_TEXT_MAX_BYTES) {
-            return Err(Error::new(
-                ErrorCode::FieldTooLong,
-                format!("{name} is longer than {ACCOUNT_TEXT_MAX_BYTES} bytes"),
-            ));
-        }
-        if value.is_some_and(|v| !crate::ledger::entry::text_is_clean(v)) {
-            return Err(Error::new(
-                ErrorCode::TextInvalid,
-                format!("{name} contains a control character"),
-            ));
-        }
-    }
-    let id = body
-        .id
-        .unwrap_or_else(|| derived_account_id(&principal.ledger_id, &key));
-    let account = NewAccount {
-        id,
+    let request = AccountRequest {
+        id: body.id,
         kind,
         owner_id: body.owner_id,
         community_id: body.community_id,
         label: body.label,
     };
-    match app
-        .store
-        .open_account(&principal.ledger_id, &account, app.clock.now_micros())
-        .await?
-    {
-        Opened::Created(a) => {
-            Ok((StatusCode::CREATED, Json(AccountView::from(&a))).into_response())
-        }
-        Opened::Existing(a) => Ok((StatusCode::OK, Json(AccountView::from(&a))).into_response()),
-        Opened::Conflict(_) => Err(Error::new(
-            ErrorCode::AccountExists,
-            format!("account {id} exists with other attributes"),
-        )),
-    }
-}
-
-/// An account id derived from the ledger and idempotency key, so that a retried request without
-/// an explicit id opens the same account.
-fn derived_account_id(ledger_id: &str, key: &str) -> Uuid {
-    crate::model::derived_id("aixin.account-id.v1", &[ledger_id, key])
+    let (account, created) = app.journal.open_account(&principal, &key, request).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(AccountView::from(&account))).into_response())
 }
 
 /// An account and its balances.
@@ -530,16 +476,8 @@ async fn get_account(
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<AccountView>, Error> {
     let Path(id) = id?;
-    let account = visible_account(&app, &principal, id).await?;
+    let account = app.journal.account(&principal, id).await?;
     Ok(Json(AccountView::from(&account)))
-}
-
-async fn visible_account(app: &App, principal: &Principal, id: Uuid) -> Result<Account, Error> {
-    app.store
-        .account(&principal.ledger_id, id)
-        .await?
-        .filter(|a| principal.can_see_account(a))
-        .ok_or_else(|| Error::bare(ErrorCode::NotFound))
 }
 
 /// The entries touching an account, newest first, in pages.
@@ -556,21 +494,17 @@ async fn account_entries(
     let Path(id) = id?;
     let Query(query) = query?;
     let (limit, before) = page_params(query.limit, query.cursor.as_deref())?;
-    visible_account(&app, &principal, id).await?;
-    // One more than asked tells whether another page exists, so the last page has no cursor.
-    let mut entries = app
-        .store
-        .account_entries(&principal.ledger_id, id, before, limit + 1)
+    let page = app
+        .journal
+        .account_entries(&principal, id, before, limit)
         .await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_cursor = if more {
-        entries.last().map(|e| e.seq.to_string())
+    let next_cursor = if page.more {
+        page.entries.last().map(|e| e.seq.to_string())
     } else {
         None
     };
     Ok(Json(EntriesPage {
-        entries: entries.iter().map(EntryView::from).collect(),
+        entries: page.entries.iter().map(EntryView::from).collect(),
         next_cursor,
     }))
 }
@@ -587,15 +521,9 @@ async fn post_entry(
     headers: HeaderMap,
     Body(body): Body<PostEntryBody>,
 ) -> Result<Response, Error> {
-    require(&principal, &[Role::Admin])?;
     let key = idempotency_key(&headers)?;
     let draft = body.into_draft()?;
-    let outcome = app
-        .writers
-        .get(&principal.ledger_id)
-        .submit(key, principal.actor(), draft)
-        .await?;
-    match outcome {
+    match app.journal.post(&principal, key, draft).await? {
         Outcome::Posted(entry) => {
             Ok((StatusCode::CREATED, Json(EntryView::from(&entry))).into_response())
         }
@@ -620,29 +548,17 @@ async fn list_entries(
     principal: Principal,
     query: Result<Query<JournalQuery>, QueryRejection>,
 ) -> Result<Json<JournalPage>, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let limit = page_limit(query.limit)?;
     let after = query.after_seq.unwrap_or(0);
-    if after < 0 {
-        return Err(Error::new(
-            ErrorCode::InvalidQuery,
-            "after_seq must not be negative",
-        ));
-    }
-    let mut entries = app
-        .store
-        .entries_after(&principal.ledger_id, after, limit + 1)
-        .await?;
-    let more = entries.len() as i64 > limit;
-    entries.truncate(limit as usize);
-    let next_after_seq = if more {
-        entries.last().map(|e| e.seq)
+    let page = app.journal.entries_after(&principal, after, limit).await?;
+    let next_after_seq = if page.more {
+        page.entries.last().map(|e| e.seq)
     } else {
         None
     };
     Ok(Json(JournalPage {
-        entries: entries.iter().map(EntryView::from).collect(),
+        entries: page.entries.iter().map(EntryView::from).collect(),
         next_after_seq,
     }))
 }
@@ -657,18 +573,7 @@ async fn get_entry(
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<EntryView>, Error> {
     let Path(id) = id?;
-    let entry = app
-        .store
-        .entry(&principal.ledger_id, id)
-        .await?
-        .ok_or_else(|| Error::bare(ErrorCode::NotFound))?;
-    if !matches!(principal.role, Role::Admin | Role::Auditor) {
-        let ids: Vec<Uuid> = entry.postings.iter().map(|p| p.account).collect();
-        let accounts = app.store.accounts(&principal.ledger_id, &ids).await?;
-        if !accounts.iter().any(|a| principal.can_see_account(a)) {
-            return Err(Error::bare(ErrorCode::NotFound));
-        }
-    }
+    let entry = app.journal.entry(&principal, id).await?;
     Ok(Json(EntryView::from(&entry)))
 }
 
