@@ -211,6 +211,73 @@ pub fn parse_hours(text: &str) -> Result<i64> {
     Ok(hours.minor())
 }
 
+/// An organisation unit already stored under the id has the attributes asked for.
+fn same_unit(stored: &OrgUnit, asked: &OrgUnit) -> bool {
+    stored.parent_id == asked.parent_id
+        && stored.level == asked.level
+        && stored.name_zh == asked.name_zh
+        && stored.name_en == asked.name_en
+        && stored.community.as_ref().map(|c| c.expiry) == asked.community.as_ref().map(|c| c.expiry)
+}
+
+/// A new resident's name and phone.
+fn check_new_resident(new: &NewResident) -> Result<()> {
+    check_text("name", &new.name, true)?;
+    if new.name.chars().count() > 64 {
+        return Err(Error::new(
+            ErrorCode::FieldTooLong,
+            "name is longer than 64 characters",
+        ));
+    }
+    let phone_ok = (5..=20).contains(&new.phone.len())
+        && new
+            .phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
+    if !phone_ok {
+        return Err(Error::new(
+            ErrorCode::PhoneInvalid,
+            "phone must be 5 to 20 digits, '+', '-' or spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// A rule's id and terms on their own: codes, names, a validity that does not end before it
+/// starts, caps that can be met and a monthly cap not below the daily one.
+fn check_rule_terms(rule_id: &str, terms: &RuleTerms) -> Result<()> {
+    check_code("rule id", rule_id)?;
+    check_code("category", &terms.category)?;
+    check_text("name_zh", &terms.name_zh, true)?;
+    check_text("name_en", &terms.name_en, true)?;
+    if terms
+        .valid_until
+        .is_some_and(|until| until < terms.valid_from)
+    {
+        return Err(Error::new(
+            ErrorCode::DateInvalid,
+            "valid_until is before valid_from",
+        ));
+    }
+    for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
+        if terms.mode == RuleMode::PerActivity && cap < terms.points {
+            return Err(Error::new(
+                ErrorCode::RuleInvalid,
+                "a cap below the points of one activity could never be met",
+            ));
+        }
+    }
+    if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
+        if month < day {
+            return Err(Error::new(
+                ErrorCode::RuleInvalid,
+                "the monthly cap is below the daily cap",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A roster's title and number of lines.
 fn check_roster_shape(new: &NewRoster) -> Result<()> {
     check_text("title", &new.title, true)?;
@@ -310,40 +377,7 @@ impl Earning {
         let now = self.clock.now_micros();
         let community = match new.community {
             None => None,
-            Some(expiry) => {
-                let mut ids = Vec::new();
-                for (kind, label) in [
-                    (AccountKind::Issuance, "积分发放 issuance"),
-                    (AccountKind::Settlement, "结算 settlement"),
-                    (AccountKind::Expiry, "过期 expiry"),
-                ] {
-                    let account = NewAccount {
-                        id: derived_id(
-                            "aixin.community-account.v1",
-                            &[ledger, &new.id, kind.as_str()],
-                        ),
-                        kind,
-                        owner_id: None,
-                        community_id: Some(new.id.clone()),
-                        label: format!("{} {label}", new.id),
-                    };
-                    match self.ledger.open_account(ledger, &account, now).await? {
-                        Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
-                        Opened::Conflict(_) => {
-                            return Err(Error::new(
-                                ErrorCode::OrgUnitExists,
-                                "community accounts exist with other attributes",
-                            ))
-                        }
-                    }
-                }
-                Some(Community {
-                    expiry,
-                    issuance_account: ids[0],
-                    settlement_account: ids[1],
-                    expiry_account: ids[2],
-                })
-            }
+            Some(expiry) => Some(self.open_community(ledger, &new.id, expiry, now).await?),
         };
         let unit = OrgUnit {
             id: new.id.clone(),
@@ -356,23 +390,52 @@ impl Earning {
         };
         match self.store.insert_org_unit(ledger, &unit).await? {
             Inserted::Created(u) => Ok((u, true)),
-            Inserted::Existing(u) => {
-                let same = u.parent_id == unit.parent_id
-                    && u.level == unit.level
-                    && u.name_zh == unit.name_zh
-                    && u.name_en == unit.name_en
-                    && u.community.as_ref().map(|c| c.expiry)
-                        == unit.community.as_ref().map(|c| c.expiry);
-                if same {
-                    Ok((u, false))
-                } else {
-                    Err(Error::new(
+            Inserted::Existing(u) if same_unit(&u, &unit) => Ok((u, false)),
+            Inserted::Existing(u) => Err(Error::new(
+                ErrorCode::OrgUnitExists,
+                format!("unit {} exists with other attributes", u.id),
+            )),
+        }
+    }
+
+    /// Opens the accounts of a community's points programme (issuance, settlement, expiry),
+    /// or finds them opened by an earlier attempt.
+    async fn open_community(
+        &self,
+        ledger: &str,
+        id: &str,
+        expiry: ExpiryPolicy,
+        now: i64,
+    ) -> Result<Community> {
+        let mut ids = Vec::new();
+        for (kind, label) in [
+            (AccountKind::Issuance, "积分发放 issuance"),
+            (AccountKind::Settlement, "结算 settlement"),
+            (AccountKind::Expiry, "过期 expiry"),
+        ] {
+            let account = NewAccount {
+                id: derived_id("aixin.community-account.v1", &[ledger, id, kind.as_str()]),
+                kind,
+                owner_id: None,
+                community_id: Some(id.to_owned()),
+                label: format!("{id} {label}"),
+            };
+            match self.ledger.open_account(ledger, &account, now).await? {
+                Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
+                Opened::Conflict(_) => {
+                    return Err(Error::new(
                         ErrorCode::OrgUnitExists,
-                        format!("unit {} exists with other attributes", u.id),
+                        "community accounts exist with other attributes",
                     ))
                 }
             }
         }
+        Ok(Community {
+            expiry,
+            issuance_account: ids[0],
+            settlement_account: ids[1],
+            expiry_account: ids[2],
+        })
     }
 
     pub async fn org_unit(&self, p: &Principal, id: &str) -> Result<OrgUnit> {
@@ -397,24 +460,7 @@ impl Earning {
         key: &str,
         new: NewResident,
     ) -> Result<(Resident, bool)> {
-        check_text("name", &new.name, true)?;
-        if new.name.chars().count() > 64 {
-            return Err(Error::new(
-                ErrorCode::FieldTooLong,
-                "name is longer than 64 characters",
-            ));
-        }
-        let phone_ok = (5..=20).contains(&new.phone.len())
-            && new
-                .phone
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
-        if !phone_ok {
-            return Err(Error::new(
-                ErrorCode::PhoneInvalid,
-                "phone must be 5 to 20 digits, '+', '-' or spaces",
-            ));
-        }
+        check_new_resident(&new)?;
         let ledger = &p.ledger_id;
         if !self.manages(p, &new.community_id).await? {
             // Staff outside their scope learn nothing about the community.
@@ -439,16 +485,7 @@ impl Earning {
             };
         }
         let account_id = derived_id("aixin.resident-account.v1", &[ledger, &actor, key]);
-        // A retry after a failure between opening the account and recording the resident keeps
-        // the pseudonym the account already carries.
-        let pseudonym = match self.ledger.account(ledger, account_id).await? {
-            Some(account) => account.label,
-            None => {
-                let mut random = [0u8; 5];
-                self.entropy.fill(&mut random);
-                model::pseudonym(random)
-            }
-        };
+        let pseudonym = self.pseudonym_for(ledger, account_id).await?;
         let account = NewAccount {
             id: account_id,
             kind: AccountKind::Resident,
@@ -476,6 +513,20 @@ impl Earning {
             Inserted::Existing(r) if same(&r) => Ok((r, false)),
             Inserted::Existing(_) => Err(Error::key_reused()),
         }
+    }
+
+    /// A new pseudonym for the resident account `account_id`. A retry after a failure between
+    /// opening the account and recording the resident keeps the pseudonym the account already
+    /// carries.
+    async fn pseudonym_for(&self, ledger: &str, account_id: Uuid) -> Result<String> {
+        Ok(match self.ledger.account(ledger, account_id).await? {
+            Some(account) => account.label,
+            None => {
+                let mut random = [0u8; 5];
+                self.entropy.fill(&mut random);
+                model::pseudonym(random)
+            }
+        })
     }
 
     /// A resident visible to `p` (staff over their community, the resident themself, admin,
@@ -630,35 +681,7 @@ impl Earning {
         expected_version: i64,
         terms: RuleTerms,
     ) -> Result<(Rule, bool)> {
-        check_code("rule id", rule_id)?;
-        check_code("category", &terms.category)?;
-        check_text("name_zh", &terms.name_zh, true)?;
-        check_text("name_en", &terms.name_en, true)?;
-        if terms
-            .valid_until
-            .is_some_and(|until| until < terms.valid_from)
-        {
-            return Err(Error::new(
-                ErrorCode::DateInvalid,
-                "valid_until is before valid_from",
-            ));
-        }
-        for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
-            if terms.mode == RuleMode::PerActivity && cap < terms.points {
-                return Err(Error::new(
-                    ErrorCode::RuleInvalid,
-                    "a cap below the points of one activity could never be met",
-                ));
-            }
-        }
-        if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
-            if month < day {
-                return Err(Error::new(
-                    ErrorCode::RuleInvalid,
-                    "the monthly cap is below the daily cap",
-                ));
-            }
-        }
+        check_rule_terms(rule_id, &terms)?;
         let ledger = &p.ledger_id;
         if !self.manages(p, &terms.community_id).await? {
             return Err(Error::new(

@@ -268,25 +268,7 @@ impl Redemption {
         key: &str,
         new: NewShop,
     ) -> Result<(Shop, bool)> {
-        check_text("name_zh", &new.name_zh, true)?;
-        check_text("name_en", &new.name_en, false)?;
-        let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
-        if !(0..=90).contains(&window) {
-            return Err(err(
-                ErrorCode::InvalidBody,
-                "refund_window_days must be 0 to 90",
-            ));
-        }
-        let mut communities: Vec<String> = new.serves.clone();
-        communities.push(new.community_id.clone());
-        communities.sort();
-        communities.dedup();
-        if communities.len() > SHOP_COMMUNITIES_MAX {
-            return Err(err(
-                ErrorCode::InvalidBody,
-                format!("a shop serves at most {SHOP_COMMUNITIES_MAX} communities"),
-            ));
-        }
+        let (window, communities) = check_new_shop(&new)?;
         let ledger = Self::ledger_of(p);
         for community in &communities {
             if !self.earning.manages(p, community).await? {
@@ -1184,36 +1166,10 @@ impl Redemption {
                 "the period's net points are not above zero",
             )
         })?;
-        let mut limits = Vec::new();
-        let mut day = from;
-        while day <= to {
-            limits.push(Limit {
-                key: format!("settled:{}:{}", shop.id, format_date(day)),
-                add_minor: 1,
-                max_minor: 1,
-                code: LimitCode::PeriodSettled,
-            });
-            day = match day.next_day() {
-                Some(d) => d,
-                None => break,
-            };
-        }
+        let limits = settled_days(shop.id, from, to);
         let draft = EntryDraft {
             kind: EntryKind::Settle,
-            postings: vec![
-                Posting {
-                    account: shop.account_id,
-                    unit: Unit::Points,
-                    side: Side::Debit,
-                    amount: net,
-                },
-                Posting {
-                    account: community.settlement_account,
-                    unit: Unit::Points,
-                    side: Side::Credit,
-                    amount: net,
-                },
-            ],
+            postings: points_moved(shop.account_id, community.settlement_account, net),
             memo: format!("结算 {} – {}", statement.from, statement.to),
             metadata: BTreeMap::from([
                 ("shop".to_owned(), shop.id.to_string()),
@@ -1246,6 +1202,50 @@ impl Redemption {
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
     }
+}
+
+/// A new shop's names, its refund window in days (the default when not given), and every
+/// community it serves, its own included, sorted and at most [`SHOP_COMMUNITIES_MAX`].
+fn check_new_shop(new: &NewShop) -> Result<(i64, Vec<String>)> {
+    check_text("name_zh", &new.name_zh, true)?;
+    check_text("name_en", &new.name_en, false)?;
+    let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
+    if !(0..=90).contains(&window) {
+        return Err(err(
+            ErrorCode::InvalidBody,
+            "refund_window_days must be 0 to 90",
+        ));
+    }
+    let mut communities: Vec<String> = new.serves.clone();
+    communities.push(new.community_id.clone());
+    communities.sort();
+    communities.dedup();
+    if communities.len() > SHOP_COMMUNITIES_MAX {
+        return Err(err(
+            ErrorCode::InvalidBody,
+            format!("a shop serves at most {SHOP_COMMUNITIES_MAX} communities"),
+        ));
+    }
+    Ok((window, communities))
+}
+
+/// One limit per day of `from..=to`: each day of a shop is settled once.
+fn settled_days(shop: Uuid, from: Date, to: Date) -> Vec<Limit> {
+    let mut limits = Vec::new();
+    let mut day = from;
+    while day <= to {
+        limits.push(Limit {
+            key: format!("settled:{shop}:{}", format_date(day)),
+            add_minor: 1,
+            max_minor: 1,
+            code: LimitCode::PeriodSettled,
+        });
+        day = match day.next_day() {
+            Some(d) => d,
+            None => break,
+        };
+    }
+    limits
 }
 
 /// Adds the item's code and name to a refusal that concerns one item of the catalogue (a
