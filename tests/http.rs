@@ -26,6 +26,7 @@ on_both_backends!(
     tokens_are_stored_only_as_hashes,
     server_errors_reveal_nothing,
     auditor_verifies_the_journal_independently,
+    staff_operations_refuse_other_roles_in_the_service,
 );
 
 struct Api {
@@ -1020,4 +1021,76 @@ async fn the_journal_pages_as_the_spec_says() {
         );
         assert_eq!(reply.body["code"], "invalid_query", "{bad}: {}", reply.text);
     }
+}
+
+async fn staff_operations_refuse_other_roles_in_the_service(h: Harness) {
+    // Proves the services themselves refuse roles other than staff and admin with `forbidden`
+    // (no HTTP handler pre-checks roles): over HTTP, and called directly as another edge would.
+    let api = Api::new(h);
+    let resident = Uuid::from_u128(7);
+    let calls: [(Method, String, &str); 5] = [
+        (
+            Method::POST,
+            "/v1/residents".into(),
+            r#"{"name":"王秀英","phone":"13800000000","community_id":"binhu"}"#,
+        ),
+        (
+            Method::PUT,
+            "/v1/rules/visit".into(),
+            r#"{"community_id":"binhu","category":"visit","name_zh":"走访","name_en":"Visit","mode":"per_hour","points":"10","records_hours":true,"valid_from":"2026-01-01","expected_version":0}"#,
+        ),
+        (
+            Method::POST,
+            "/v1/shops".into(),
+            r#"{"name_zh":"爱心店","community_id":"binhu"}"#,
+        ),
+        (
+            Method::POST,
+            format!("/v1/residents/{resident}/credential"),
+            "",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/residents/{resident}/credential"),
+            "",
+        ),
+    ];
+    for (role, scope) in [
+        (Role::Auditor, None),
+        (Role::Shop, Some("00000000-0000-0000-0000-000000000001")),
+        (Role::Resident, Some("00000000-0000-0000-0000-000000000007")),
+    ] {
+        let token = api.token(role, scope).await;
+        for (method, path, body) in &calls {
+            let body = (!body.is_empty()).then(|| body.to_string());
+            let r = api
+                .send(method.clone(), path, Some(&token), Some("k-1"), body)
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{role:?} {method} {path}: {}",
+                r.text
+            );
+            assert_eq!(r.body["code"], "forbidden");
+        }
+    }
+    let app = App::new(
+        api.h.stores.clone(),
+        api.h.clock.clone(),
+        api.h.entropy.clone(),
+    );
+    let auditor = aixin::auth::Principal {
+        token_id: Uuid::from_u128(1),
+        ledger_id: "test".into(),
+        role: Role::Auditor,
+        scope: None,
+        operator: None,
+    };
+    let refused = app
+        .redemption
+        .revoke_credential(&auditor, resident)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, aixin::error::ErrorCode::Forbidden);
 }

@@ -240,6 +240,97 @@ pub fn parse_hours(text: &str) -> Result<i64> {
     Ok(hours.minor())
 }
 
+/// Refuses anyone but community staff and administrators, before any input is looked at.
+pub(crate) fn require_staff(p: &Principal) -> Result<()> {
+    crate::journal::require(p, &[Role::Admin, Role::Staff])
+}
+
+/// An organisation unit already stored under the id has the attributes asked for.
+fn same_unit(stored: &OrgUnit, asked: &OrgUnit) -> bool {
+    stored.parent_id == asked.parent_id
+        && stored.level == asked.level
+        && stored.name_zh == asked.name_zh
+        && stored.name_en == asked.name_en
+        && stored.community.as_ref().map(|c| c.expiry) == asked.community.as_ref().map(|c| c.expiry)
+}
+
+/// A new resident's name and phone.
+fn check_new_resident(new: &NewResident) -> Result<()> {
+    check_text("name", &new.name, true)?;
+    if new.name.chars().count() > 64 {
+        return Err(Error::new(
+            ErrorCode::FieldTooLong,
+            "name is longer than 64 characters",
+        ));
+    }
+    let phone_ok = (5..=20).contains(&new.phone.len())
+        && new
+            .phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
+    if !phone_ok {
+        return Err(Error::new(
+            ErrorCode::PhoneInvalid,
+            "phone must be 5 to 20 digits, '+', '-' or spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// A rule's id and terms on their own: codes, names, a validity that does not end before it
+/// starts, caps that can be met and a monthly cap not below the daily one.
+fn check_rule_terms(rule_id: &str, terms: &RuleTerms) -> Result<()> {
+    check_code("rule id", rule_id)?;
+    check_code("category", &terms.category)?;
+    check_text("name_zh", &terms.name_zh, true)?;
+    check_text("name_en", &terms.name_en, true)?;
+    if terms
+        .valid_until
+        .is_some_and(|until| until < terms.valid_from)
+    {
+        return Err(Error::new(
+            ErrorCode::DateInvalid,
+            "valid_until is before valid_from",
+        ));
+    }
+    for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
+        if terms.mode == RuleMode::PerActivity && cap < terms.points {
+            return Err(Error::new(
+                ErrorCode::RuleInvalid,
+                "a cap below the points of one activity could never be met",
+            ));
+        }
+    }
+    if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
+        if month < day {
+            return Err(Error::new(
+                ErrorCode::RuleInvalid,
+                "the monthly cap is below the daily cap",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A roster's title and number of lines.
+fn check_roster_shape(new: &NewRoster) -> Result<()> {
+    check_text("title", &new.title, true)?;
+    if new.lines.is_empty() || new.lines.len() > ROSTER_LINES_MAX {
+        return Err(Error::new(
+            ErrorCode::RosterInvalid,
+            format!("a roster has 1 to {ROSTER_LINES_MAX} lines"),
+        ));
+    }
+    Ok(())
+}
+
+/// A roster's lines as submitted records, and the roster line (from 1) each came from.
+#[derive(Default)]
+struct RosterRecords {
+    records: Vec<ServiceRecord>,
+    line_numbers: Vec<usize>,
+}
+
 impl Earning {
     fn actor(p: &Principal) -> String {
         p.actor()
@@ -311,40 +402,7 @@ impl Earning {
         let now = self.clock.now_micros();
         let community = match new.community {
             None => None,
-            Some(expiry) => {
-                let mut ids = Vec::new();
-                for (kind, label) in [
-                    (AccountKind::Issuance, "积分发放 issuance"),
-                    (AccountKind::Settlement, "结算 settlement"),
-                    (AccountKind::Expiry, "过期 expiry"),
-                ] {
-                    let account = NewAccount {
-                        id: derived_id(
-                            "aixin.community-account.v1",
-                            &[ledger, &new.id, kind.as_str()],
-                        ),
-                        kind,
-                        owner_id: None,
-                        community_id: Some(new.id.clone()),
-                        label: format!("{} {label}", new.id),
-                    };
-                    match self.ledger.open_account(ledger, &account, now).await? {
-                        Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
-                        Opened::Conflict(_) => {
-                            return Err(Error::new(
-                                ErrorCode::OrgUnitExists,
-                                "community accounts exist with other attributes",
-                            ))
-                        }
-                    }
-                }
-                Some(Community {
-                    expiry,
-                    issuance_account: ids[0],
-                    settlement_account: ids[1],
-                    expiry_account: ids[2],
-                })
-            }
+            Some(expiry) => Some(self.open_community(ledger, &new.id, expiry, now).await?),
         };
         let unit = OrgUnit {
             id: new.id.clone(),
@@ -357,23 +415,52 @@ impl Earning {
         };
         match self.store.insert_org_unit(ledger, &unit).await? {
             Inserted::Created(u) => Ok((u, true)),
-            Inserted::Existing(u) => {
-                let same = u.parent_id == unit.parent_id
-                    && u.level == unit.level
-                    && u.name_zh == unit.name_zh
-                    && u.name_en == unit.name_en
-                    && u.community.as_ref().map(|c| c.expiry)
-                        == unit.community.as_ref().map(|c| c.expiry);
-                if same {
-                    Ok((u, false))
-                } else {
-                    Err(Error::new(
+            Inserted::Existing(u) if same_unit(&u, &unit) => Ok((u, false)),
+            Inserted::Existing(u) => Err(Error::new(
+                ErrorCode::OrgUnitExists,
+                format!("unit {} exists with other attributes", u.id),
+            )),
+        }
+    }
+
+    /// Opens the accounts of a community's points programme (issuance, settlement, expiry),
+    /// or finds them opened by an earlier attempt.
+    async fn open_community(
+        &self,
+        ledger: &str,
+        id: &str,
+        expiry: ExpiryPolicy,
+        now: i64,
+    ) -> Result<Community> {
+        let mut ids = Vec::new();
+        for (kind, label) in [
+            (AccountKind::Issuance, "积分发放 issuance"),
+            (AccountKind::Settlement, "结算 settlement"),
+            (AccountKind::Expiry, "过期 expiry"),
+        ] {
+            let account = NewAccount {
+                id: derived_id("aixin.community-account.v1", &[ledger, id, kind.as_str()]),
+                kind,
+                owner_id: None,
+                community_id: Some(id.to_owned()),
+                label: format!("{id} {label}"),
+            };
+            match self.ledger.open_account(ledger, &account, now).await? {
+                Opened::Created(a) | Opened::Existing(a) => ids.push(a.id),
+                Opened::Conflict(_) => {
+                    return Err(Error::new(
                         ErrorCode::OrgUnitExists,
-                        format!("unit {} exists with other attributes", u.id),
+                        "community accounts exist with other attributes",
                     ))
                 }
             }
         }
+        Ok(Community {
+            expiry,
+            issuance_account: ids[0],
+            settlement_account: ids[1],
+            expiry_account: ids[2],
+        })
     }
 
     pub async fn org_unit(&self, p: &Principal, id: &str) -> Result<OrgUnit> {
@@ -398,24 +485,8 @@ impl Earning {
         key: &str,
         new: NewResident,
     ) -> Result<(Resident, bool)> {
-        check_text("name", &new.name, true)?;
-        if new.name.chars().count() > 64 {
-            return Err(Error::new(
-                ErrorCode::FieldTooLong,
-                "name is longer than 64 characters",
-            ));
-        }
-        let phone_ok = (5..=20).contains(&new.phone.len())
-            && new
-                .phone
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' '));
-        if !phone_ok {
-            return Err(Error::new(
-                ErrorCode::PhoneInvalid,
-                "phone must be 5 to 20 digits, '+', '-' or spaces",
-            ));
-        }
+        require_staff(p)?;
+        check_new_resident(&new)?;
         let ledger = &p.ledger_id;
         if !self.manages(p, &new.community_id).await? {
             // Staff outside their scope learn nothing about the community.
@@ -440,16 +511,7 @@ impl Earning {
             };
         }
         let account_id = derived_id("aixin.resident-account.v1", &[ledger, &actor, key]);
-        // A retry after a failure between opening the account and recording the resident keeps
-        // the pseudonym the account already carries.
-        let pseudonym = match self.ledger.account(ledger, account_id).await? {
-            Some(account) => account.label,
-            None => {
-                let mut random = [0u8; 5];
-                self.entropy.fill(&mut random);
-                model::pseudonym(random)
-            }
-        };
+        let pseudonym = self.pseudonym_for(ledger, account_id).await?;
         let account = NewAccount {
             id: account_id,
             kind: AccountKind::Resident,
@@ -477,6 +539,20 @@ impl Earning {
             Inserted::Existing(r) if same(&r) => Ok((r, false)),
             Inserted::Existing(_) => Err(Error::key_reused()),
         }
+    }
+
+    /// A new pseudonym for the resident account `account_id`. A retry after a failure between
+    /// opening the account and recording the resident keeps the pseudonym the account already
+    /// carries.
+    async fn pseudonym_for(&self, ledger: &str, account_id: Uuid) -> Result<String> {
+        Ok(match self.ledger.account(ledger, account_id).await? {
+            Some(account) => account.label,
+            None => {
+                let mut random = [0u8; 5];
+                self.entropy.fill(&mut random);
+                model::pseudonym(random)
+            }
+        })
     }
 
     /// A resident visible to `p` (staff over their community, the resident themself, admin,
@@ -627,35 +703,8 @@ impl Earning {
         expected_version: i64,
         terms: RuleTerms,
     ) -> Result<(Rule, bool)> {
-        check_code("rule id", rule_id)?;
-        check_code("category", &terms.category)?;
-        check_text("name_zh", &terms.name_zh, true)?;
-        check_text("name_en", &terms.name_en, true)?;
-        if terms
-            .valid_until
-            .is_some_and(|until| until < terms.valid_from)
-        {
-            return Err(Error::new(
-                ErrorCode::DateInvalid,
-                "valid_until is before valid_from",
-            ));
-        }
-        for cap in [terms.cap_day, terms.cap_month].into_iter().flatten() {
-            if terms.mode == RuleMode::PerActivity && cap < terms.points {
-                return Err(Error::new(
-                    ErrorCode::RuleInvalid,
-                    "a cap below the points of one activity could never be met",
-                ));
-            }
-        }
-        if let (Some(day), Some(month)) = (terms.cap_day, terms.cap_month) {
-            if month < day {
-                return Err(Error::new(
-                    ErrorCode::RuleInvalid,
-                    "the monthly cap is below the daily cap",
-                ));
-            }
-        }
+        require_staff(p)?;
+        check_rule_terms(rule_id, &terms)?;
         let ledger = &p.ledger_id;
         if !self.manages(p, &terms.community_id).await? {
             return Err(Error::new(
@@ -1071,13 +1120,36 @@ impl Earning {
         if !matches!(p.role, Role::Admin | Role::Staff) {
             return Err(Error::forbidden());
         }
-        check_text("title", &new.title, true)?;
-        if new.lines.is_empty() || new.lines.len() > ROSTER_LINES_MAX {
-            return Err(Error::new(
-                ErrorCode::RosterInvalid,
-                format!("a roster has 1 to {ROSTER_LINES_MAX} lines"),
-            ));
+        check_roster_shape(&new)?;
+        let ledger = &p.ledger_id;
+        self.check_roster_event(p, &new).await?;
+        let roster_id = derived_id("aixin.roster.v1", &[ledger, &Self::actor(p), key]);
+        if let Some(existing) = self.store.roster(ledger, roster_id).await? {
+            return self.replay_roster(ledger, existing, &new).await;
         }
+        let now = self.clock.now_micros();
+        let actor = Self::actor(p);
+        let lines = self
+            .roster_records(ledger, key, &new, roster_id, &actor, now)
+            .await?;
+        let roster = Roster {
+            id: roster_id,
+            community_id: new.community_id,
+            rule_id: new.rule_id,
+            service_date: new.service_date,
+            title: new.title,
+            status: model::status::SUBMITTED.to_owned(),
+            submitted_by: actor,
+            created_at_micros: now,
+        };
+        self.insert_roster(ledger, &roster, &lines).await?;
+        let records = self.store.records_of_roster(ledger, roster_id).await?;
+        Ok((roster, records, true))
+    }
+
+    /// The roster's event is one the caller may record: a community it manages, a day that has
+    /// come, a rule of that community valid on that day.
+    async fn check_roster_event(&self, p: &Principal, new: &NewRoster) -> Result<()> {
         let ledger = &p.ledger_id;
         if !self.manages(p, &new.community_id).await? {
             return Err(Error::new(
@@ -1089,24 +1161,41 @@ impl Earning {
         self.check_service_day(new.service_date)?;
         self.applicable_rule(ledger, &new.rule_id, &new.community_id, new.service_date)
             .await?;
-        let roster_id = derived_id("aixin.roster.v1", &[ledger, &Self::actor(p), key]);
-        if let Some(existing) = self.store.roster(ledger, roster_id).await? {
-            let same = existing.community_id == new.community_id
-                && existing.rule_id == new.rule_id
-                && existing.service_date == new.service_date
-                && existing.title == new.title;
-            if !same {
-                return Err(Error::key_reused());
-            }
-            let records = self.store.records_of_roster(ledger, roster_id).await?;
-            return Ok((existing, records, false));
+        Ok(())
+    }
+
+    /// A retry of a roster already recorded under this key answers it again; the key with
+    /// another event is refused.
+    async fn replay_roster(
+        &self,
+        ledger: &str,
+        existing: Roster,
+        new: &NewRoster,
+    ) -> Result<(Roster, Vec<ServiceRecord>, bool)> {
+        let same = existing.community_id == new.community_id
+            && existing.rule_id == new.rule_id
+            && existing.service_date == new.service_date
+            && existing.title == new.title;
+        if !same {
+            return Err(Error::key_reused());
         }
-        let now = self.clock.now_micros();
-        let actor = Self::actor(p);
+        let records = self.store.records_of_roster(ledger, existing.id).await?;
+        Ok((existing, records, false))
+    }
+
+    /// Every roster line checked and made a submitted record, or the refusal naming every bad
+    /// line: an unknown resident, bad hours, a resident listed twice.
+    async fn roster_records(
+        &self,
+        ledger: &str,
+        key: &str,
+        new: &NewRoster,
+        roster_id: Uuid,
+        actor: &str,
+        now: i64,
+    ) -> Result<RosterRecords> {
         let mut problems = Vec::new();
-        let mut records = Vec::new();
-        // The roster line (from 1) each record came from.
-        let mut record_lines = Vec::new();
+        let mut lines = RosterRecords::default();
         let mut seen = HashSet::new();
         for (index, line) in new.lines.iter().enumerate() {
             let number = index + 1;
@@ -1117,14 +1206,7 @@ impl Earning {
                     detail,
                 })
             };
-            let resident = match Uuid::parse_str(line.resident.trim()) {
-                Ok(id) => self.store.resident(ledger, id).await?,
-                Err(_) => {
-                    self.store
-                        .resident_by_pseudonym(ledger, line.resident.trim())
-                        .await?
-                }
-            };
+            let resident = self.roster_resident(ledger, &line.resident).await?;
             let Some(resident) = resident.filter(|r| r.community_id == new.community_id) else {
                 problem(
                     ErrorCode::UnknownResident,
@@ -1146,8 +1228,8 @@ impl Earning {
                 );
                 continue;
             }
-            record_lines.push(number);
-            records.push(ServiceRecord {
+            lines.line_numbers.push(number);
+            lines.records.push(ServiceRecord {
                 id: derived_id(
                     "aixin.roster-record.v1",
                     &[ledger, key, &resident.id.to_string()],
@@ -1158,7 +1240,7 @@ impl Earning {
                 hours_minor: hours,
                 note: new.title.clone(),
                 status: model::status::SUBMITTED.to_owned(),
-                submitted_by: actor.clone(),
+                submitted_by: actor.to_owned(),
                 submitted_at_micros: now,
                 decided_by: None,
                 decided_at_micros: None,
@@ -1171,39 +1253,49 @@ impl Earning {
         if !problems.is_empty() {
             return Err(Error::roster_refused(problems));
         }
-        let roster = Roster {
-            id: roster_id,
-            community_id: new.community_id,
-            rule_id: new.rule_id,
-            service_date: new.service_date,
-            title: new.title,
-            status: model::status::SUBMITTED.to_owned(),
-            submitted_by: actor,
-            created_at_micros: now,
-        };
+        Ok(lines)
+    }
+
+    /// The resident a roster line names, by id or by pseudonym.
+    async fn roster_resident(&self, ledger: &str, named: &str) -> Result<Option<Resident>> {
+        Ok(match Uuid::parse_str(named.trim()) {
+            Ok(id) => self.store.resident(ledger, id).await?,
+            Err(_) => {
+                self.store
+                    .resident_by_pseudonym(ledger, named.trim())
+                    .await?
+            }
+        })
+    }
+
+    /// Stores the roster with its records, all or none; a record that duplicates service
+    /// already recorded is refused by its roster line.
+    async fn insert_roster(
+        &self,
+        ledger: &str,
+        roster: &Roster,
+        lines: &RosterRecords,
+    ) -> Result<()> {
         match self
             .store
-            .insert_records(ledger, Some(&roster), &records)
+            .insert_records(ledger, Some(roster), &lines.records)
             .await?
         {
-            RecordsInserted::Created => {}
-            RecordsInserted::Existing => {}
+            RecordsInserted::Created | RecordsInserted::Existing => Ok(()),
             RecordsInserted::Duplicates(indexes) => {
                 // Map record positions back to roster lines (bad lines were never records).
                 let problems = indexes
                     .into_iter()
-                    .filter_map(|i| record_lines.get(i))
+                    .filter_map(|i| lines.line_numbers.get(i))
                     .map(|line| LineProblem {
                         line: *line,
                         code: ErrorCode::DuplicateService.code(),
                         detail: "already recorded for this activity and day".to_owned(),
                     })
                     .collect();
-                return Err(Error::roster_refused(problems));
+                Err(Error::roster_refused(problems))
             }
         }
-        let records = self.store.records_of_roster(ledger, roster_id).await?;
-        Ok((roster, records, true))
     }
 
     pub async fn roster(&self, p: &Principal, id: Uuid) -> Result<(Roster, Vec<ServiceRecord>)> {
@@ -1365,19 +1457,8 @@ impl Earning {
         id: Uuid,
         resolution: Resolution,
     ) -> Result<Correction> {
-        let correction = self
-            .store
-            .correction(&p.ledger_id, id)
-            .await?
-            .ok_or_else(Error::not_found)?;
-        let (record, resident) = self.record_for_decision(p, correction.record_id).await?;
+        let (correction, record, resident) = self.open_correction(p, id).await?;
         let ledger = &p.ledger_id;
-        if correction.status != "open" {
-            return Err(Error::new(
-                ErrorCode::CorrectionNotOpen,
-                format!("the correction is {}", correction.status),
-            ));
-        }
         let actor = Self::actor(p);
         let now = self.clock.now_micros();
         let mut resolved = Correction {
@@ -1386,40 +1467,79 @@ impl Earning {
             resolved_at_micros: Some(now),
             ..correction.clone()
         };
-        let (note, replacement_hours) = match &resolution {
-            Resolution::Decline { note } => {
-                check_text("note", note, true)?;
-                resolved.status = "declined".to_owned();
-                resolved.resolution = Some(note.clone());
-                self.store.resolve_correction(ledger, &resolved).await?;
-                return self.correction(p, id).await;
-            }
-            Resolution::Reverse { note } => (note.clone(), None),
+        let (note, replacement_hours) = match resolution {
+            Resolution::Decline { note } => return self.decline(p, resolved, note).await,
+            Resolution::Reverse { note } => (note, None),
             Resolution::Replace { hours_minor, note } => {
-                if *hours_minor <= 0 || *hours_minor > HOURS_PER_RECORD_MAX_MINOR {
-                    return Err(Error::new(
-                        ErrorCode::HoursInvalid,
-                        "hours must be above 0 and at most 24",
-                    ));
-                }
-                (note.clone(), Some(*hours_minor))
+                (note, Some(check_replacement_hours(hours_minor)?))
             }
         };
         check_text("note", &note, false)?;
-        if actor == correction.requested_by || actor == record.submitted_by {
+        check_applicable(&actor, &correction, &record)?;
+        let applying = Applying {
+            ledger,
+            correction: &correction,
+            record: &record,
+            resident: &resident,
+            actor: &actor,
+            now,
+        };
+        let mut items = vec![self.reversal_item(&applying).await?];
+        let mut new_record = None;
+        if let Some(hours) = replacement_hours {
+            let (replacement, item) = self.replacement_item(&applying, &note, hours).await?;
+            items.push(item);
+            new_record = Some(replacement);
+        }
+        let reversal_entry = self.apply_correction(&applying, items, new_record).await?;
+        resolved.resolution = Some(note);
+        resolved.reversal_entry_id = Some(reversal_entry);
+        resolved.new_record_id = new_record;
+        self.store.resolve_correction(ledger, &resolved).await?;
+        self.correction(p, id).await
+    }
+
+    /// The open correction `id` and the record it asks about, for staff who may decide it.
+    async fn open_correction(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<(Correction, ServiceRecord, Resident)> {
+        let correction = self
+            .store
+            .correction(&p.ledger_id, id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let (record, resident) = self.record_for_decision(p, correction.record_id).await?;
+        if correction.status != "open" {
             return Err(Error::new(
-                ErrorCode::ApproverIsSubmitter,
-                "a correction is applied by staff other than who asked for it and who recorded the service",
+                ErrorCode::CorrectionNotOpen,
+                format!("the correction is {}", correction.status),
             ));
         }
-        // `reversed` too: a retry after the entries posted but before the correction was closed
-        // replays them (same keys) and finishes; a record reversed otherwise is refused below.
-        if record.status != model::status::APPROVED && record.status != model::status::REVERSED {
-            return Err(Error::new(
-                ErrorCode::RecordNotInState,
-                format!("the record is {}", record.status),
-            ));
-        }
+        Ok((correction, record, resident))
+    }
+
+    /// Declines a correction: the record stays as it is, the note says why.
+    async fn decline(
+        &self,
+        p: &Principal,
+        mut resolved: Correction,
+        note: String,
+    ) -> Result<Correction> {
+        check_text("note", &note, true)?;
+        resolved.status = "declined".to_owned();
+        resolved.resolution = Some(note);
+        self.store
+            .resolve_correction(&p.ledger_id, &resolved)
+            .await?;
+        self.correction(p, resolved.id).await
+    }
+
+    /// The entry reversing the record's earn entry, guarded on the record still being approved
+    /// (it becomes reversed), and releasing the cap room the original approval took.
+    async fn reversal_item(&self, a: &Applying<'_>) -> Result<GroupItem> {
+        let (ledger, correction, record) = (a.ledger, a.correction, a.record);
         let entry_id = record
             .entry_id
             .ok_or_else(|| Error::new(ErrorCode::RecordNotInState, "the record has no entry"))?;
@@ -1445,8 +1565,27 @@ impl Earning {
             ]),
             reverses: Some(entry_id),
         };
-        // The reversal gives back the cap room the original approval took: the same counters, by
-        // the points it credited, under the rule version it was paid under.
+        let guard = Conditions {
+            limits: self.released_caps(a, &original).await?,
+            guard: Some(Guard {
+                record: record.id,
+                expect: model::status::APPROVED.to_owned(),
+                set: model::status::REVERSED.to_owned(),
+            }),
+            ..Default::default()
+        };
+        Ok((
+            format!("correction:{}:reverse", correction.id),
+            a.actor.to_owned(),
+            reversal,
+            guard,
+        ))
+    }
+
+    /// The cap room a reversal gives back: the same counters the original approval took, by
+    /// the points it credited, under the rule version it was paid under.
+    async fn released_caps(&self, a: &Applying<'_>, original: &PostedEntry) -> Result<Vec<Limit>> {
+        let (record, resident) = (a.record, a.resident);
         let credited: i64 = original
             .postings
             .iter()
@@ -1461,62 +1600,64 @@ impl Earning {
             .and_then(|v| v.parse().ok());
         let paid_rule = self
             .store
-            .rule_versions(ledger, &record.rule_id)
+            .rule_versions(a.ledger, &record.rule_id)
             .await?
             .into_iter()
             .find(|r| Some(r.version) == paid_version);
-        let released = paid_rule
-            .map(|rule| cap_limits(&rule, &resident, record.service_date, -credited))
-            .unwrap_or_default();
-        let guard = Conditions {
-            limits: released,
-            guard: Some(Guard {
-                record: record.id,
-                expect: model::status::APPROVED.to_owned(),
-                set: model::status::REVERSED.to_owned(),
-            }),
-            ..Default::default()
+        Ok(paid_rule
+            .map(|rule| cap_limits(&rule, resident, record.service_date, -credited))
+            .unwrap_or_default())
+    }
+
+    /// Records the replacement of a corrected record (submitted, linked to it) and the earn
+    /// entry approving it; answers the new record's id and that entry.
+    async fn replacement_item(
+        &self,
+        a: &Applying<'_>,
+        note: &str,
+        hours: i64,
+    ) -> Result<(Uuid, GroupItem)> {
+        let (ledger, record) = (a.ledger, a.record);
+        let replacement = ServiceRecord {
+            id: derived_id(
+                "aixin.correction-record.v1",
+                &[ledger, &a.correction.id.to_string()],
+            ),
+            hours_minor: hours,
+            note: note.to_owned(),
+            status: model::status::SUBMITTED.to_owned(),
+            submitted_by: a.actor.to_owned(),
+            submitted_at_micros: a.now,
+            decided_by: None,
+            decided_at_micros: None,
+            reason: None,
+            entry_id: None,
+            roster_id: None,
+            correction_of: Some(record.id),
+            ..record.clone()
         };
-        let mut items = vec![(
-            format!("correction:{}:reverse", correction.id),
-            actor.clone(),
-            reversal,
-            guard,
-        )];
-        let mut new_record = None;
-        if let Some(hours) = replacement_hours {
-            let replacement = ServiceRecord {
-                id: derived_id(
-                    "aixin.correction-record.v1",
-                    &[ledger, &correction.id.to_string()],
-                ),
-                hours_minor: hours,
-                note: note.clone(),
-                status: model::status::SUBMITTED.to_owned(),
-                submitted_by: actor.clone(),
-                submitted_at_micros: now,
-                decided_by: None,
-                decided_at_micros: None,
-                reason: None,
-                entry_id: None,
-                roster_id: None,
-                correction_of: Some(record.id),
-                ..record.clone()
-            };
-            self.store
-                .insert_records(ledger, None, std::slice::from_ref(&replacement))
-                .await?;
-            let (key, mut draft, conditions) =
-                self.approval(ledger, &replacement, &resident).await?;
-            draft
-                .metadata
-                .insert("correction".to_owned(), correction.id.to_string());
-            // The reversal (planned first in the group) released the original's cap room; the
-            // replacement takes room like any approval.
-            items.push((key, actor.clone(), draft, conditions));
-            new_record = Some(replacement.id);
-        }
-        let outcomes = self.writers.get(ledger).submit_group(items).await?;
+        self.store
+            .insert_records(ledger, None, std::slice::from_ref(&replacement))
+            .await?;
+        let (key, mut draft, conditions) = self.approval(ledger, &replacement, a.resident).await?;
+        draft
+            .metadata
+            .insert("correction".to_owned(), a.correction.id.to_string());
+        // The reversal (planned first in the group) released the original's cap room; the
+        // replacement takes room like any approval.
+        Ok((replacement.id, (key, a.actor.to_owned(), draft, conditions)))
+    }
+
+    /// Posts the correction's entries as one all-or-nothing group and answers the reversal's
+    /// entry. On a refusal the replacement record, never credited, is closed so it cannot be
+    /// approved.
+    async fn apply_correction(
+        &self,
+        a: &Applying<'_>,
+        items: Vec<GroupItem>,
+        replacement: Option<Uuid>,
+    ) -> Result<Uuid> {
+        let outcomes = self.writers.get(a.ledger).submit_group(items).await?;
         let mut reversal_entry = None;
         for (index, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
@@ -1527,15 +1668,14 @@ impl Earning {
                 }
                 Outcome::Refused(LedgerError::GroupRefused) => {}
                 Outcome::Refused(refusal) => {
-                    if let Some(replacement) = new_record {
-                        // The replacement was never credited; close it so it cannot be approved.
+                    if let Some(replacement) = replacement {
                         self.store
                             .reject_record(
-                                ledger,
+                                a.ledger,
                                 replacement,
-                                &actor,
+                                a.actor,
                                 "correction not applied",
-                                now,
+                                a.now,
                             )
                             .await?;
                     }
@@ -1543,17 +1683,8 @@ impl Earning {
                 }
             }
         }
-        if reversal_entry.is_none() {
-            return Err(Error::new(
-                ErrorCode::GroupRefused,
-                "the correction was not applied",
-            ));
-        }
-        resolved.resolution = Some(note);
-        resolved.reversal_entry_id = reversal_entry;
-        resolved.new_record_id = new_record;
-        self.store.resolve_correction(ledger, &resolved).await?;
-        self.correction(p, id).await
+        reversal_entry
+            .ok_or_else(|| Error::new(ErrorCode::GroupRefused, "the correction was not applied"))
     }
 
     // ---- Expiry ----
@@ -1638,6 +1769,51 @@ impl Earning {
         report.points_minor = total;
         Ok(report)
     }
+}
+
+/// One entry of an all-or-nothing group: idempotency key, actor, draft and conditions.
+type GroupItem = (String, String, EntryDraft, Conditions);
+
+/// A correction being applied: what it corrects, and who applies it when.
+struct Applying<'a> {
+    ledger: &'a str,
+    correction: &'a Correction,
+    record: &'a ServiceRecord,
+    resident: &'a Resident,
+    actor: &'a str,
+    now: i64,
+}
+
+/// The hours of a replacement record: above 0 and at most 24.
+fn check_replacement_hours(hours_minor: i64) -> Result<i64> {
+    if hours_minor <= 0 || hours_minor > HOURS_PER_RECORD_MAX_MINOR {
+        return Err(Error::new(
+            ErrorCode::HoursInvalid,
+            "hours must be above 0 and at most 24",
+        ));
+    }
+    Ok(hours_minor)
+}
+
+/// Whether `actor` may apply the correction to `record` now: staff other than who asked for it
+/// and who recorded the service, to a record still approved.
+fn check_applicable(actor: &str, correction: &Correction, record: &ServiceRecord) -> Result<()> {
+    if actor == correction.requested_by || actor == record.submitted_by {
+        return Err(Error::new(
+            ErrorCode::ApproverIsSubmitter,
+            "a correction is applied by staff other than who asked for it and who recorded the service",
+        ));
+    }
+    // `reversed` too: a retry after the entries posted but before the correction was closed
+    // replays them (same keys) and finishes; a record reversed otherwise is refused by the
+    // reversal's guard.
+    if record.status != model::status::APPROVED && record.status != model::status::REVERSED {
+        return Err(Error::new(
+            ErrorCode::RecordNotInState,
+            format!("the record is {}", record.status),
+        ));
+    }
+    Ok(())
 }
 
 /// The cap counters an award of `add_minor` points under `rule` touches (negative: a release).

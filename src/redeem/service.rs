@@ -16,7 +16,7 @@ use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{new_token, Principal, Role};
 use crate::calendar::text as day_text;
 use crate::calendar::{day_of, day_start_micros, format_date};
-use crate::earning::service::{check_text, Earning};
+use crate::earning::service::{check_text, require_staff, Earning};
 use crate::error::Error;
 use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
@@ -24,7 +24,8 @@ use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
 use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
-    AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, Posting, Side, Unit,
+    AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, PostedEntry,
+    Posting, Side, Unit,
 };
 use crate::model::{derived_id, Resident};
 use crate::store::earning::Inserted;
@@ -291,25 +292,8 @@ impl Redemption {
         key: &str,
         new: NewShop,
     ) -> Result<(Shop, bool)> {
-        check_text("name_zh", &new.name_zh, true)?;
-        check_text("name_en", &new.name_en, false)?;
-        let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
-        if !(0..=90).contains(&window) {
-            return Err(err(
-                ErrorCode::InvalidBody,
-                "refund_window_days must be 0 to 90",
-            ));
-        }
-        let mut communities: Vec<String> = new.serves.clone();
-        communities.push(new.community_id.clone());
-        communities.sort();
-        communities.dedup();
-        if communities.len() > SHOP_COMMUNITIES_MAX {
-            return Err(err(
-                ErrorCode::InvalidBody,
-                format!("a shop serves at most {SHOP_COMMUNITIES_MAX} communities"),
-            ));
-        }
+        require_staff(p)?;
+        let (window, communities) = check_new_shop(&new)?;
         let ledger = Self::ledger_of(p);
         for community in &communities {
             if !self.earning.manages(p, community).await? {
@@ -645,6 +629,7 @@ impl Redemption {
         p: &Principal,
         resident: Uuid,
     ) -> Result<IssuedCredential> {
+        require_staff(p)?;
         let r = self.resident_for_staff(p, resident).await?;
         let ledger = Self::ledger_of(p).to_owned();
         for _ in 0..16 {
@@ -676,6 +661,7 @@ impl Redemption {
     }
 
     pub async fn revoke_credential(&self, p: &Principal, resident: Uuid) -> Result<()> {
+        require_staff(p)?;
         let r = self.resident_for_staff(p, resident).await?;
         let store = self.store.clone();
         let ledger = Self::ledger_of(p).to_owned();
@@ -730,147 +716,97 @@ impl Redemption {
         shown: Shown,
         basket: &[(String, u32)],
     ) -> Result<Exchange> {
-        if p.role != Role::Shop {
-            return Err(Error::forbidden());
-        }
+        let view = self.till_of(p).await?;
         let ledger = Self::ledger_of(p).to_owned();
-        let shop_id = p
-            .scope
-            .as_deref()
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(Error::forbidden)?;
-        let view = self
-            .till_view(&ledger, shop_id)
-            .await?
-            .ok_or_else(Error::forbidden)?;
         let (shop, items) = (&view.0, &view.1);
         check_basket(basket)?;
-        let invalid = || Error::from(LedgerError::RedemptionCodeInvalid);
-        let (number, proof, shown_bytes) = match &shown {
-            Shown::Code(text) => {
-                let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
-                (number, Proof::Code { otp }, format!("code:{number}:{otp}"))
-            }
-            Shown::Card { number, pin } => {
-                let number = code::parse_number(number).ok_or_else(invalid)?;
-                let pin = code::parse_pin(pin).ok_or_else(invalid)?;
-                (number, Proof::Card { pin }, format!("card:{number}:{pin}"))
-            }
-        };
+        let (number, proof, shown_bytes) = parse_shown(&shown)?;
         let Some(holder) = self.store.credential_holder(&ledger, number).await? else {
-            // No credential has this number: the shop's attempt still counts.
-            let store = self.store.clone();
-            let hour = hour_of(self.now());
-            let l = ledger.clone();
-            let before =
-                detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
-            // The same answer a known credential gets here, so the answer does not tell
-            // whether a number exists.
-            if before >= crate::ledger::presence::SHOP_FAILURES_PER_HOUR_MAX {
-                return Err(LedgerError::ShopAttemptsExhausted.into());
-            }
-            return Err(invalid());
+            return Err(self.refuse_unknown_number(&ledger, shop.id).await?);
         };
         let credential = &holder.credential;
-        let resident_id = credential.resident_id;
-        let mut pre_refusal = None;
-        let mut lines = Vec::with_capacity(basket.len());
-        let mut limits = Vec::new();
-        let now = self.now();
-        let day = day_of(now);
-        for (sku, quantity) in basket {
-            let Some(item) = items.iter().find(|i| &i.sku == sku) else {
-                pre_refusal.get_or_insert(LedgerError::UnknownItem { sku: sku.clone() });
-                continue;
-            };
-            if !item.active {
-                pre_refusal.get_or_insert(LedgerError::ItemInactive { item: item.id });
-            }
-            let q = i64::from(*quantity);
-            let points_minor = item.price_minor.saturating_mul(q);
-            lines.push(StoredLine {
-                item: item.id,
-                sku: item.sku.clone(),
-                name_zh: item.name_zh.clone(),
-                name_en: item.name_en.clone(),
-                unit: item.unit.clone(),
-                quantity: *quantity,
-                unit_minor: item.price_minor,
-                points_minor,
-            });
-            limits.extend(item_limits(item, resident_id, day, q));
-        }
+        let day = day_of(self.now());
+        let mut priced = price_basket(items, basket, credential.resident_id, day);
         if !shop.communities.contains(&holder.community_id) {
-            pre_refusal.get_or_insert(LedgerError::ShopNotServing);
+            priced.refusal.get_or_insert(LedgerError::ShopNotServing);
         }
-        let total: i64 = lines.iter().map(|l| l.points_minor).sum();
+        let total: i64 = priced.lines.iter().map(|l| l.points_minor).sum();
         let total = Amount::from_minor(total.max(1))
             .map_err(|e| err(e.into(), "the basket's total is out of range"))?;
-        let lines_json = serde_json::to_string(&lines)
-            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
-        let receipt_id = derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]);
+        let receipt = ReceiptDraft {
+            id: derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]),
+            kind: "redemption".to_owned(),
+            shop_id: shop.id,
+            shop_name: clip(&shop.name_zh),
+            resident_id: credential.resident_id,
+            resident_pseudonym: holder.pseudonym.clone(),
+            community_id: holder.community_id.clone(),
+            account: holder.account_id,
+            total_minor: total.minor(),
+            refund_of: None,
+            lines_json: lines_json(&priced.lines)?,
+        };
         let draft = EntryDraft {
             kind: EntryKind::Redeem,
-            postings: vec![
-                Posting {
-                    account: holder.account_id,
-                    unit: Unit::Points,
-                    side: Side::Debit,
-                    amount: total,
-                },
-                Posting {
-                    account: shop.account_id,
-                    unit: Unit::Points,
-                    side: Side::Credit,
-                    amount: total,
-                },
-            ],
-            memo: basket_memo("兑换", &lines),
-            metadata: BTreeMap::from([
-                ("receipt".to_owned(), receipt_id.to_string()),
-                ("shop".to_owned(), shop.id.to_string()),
-                (
-                    "basket_sha256".to_owned(),
-                    hex::encode(Sha256::digest(&lines_json)),
-                ),
-            ]),
+            postings: points_moved(holder.account_id, shop.account_id, total),
+            memo: basket_memo("兑换", &priced.lines),
+            metadata: receipt_metadata(&receipt),
             reverses: None,
         };
-        let draft_check = draft.check();
-        if let Err(e) = draft_check {
-            pre_refusal.get_or_insert(e);
+        if let Err(e) = draft.check() {
+            priced.refusal.get_or_insert(e);
         }
-        let secret = self.secret_of(&ledger, credential);
         let conditions = Conditions {
-            limits,
+            limits: priced.limits,
             guard: None,
             presentation: Some(Presentation {
                 credential: credential.id,
                 number,
                 generation: credential.generation,
-                secret,
+                secret: self.secret_of(&ledger, credential),
                 shop: shop.id,
                 proof,
             }),
-            pre_refusal,
-            receipt: Some(ReceiptDraft {
-                id: receipt_id,
-                kind: "redemption".to_owned(),
-                shop_id: shop.id,
-                shop_name: clip(&shop.name_zh),
-                resident_id,
-                resident_pseudonym: holder.pseudonym.clone(),
-                community_id: holder.community_id.clone(),
-                account: holder.account_id,
-                total_minor: total.minor(),
-                refund_of: None,
-                lines_json,
-            }),
+            pre_refusal: priced.refusal,
+            receipt: Some(receipt),
             fingerprint_extra: Some(shown_bytes.into_bytes()),
         };
         self.post(&ledger, key, p.actor(), draft, conditions)
             .await
             .map_err(|error| name_the_item(error, items))
+    }
+
+    /// The caller's shop and catalogue: only shop staff redeem, at their own shop.
+    async fn till_of(&self, p: &Principal) -> Result<TillView> {
+        if p.role != Role::Shop {
+            return Err(Error::forbidden());
+        }
+        let shop_id = p
+            .scope
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(Error::forbidden)?;
+        self.till_view(Self::ledger_of(p), shop_id)
+            .await?
+            .ok_or_else(Error::forbidden)
+    }
+
+    /// The refusal of a number no credential has. The shop's attempt still counts, and the
+    /// answer is the one a known credential gets here, so it does not tell whether a number
+    /// exists.
+    async fn refuse_unknown_number(&self, ledger: &str, shop_id: Uuid) -> Result<Error> {
+        let store = self.store.clone();
+        let hour = hour_of(self.now());
+        let l = ledger.to_owned();
+        let before =
+            detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
+        Ok(
+            if before >= crate::ledger::presence::SHOP_FAILURES_PER_HOUR_MAX {
+                LedgerError::ShopAttemptsExhausted.into()
+            } else {
+                LedgerError::RedemptionCodeInvalid.into()
+            },
+        )
     }
 
     async fn post(
@@ -1011,14 +947,76 @@ impl Redemption {
         basket: Option<&[(String, u32)]>,
     ) -> Result<Exchange> {
         let ledger = Self::ledger_of(p).to_owned();
+        let (original, shop) = self.refundable(p, receipt_id).await?;
+        let entry = self
+            .earning
+            .ledger
+            .entry(&ledger, original.entry_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        self.check_refunder(p, &shop, &entry).await?;
+        self.check_refund_window(&ledger, &shop, &original).await?;
+        let taken: Vec<StoredLine> = serde_json::from_str(&original.lines_json)
+            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let wanted: Vec<(String, u32)> = match basket {
+            None => taken.iter().map(|l| (l.sku.clone(), l.quantity)).collect(),
+            Some(b) => {
+                check_basket(b)?;
+                b.to_vec()
+            }
+        };
+        let items = self.store.items(&ledger, shop.id).await?;
+        let (lines, limits) = refund_lines(&original, &taken, &wanted, &items)?;
+        let total: i64 = lines.iter().map(|l| l.points_minor).sum();
+        let total = Amount::from_minor(total)
+            .map_err(|e| err(e.into(), "the refund's total is out of range"))?;
+        let resident_account = entry
+            .postings
+            .iter()
+            .find(|p| p.side == Side::Debit)
+            .map(|p| p.account)
+            .ok_or_else(|| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
+        let receipt = ReceiptDraft {
+            id: derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]),
+            kind: "refund".to_owned(),
+            shop_id: shop.id,
+            shop_name: original.shop_name.clone(),
+            resident_id: original.resident_id,
+            resident_pseudonym: original.resident_pseudonym.clone(),
+            community_id: original.community_id.clone(),
+            account: resident_account,
+            total_minor: total.minor(),
+            refund_of: Some(original.id),
+            lines_json: lines_json(&lines)?,
+        };
+        let draft = EntryDraft {
+            kind: EntryKind::Refund,
+            postings: points_moved(shop.account_id, resident_account, total),
+            memo: basket_memo("退还", &lines),
+            metadata: receipt_metadata(&receipt),
+            reverses: Some(original.entry_id),
+        };
+        draft.check()?;
+        let conditions = Conditions {
+            limits,
+            receipt: Some(receipt),
+            ..Default::default()
+        };
+        self.post(&ledger, key, p.actor(), draft, conditions).await
+    }
+
+    /// The redemption receipt `receipt_id` and its shop, for an admin or the shop's own staff
+    /// (anyone else learns nothing about it).
+    async fn refundable(&self, p: &Principal, receipt_id: Uuid) -> Result<(StoredReceipt, Shop)> {
+        let ledger = Self::ledger_of(p);
         let original = self
             .store
-            .receipt(&ledger, receipt_id)
+            .receipt(ledger, receipt_id)
             .await?
             .ok_or_else(Error::not_found)?;
         let shop = self
             .store
-            .shop(&ledger, original.shop_id)
+            .shop(ledger, original.shop_id)
             .await?
             .ok_or_else(Error::not_found)?;
         match p.role {
@@ -1032,16 +1030,16 @@ impl Redemption {
                 "only a redemption receipt can be refunded",
             ));
         }
-        let entry = self
-            .earning
-            .ledger
-            .entry(&ledger, original.entry_id)
-            .await?
-            .ok_or_else(Error::not_found)?;
+        Ok((original, shop))
+    }
+
+    /// The staff member who redeemed (the redemption `entry`'s actor) does not refund it;
+    /// the shop's owner may.
+    async fn check_refunder(&self, p: &Principal, shop: &Shop, entry: &PostedEntry) -> Result<()> {
         if p.role == Role::Shop && entry.actor == p.actor() {
             let owner = self
                 .store
-                .shop_staff(&ledger, p.token_id)
+                .shop_staff(Self::ledger_of(p), p.token_id)
                 .await?
                 .is_some_and(|s| s.owner && s.shop_id == shop.id);
             if !owner {
@@ -1051,12 +1049,23 @@ impl Redemption {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// A redemption is refunded within the shop's window; once refunded, a retry is answered
+    /// after it too.
+    async fn check_refund_window(
+        &self,
+        ledger: &str,
+        shop: &Shop,
+        original: &StoredReceipt,
+    ) -> Result<()> {
         let now = self.now();
         if now
             >= original
                 .posted_at_micros
                 .saturating_add(shop.refund_window_days * DAY_MICROS)
-            && self.store.refund_of(&ledger, original.id).await?.is_none()
+            && self.store.refund_of(ledger, original.id).await?.is_none()
         {
             return Err(err(
                 ErrorCode::RefundWindowClosed,
@@ -1066,110 +1075,7 @@ impl Redemption {
                 ),
             ));
         }
-        let taken: Vec<StoredLine> = serde_json::from_str(&original.lines_json)
-            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
-        let wanted: Vec<(String, u32)> = match basket {
-            None => taken.iter().map(|l| (l.sku.clone(), l.quantity)).collect(),
-            Some(b) => {
-                check_basket(b)?;
-                b.to_vec()
-            }
-        };
-        let items = self.store.items(&ledger, shop.id).await?;
-        let original_day = day_of(original.posted_at_micros);
-        let mut lines = Vec::new();
-        let mut limits = Vec::new();
-        for (sku, quantity) in &wanted {
-            let line = taken.iter().find(|l| &l.sku == sku).ok_or_else(|| {
-                err(
-                    ErrorCode::RefundExceedsRedemption,
-                    format!("{sku} was not part of this redemption"),
-                )
-            })?;
-            if *quantity > line.quantity {
-                return Err(err(
-                    ErrorCode::RefundExceedsRedemption,
-                    format!("only {} of {sku} were redeemed", line.quantity),
-                ));
-            }
-            let q = i64::from(*quantity);
-            lines.push(StoredLine {
-                quantity: *quantity,
-                points_minor: line.unit_minor * q,
-                ..line.clone()
-            });
-            if let Some(item) = items.iter().find(|i| i.id == line.item) {
-                // Give back the stock and the resident's cap room the redemption took.
-                limits.extend(
-                    item_limits(item, original.resident_id, original_day, q)
-                        .into_iter()
-                        .map(|l| Limit {
-                            add_minor: -l.add_minor,
-                            max_minor: i64::MAX,
-                            ..l
-                        }),
-                );
-            }
-        }
-        let total: i64 = lines.iter().map(|l| l.points_minor).sum();
-        let total = Amount::from_minor(total)
-            .map_err(|e| err(e.into(), "the refund's total is out of range"))?;
-        let resident_account = entry
-            .postings
-            .iter()
-            .find(|p| p.side == Side::Debit)
-            .map(|p| p.account)
-            .ok_or_else(|| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
-        let lines_json = serde_json::to_string(&lines)
-            .map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))?;
-        let refund_receipt = derived_id("aixin.receipt.v1", &[&ledger, &p.actor(), key]);
-        let draft = EntryDraft {
-            kind: EntryKind::Refund,
-            postings: vec![
-                Posting {
-                    account: shop.account_id,
-                    unit: Unit::Points,
-                    side: Side::Debit,
-                    amount: total,
-                },
-                Posting {
-                    account: resident_account,
-                    unit: Unit::Points,
-                    side: Side::Credit,
-                    amount: total,
-                },
-            ],
-            memo: basket_memo("退还", &lines),
-            metadata: BTreeMap::from([
-                ("receipt".to_owned(), refund_receipt.to_string()),
-                ("refund_of".to_owned(), original.id.to_string()),
-                ("shop".to_owned(), shop.id.to_string()),
-                (
-                    "basket_sha256".to_owned(),
-                    hex::encode(Sha256::digest(&lines_json)),
-                ),
-            ]),
-            reverses: Some(original.entry_id),
-        };
-        draft.check()?;
-        let conditions = Conditions {
-            limits,
-            receipt: Some(ReceiptDraft {
-                id: refund_receipt,
-                kind: "refund".to_owned(),
-                shop_id: shop.id,
-                shop_name: original.shop_name.clone(),
-                resident_id: original.resident_id,
-                resident_pseudonym: original.resident_pseudonym.clone(),
-                community_id: original.community_id.clone(),
-                account: resident_account,
-                total_minor: total.minor(),
-                refund_of: Some(original.id),
-                lines_json,
-            }),
-            ..Default::default()
-        };
-        self.post(&ledger, key, p.actor(), draft, conditions).await
+        Ok(())
     }
 
     // ---- Settlement ----
@@ -1287,36 +1193,10 @@ impl Redemption {
                 "the period's net points are not above zero",
             )
         })?;
-        let mut limits = Vec::new();
-        let mut day = from;
-        while day <= to {
-            limits.push(Limit {
-                key: format!("settled:{}:{}", shop.id, format_date(day)),
-                add_minor: 1,
-                max_minor: 1,
-                code: LimitCode::PeriodSettled,
-            });
-            day = match day.next_day() {
-                Some(d) => d,
-                None => break,
-            };
-        }
+        let limits = settled_days(shop.id, from, to);
         let draft = EntryDraft {
             kind: EntryKind::Settle,
-            postings: vec![
-                Posting {
-                    account: shop.account_id,
-                    unit: Unit::Points,
-                    side: Side::Debit,
-                    amount: net,
-                },
-                Posting {
-                    account: community.settlement_account,
-                    unit: Unit::Points,
-                    side: Side::Credit,
-                    amount: net,
-                },
-            ],
+            postings: points_moved(shop.account_id, community.settlement_account, net),
             memo: format!("结算 {} – {}", statement.from, statement.to),
             metadata: BTreeMap::from([
                 ("shop".to_owned(), shop.id.to_string()),
@@ -1349,6 +1229,50 @@ impl Redemption {
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
     }
+}
+
+/// A new shop's names, its refund window in days (the default when not given), and every
+/// community it serves, its own included, sorted and at most [`SHOP_COMMUNITIES_MAX`].
+fn check_new_shop(new: &NewShop) -> Result<(i64, Vec<String>)> {
+    check_text("name_zh", &new.name_zh, true)?;
+    check_text("name_en", &new.name_en, false)?;
+    let window = new.refund_window_days.unwrap_or(REFUND_WINDOW_DEFAULT_DAYS);
+    if !(0..=90).contains(&window) {
+        return Err(err(
+            ErrorCode::InvalidBody,
+            "refund_window_days must be 0 to 90",
+        ));
+    }
+    let mut communities: Vec<String> = new.serves.clone();
+    communities.push(new.community_id.clone());
+    communities.sort();
+    communities.dedup();
+    if communities.len() > SHOP_COMMUNITIES_MAX {
+        return Err(err(
+            ErrorCode::InvalidBody,
+            format!("a shop serves at most {SHOP_COMMUNITIES_MAX} communities"),
+        ));
+    }
+    Ok((window, communities))
+}
+
+/// One limit per day of `from..=to`: each day of a shop is settled once.
+fn settled_days(shop: Uuid, from: Date, to: Date) -> Vec<Limit> {
+    let mut limits = Vec::new();
+    let mut day = from;
+    while day <= to {
+        limits.push(Limit {
+            key: format!("settled:{shop}:{}", format_date(day)),
+            add_minor: 1,
+            max_minor: 1,
+            code: LimitCode::PeriodSettled,
+        });
+        day = match day.next_day() {
+            Some(d) => d,
+            None => break,
+        };
+    }
+    limits
 }
 
 /// Adds the item's code and name to a refusal that concerns one item of the catalogue (a
@@ -1397,6 +1321,151 @@ fn item_limits(item: &Item, resident: Uuid, day: Date, quantity: i64) -> Vec<Lim
         });
     }
     limits
+}
+
+/// The credential number a resident shows, the proof that goes with it, and the bytes the
+/// idempotency fingerprint adds for it.
+fn parse_shown(shown: &Shown) -> Result<(u32, Proof, String)> {
+    let invalid = || Error::from(LedgerError::RedemptionCodeInvalid);
+    Ok(match shown {
+        Shown::Code(text) => {
+            let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
+            (number, Proof::Code { otp }, format!("code:{number}:{otp}"))
+        }
+        Shown::Card { number, pin } => {
+            let number = code::parse_number(number).ok_or_else(invalid)?;
+            let pin = code::parse_pin(pin).ok_or_else(invalid)?;
+            (number, Proof::Card { pin }, format!("card:{number}:{pin}"))
+        }
+    })
+}
+
+/// A basket priced from the catalogue: its lines, the stock and cap limits they take, and the
+/// first reason to refuse it (left to the writer, so a refused attempt still counts).
+struct Priced {
+    lines: Vec<StoredLine>,
+    limits: Vec<Limit>,
+    refusal: Option<LedgerError>,
+}
+
+/// Prices `basket` for `resident` on `day`; an unknown sku makes no line.
+fn price_basket(items: &[Item], basket: &[(String, u32)], resident: Uuid, day: Date) -> Priced {
+    let mut priced = Priced {
+        lines: Vec::with_capacity(basket.len()),
+        limits: Vec::new(),
+        refusal: None,
+    };
+    for (sku, quantity) in basket {
+        let Some(item) = items.iter().find(|i| &i.sku == sku) else {
+            priced
+                .refusal
+                .get_or_insert(LedgerError::UnknownItem { sku: sku.clone() });
+            continue;
+        };
+        if !item.active {
+            priced
+                .refusal
+                .get_or_insert(LedgerError::ItemInactive { item: item.id });
+        }
+        let q = i64::from(*quantity);
+        priced.lines.push(StoredLine {
+            item: item.id,
+            sku: item.sku.clone(),
+            name_zh: item.name_zh.clone(),
+            name_en: item.name_en.clone(),
+            unit: item.unit.clone(),
+            quantity: *quantity,
+            unit_minor: item.price_minor,
+            points_minor: item.price_minor.saturating_mul(q),
+        });
+        priced.limits.extend(item_limits(item, resident, day, q));
+    }
+    priced
+}
+
+/// The lines of a refund of `wanted` from the redemption `original` (whose lines were
+/// `taken`), and the limits giving back the stock and cap room those units took.
+fn refund_lines(
+    original: &StoredReceipt,
+    taken: &[StoredLine],
+    wanted: &[(String, u32)],
+    items: &[Item],
+) -> Result<(Vec<StoredLine>, Vec<Limit>)> {
+    let original_day = day_of(original.posted_at_micros);
+    let mut lines = Vec::new();
+    let mut limits = Vec::new();
+    for (sku, quantity) in wanted {
+        let line = taken.iter().find(|l| &l.sku == sku).ok_or_else(|| {
+            err(
+                ErrorCode::RefundExceedsRedemption,
+                format!("{sku} was not part of this redemption"),
+            )
+        })?;
+        if *quantity > line.quantity {
+            return Err(err(
+                ErrorCode::RefundExceedsRedemption,
+                format!("only {} of {sku} were redeemed", line.quantity),
+            ));
+        }
+        let q = i64::from(*quantity);
+        lines.push(StoredLine {
+            quantity: *quantity,
+            points_minor: line.unit_minor * q,
+            ..line.clone()
+        });
+        if let Some(item) = items.iter().find(|i| i.id == line.item) {
+            // Give back the stock and the resident's cap room the redemption took.
+            limits.extend(
+                item_limits(item, original.resident_id, original_day, q)
+                    .into_iter()
+                    .map(|l| Limit {
+                        add_minor: -l.add_minor,
+                        max_minor: i64::MAX,
+                        ..l
+                    }),
+            );
+        }
+    }
+    Ok((lines, limits))
+}
+
+/// Basket lines as stored on a receipt.
+fn lines_json(lines: &[StoredLine]) -> Result<String> {
+    serde_json::to_string(lines).map_err(|_| err(ErrorCode::Internal, ErrorCode::Internal.title()))
+}
+
+/// The postings moving `amount` points from one account to another.
+fn points_moved(from: Uuid, to: Uuid, amount: Amount) -> Vec<Posting> {
+    vec![
+        Posting {
+            account: from,
+            unit: Unit::Points,
+            side: Side::Debit,
+            amount,
+        },
+        Posting {
+            account: to,
+            unit: Unit::Points,
+            side: Side::Credit,
+            amount,
+        },
+    ]
+}
+
+/// The metadata tying a redemption or refund entry to its receipt, shop and basket.
+fn receipt_metadata(receipt: &ReceiptDraft) -> BTreeMap<String, String> {
+    let mut metadata = BTreeMap::from([
+        ("receipt".to_owned(), receipt.id.to_string()),
+        ("shop".to_owned(), receipt.shop_id.to_string()),
+        (
+            "basket_sha256".to_owned(),
+            hex::encode(Sha256::digest(&receipt.lines_json)),
+        ),
+    ]);
+    if let Some(original) = receipt.refund_of {
+        metadata.insert("refund_of".to_owned(), original.to_string());
+    }
+    metadata
 }
 
 fn check_basket(basket: &[(String, u32)]) -> Result<()> {
