@@ -69,6 +69,15 @@ impl App {
         self
     }
 
+    /// The stores under the services, for work that reads across them (the audit export).
+    pub fn stores(&self) -> Stores {
+        Stores {
+            ledger: self.store.clone(),
+            earning: self.earning.store.clone(),
+            redeem: self.redemption.store.clone(),
+        }
+    }
+
     /// The principal an `Authorization: Bearer …` header stands for, or `unauthorized`.
     pub async fn principal_of_bearer(&self, header: Option<&str>) -> Result<Principal, Error> {
         Ok(authenticate(self.store.as_ref(), self.clock.as_ref(), header).await?)

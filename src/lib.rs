@@ -2,12 +2,13 @@
 //!
 //! See `ARCHITECTURE.md` for the map. In short: [`ledger`] holds the rules and does no IO;
 //! [`store`] persists them on SQLite or PostgreSQL; [`writer`] batches concurrent writes into
-//! group commits; [`http`] and the `aixin` binary are thin edges.
+//! group commits; [`http`] and [`cli`] (the `aixin` binary) are thin edges.
 
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod earning;
 pub mod error;

@@ -6,6 +6,7 @@
 //! clerk, monthly settlements and expiry in between. Deterministic for a given seed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,13 +15,15 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::auth::{new_token, Principal, Role};
 use crate::calendar::day_of;
-use crate::clock::{Clock, Entropy, ManualClock, SeededEntropy};
+use crate::clock::{Clock, ManualClock, SeededEntropy};
 use crate::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
-use crate::error::Error;
+use crate::earning::Earning;
+use crate::error::{Error, ErrorCode};
 use crate::ledger::{Amount, Unit};
 use crate::model::{ExpiryPolicy, RuleMode};
 use crate::redeem::service::{NewItem, NewShop, Shown};
-use crate::store::{StoreError, Stores};
+use crate::redeem::Redemption;
+use crate::store::{Store, StoreError, Stores};
 use crate::writer::WriteError;
 
 /// Most entries one seed run may create.
@@ -87,13 +90,23 @@ impl From<Error> for SeedError {
     }
 }
 
-struct Community {
+/// A community as the demo built it: its staff, residents and shops.
+struct SeedCommunity {
+    id: &'static str,
     settlement: Uuid,
-    /// (resident id, account id, card number, card PIN)
-    residents: Vec<(Uuid, Uuid, String, String)>,
+    residents: Vec<SeedResident>,
     shops: Vec<SeedShop>,
+    /// Street staff: records service.
     recorder: Principal,
+    /// Community staff: approves service, issues cards, runs shops and settles them.
     approver: Principal,
+}
+
+struct SeedResident {
+    id: Uuid,
+    account: Uuid,
+    card: String,
+    pin: String,
 }
 
 struct SeedShop {
@@ -114,34 +127,6 @@ pub struct SeedReport {
     pub entries: u64,
 }
 
-fn principal(
-    entropy: &dyn Entropy,
-    ledger: &str,
-    role: Role,
-    scope: Option<&str>,
-    now: i64,
-) -> (Principal, crate::store::TokenRecord) {
-    let (_, record) = new_token(
-        entropy,
-        now,
-        ledger,
-        role,
-        scope.map(str::to_owned),
-        format!("seed-demo {}", role.as_str()),
-        None,
-    );
-    (
-        Principal {
-            operator: None,
-            token_id: record.id,
-            ledger_id: ledger.to_owned(),
-            role,
-            scope: scope.map(str::to_owned),
-        },
-        record,
-    )
-}
-
 /// Seeds `ledger_id` with about `entries` entries dated over the six months before `now_micros`.
 pub async fn seed_demo(
     stores: Stores,
@@ -153,71 +138,186 @@ pub async fn seed_demo(
     if entries > SEED_ENTRIES_MAX {
         return Err(SeedError::TooMany);
     }
-    let store = stores.ledger.clone();
+    ensure_empty(&stores, ledger_id, now_micros).await?;
+    let mut demo = Demo::new(stores, ledger_id, seed, now_micros - SIX_MONTHS_MICROS);
+    let admin = demo.organisation().await?;
+    let mut communities = Vec::new();
+    for index in 0..COMMUNITIES.len() {
+        communities.push(demo.community(&admin, index).await?);
+    }
+    let posted = demo.six_months(&communities, entries).await?;
+    let expired = demo.expire().await?;
+    Ok(SeedReport::of(&communities, posted + expired))
+}
+
+/// Creates the ledger if it is missing; refuses one that has entries.
+async fn ensure_empty(stores: &Stores, ledger_id: &str, now_micros: i64) -> Result<(), SeedError> {
+    let store = &stores.ledger;
     store.ensure_ledger(ledger_id, now_micros).await?;
     let head = store.head(ledger_id).await?.map(|h| h.seq).unwrap_or(0);
     if head > 0 {
         return Err(SeedError::NotEmpty(head));
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let entropy = SeededEntropy::new(seed ^ 0x5eed);
-    const SIX_MONTHS_MICROS: i64 = 183 * 24 * 3600 * 1_000_000;
-    let start = now_micros - SIX_MONTHS_MICROS;
-    let clock = ManualClock::new(start);
-    let step = SIX_MONTHS_MICROS / (entries.max(1) as i64);
-    // The demo's history is written through the same core as a server's, on a clock that walks
-    // through the past six months. Receipts are signed when they are answered, with the
-    // server's keys; the throwaway ring here signs nothing that is kept.
-    let app = App::new(stores, clock.clone(), entropy.clone());
-    let (earning, redemption) = (app.earning.clone(), app.redemption.clone());
-    let mut report = SeedReport::default();
-    let (admin, admin_token) = principal(entropy.as_ref(), ledger_id, Role::Admin, None, start);
-    store.insert_token(&admin_token).await?;
+    Ok(())
+}
 
-    earning
-        .create_org_unit(
-            &admin,
-            NewOrgUnit {
-                id: "jining".into(),
-                parent_id: None,
-                level: "city".into(),
-                name_zh: "济宁市".into(),
-                name_en: "Jining".into(),
-                community: None,
-            },
-        )
-        .await?;
-    let policies = [
-        ExpiryPolicy::Rolling { months: 12 },
-        ExpiryPolicy::EndOfNextYear,
-        ExpiryPolicy::Never,
-    ];
-    let mut communities = Vec::new();
-    for (index, ((street, street_zh, street_en), (community_id, name_zh, name_en))) in
-        STREETS.iter().zip(COMMUNITIES.iter()).enumerate()
-    {
-        earning
+impl SeedReport {
+    /// The accounts and residents of `communities` (each community has its issuance, expiry and
+    /// settlement accounts besides), and the entries posted.
+    fn of(communities: &[SeedCommunity], entries: u64) -> SeedReport {
+        SeedReport {
+            accounts: communities
+                .iter()
+                .map(|c| 3 + c.residents.len() + c.shops.len())
+                .sum(),
+            residents: communities.iter().map(|c| c.residents.len()).sum(),
+            entries,
+        }
+    }
+}
+
+/// The span of the demo's history, ending now.
+const SIX_MONTHS_MICROS: i64 = 183 * 24 * 3600 * 1_000_000;
+
+/// The demo's shared state: the services, on a clock that walks through the past six months,
+/// and the two deterministic random streams (the generator's choices and the services' ids).
+struct Demo {
+    ledger_id: String,
+    seed: u64,
+    /// When the history starts (six months before now); tokens are dated then.
+    start: i64,
+    rng: StdRng,
+    entropy: Arc<SeededEntropy>,
+    clock: Arc<ManualClock>,
+    store: Arc<dyn Store>,
+    earning: Earning,
+    redemption: Redemption,
+}
+
+impl Demo {
+    fn new(stores: Stores, ledger_id: &str, seed: u64, start: i64) -> Demo {
+        let entropy = SeededEntropy::new(seed ^ 0x5eed);
+        let clock = ManualClock::new(start);
+        // The demo's history is written through the same core as a server's, on a clock that
+        // walks through the past six months. Receipts are signed when they are answered, with
+        // the server's keys; the throwaway ring here signs nothing that is kept.
+        let app = App::new(stores, clock.clone(), entropy.clone());
+        Demo {
+            ledger_id: ledger_id.to_owned(),
+            seed,
+            start,
+            rng: StdRng::seed_from_u64(seed),
+            entropy,
+            clock,
+            store: app.store,
+            earning: app.earning,
+            redemption: app.redemption,
+        }
+    }
+
+    /// A stored token for `role` (limited to `scope`), and the principal it stands for.
+    async fn principal(&self, role: Role, scope: Option<&str>) -> Result<Principal, SeedError> {
+        let (_, record) = new_token(
+            self.entropy.as_ref(),
+            self.start,
+            &self.ledger_id,
+            role,
+            scope.map(str::to_owned),
+            format!("seed-demo {}", role.as_str()),
+            None,
+        );
+        self.store.insert_token(&record).await?;
+        Ok(Principal {
+            operator: None,
+            token_id: record.id,
+            ledger_id: self.ledger_id.clone(),
+            role,
+            scope: scope.map(str::to_owned),
+        })
+    }
+
+    /// The county's administrator and the city at the top of the organisation; returns the
+    /// administrator.
+    async fn organisation(&self) -> Result<Principal, SeedError> {
+        let admin = self.principal(Role::Admin, None).await?;
+        self.earning
             .create_org_unit(
                 &admin,
                 NewOrgUnit {
-                    id: (*street).into(),
-                    parent_id: Some("jining".into()),
-                    level: "street".into(),
-                    name_zh: (*street_zh).into(),
-                    name_en: (*street_en).into(),
+                    id: "jining".into(),
+                    parent_id: None,
+                    level: "city".into(),
+                    name_zh: "济宁市".into(),
+                    name_en: "Jining".into(),
                     community: None,
                 },
             )
             .await?;
-        let (unit, _) = earning
+        Ok(admin)
+    }
+
+    /// Street `index` and its community, with staff, rules, residents and shops.
+    async fn community(
+        &mut self,
+        admin: &Principal,
+        index: usize,
+    ) -> Result<SeedCommunity, SeedError> {
+        let (street, _, _) = STREETS[index];
+        let (community_id, name_zh, _) = COMMUNITIES[index];
+        let settlement = self.org_units(admin, index).await?;
+        // Street staff record service; community staff approve it.
+        let recorder = self.principal(Role::Staff, Some(street)).await?;
+        let approver = self.principal(Role::Staff, Some(community_id)).await?;
+        self.rules(&recorder, community_id).await?;
+        let residents = self.residents(&recorder, &approver, index).await?;
+        let mut shops = Vec::new();
+        for (s, shop) in SHOPS.iter().enumerate() {
+            let name = format!("{shop}（{}）", &name_zh[..name_zh.len().min(9)]);
+            shops.push(self.shop(&approver, community_id, s, name).await?);
+        }
+        Ok(SeedCommunity {
+            id: community_id,
+            settlement,
+            residents,
+            shops,
+            recorder,
+            approver,
+        })
+    }
+
+    /// Street `index` and its community (with the community's expiry policy); returns the
+    /// community's settlement account.
+    async fn org_units(&self, admin: &Principal, index: usize) -> Result<Uuid, SeedError> {
+        let policies = [
+            ExpiryPolicy::Rolling { months: 12 },
+            ExpiryPolicy::EndOfNextYear,
+            ExpiryPolicy::Never,
+        ];
+        let (street, street_zh, street_en) = STREETS[index];
+        let (community_id, name_zh, name_en) = COMMUNITIES[index];
+        self.earning
             .create_org_unit(
-                &admin,
+                admin,
                 NewOrgUnit {
-                    id: (*community_id).into(),
-                    parent_id: Some((*street).into()),
+                    id: street.into(),
+                    parent_id: Some("jining".into()),
+                    level: "street".into(),
+                    name_zh: street_zh.into(),
+                    name_en: street_en.into(),
+                    community: None,
+                },
+            )
+            .await?;
+        let (unit, _) = self
+            .earning
+            .create_org_unit(
+                admin,
+                NewOrgUnit {
+                    id: community_id.into(),
+                    parent_id: Some(street.into()),
                     level: "community".into(),
-                    name_zh: (*name_zh).into(),
-                    name_en: (*name_en).into(),
+                    name_zh: name_zh.into(),
+                    name_en: name_en.into(),
                     community: Some(policies[index]),
                 },
             )
@@ -225,23 +325,11 @@ pub async fn seed_demo(
         let accounts = unit
             .community
             .ok_or_else(|| SeedError::Refused("community without accounts".into()))?;
-        // Street staff record service; community staff approve it.
-        let (recorder, token) = principal(
-            entropy.as_ref(),
-            ledger_id,
-            Role::Staff,
-            Some(street),
-            start,
-        );
-        store.insert_token(&token).await?;
-        let (approver, token) = principal(
-            entropy.as_ref(),
-            ledger_id,
-            Role::Staff,
-            Some(community_id),
-            start,
-        );
-        store.insert_token(&token).await?;
+        Ok(accounts.settlement_account)
+    }
+
+    /// The community's two earning rules: home visits per hour, clean-ups per activity.
+    async fn rules(&self, recorder: &Principal, community_id: &str) -> Result<(), SeedError> {
         for (rule, category, zh, en, mode, points, hours) in [
             (
                 "visit",
@@ -262,277 +350,374 @@ pub async fn seed_demo(
                 false,
             ),
         ] {
-            earning
-                .set_rule(
-                    &recorder,
-                    &format!("{community_id}-{rule}"),
-                    0,
-                    RuleTerms {
-                        community_id: (*community_id).into(),
-                        category: category.into(),
-                        name_zh: zh.into(),
-                        name_en: en.into(),
-                        mode,
-                        points: Amount::parse(points)
-                            .map_err(|e| SeedError::Refused(e.to_string()))?,
-                        records_hours: hours,
-                        cap_day: Amount::parse("40").ok(),
-                        cap_month: None,
-                        valid_from: day_of(start),
-                        valid_until: None,
-                    },
-                )
-                .await?;
+            let terms = RuleTerms {
+                community_id: community_id.into(),
+                category: category.into(),
+                name_zh: zh.into(),
+                name_en: en.into(),
+                mode,
+                points: amount(points)?,
+                records_hours: hours,
+                cap_day: Amount::parse("40").ok(),
+                cap_month: None,
+                valid_from: day_of(self.start),
+                valid_until: None,
+            };
+            let id = format!("{community_id}-{rule}");
+            self.earning.set_rule(recorder, &id, 0, terms).await?;
         }
+        Ok(())
+    }
+
+    /// The residents of community `index`, registered by the street and each given a
+    /// redemption card by the community.
+    async fn residents(
+        &mut self,
+        recorder: &Principal,
+        approver: &Principal,
+        index: usize,
+    ) -> Result<Vec<SeedResident>, SeedError> {
+        let (community_id, _, _) = COMMUNITIES[index];
         let mut residents = Vec::new();
         for r in 0..RESIDENTS_PER_COMMUNITY {
             let name = format!(
                 "{}{}",
-                SURNAMES[rng.gen_range(0..SURNAMES.len())],
-                GIVEN[rng.gen_range(0..GIVEN.len())]
+                SURNAMES[self.rng.gen_range(0..SURNAMES.len())],
+                GIVEN[self.rng.gen_range(0..GIVEN.len())]
             );
-            let phone = format!("13{}{:08}", index + 5, rng.gen_range(0..100_000_000u32));
-            let (resident, _) = earning
-                .register_resident(
-                    &recorder,
-                    &format!("seed-resident-{community_id}-{r}"),
-                    NewResident {
-                        name,
-                        phone,
-                        community_id: (*community_id).into(),
-                    },
-                )
+            let phone = format!(
+                "13{}{:08}",
+                index + 5,
+                self.rng.gen_range(0..100_000_000u32)
+            );
+            let new = NewResident {
+                name,
+                phone,
+                community_id: community_id.into(),
+            };
+            let key = format!("seed-resident-{community_id}-{r}");
+            let (resident, _) = self.earning.register_resident(recorder, &key, new).await?;
+            let card = self
+                .redemption
+                .issue_credential(approver, resident.id)
                 .await?;
-            let card = redemption.issue_credential(&approver, resident.id).await?;
-            residents.push((resident.id, resident.account_id, card.number, card.card_pin));
-        }
-        report.residents += residents.len();
-        let mut shops = Vec::new();
-        for (s, shop) in SHOPS.iter().enumerate() {
-            let (created, _) = redemption
-                .create_shop(
-                    &approver,
-                    &format!("seed-shop-{community_id}-{s}"),
-                    NewShop {
-                        name_zh: format!("{shop}（{}）", &name_zh[..name_zh.len().min(9)]),
-                        name_en: format!("Love shop {}", s + 1),
-                        community_id: (*community_id).into(),
-                        serves: Vec::new(),
-                        refund_window_days: None,
-                    },
-                )
-                .await?;
-            for (sku, zh, en, unit, price) in GOODS {
-                redemption
-                    .put_item(
-                        &approver,
-                        created.id,
-                        sku,
-                        NewItem {
-                            name_zh: zh.into(),
-                            name_en: en.into(),
-                            unit: unit.into(),
-                            price: Amount::parse(price)
-                                .map_err(|e| SeedError::Refused(e.to_string()))?,
-                            track_stock: false,
-                            cap_day: Some(2),
-                            cap_month: None,
-                            active: true,
-                        },
-                    )
-                    .await?;
-            }
-            let mut clerks = Vec::new();
-            for _ in 0..2 {
-                let scope = created.id.to_string();
-                let (clerk, token) =
-                    principal(entropy.as_ref(), ledger_id, Role::Shop, Some(&scope), start);
-                store.insert_token(&token).await?;
-                clerks.push(clerk);
-            }
-            let [first, second] = <[Principal; 2]>::try_from(clerks)
-                .map_err(|_| SeedError::Refused("two clerks".into()))?;
-            shops.push(SeedShop {
-                id: created.id,
-                account: created.account_id,
-                clerks: [first, second],
+            residents.push(SeedResident {
+                id: resident.id,
+                account: resident.account_id,
+                card: card.number,
+                pin: card.card_pin,
             });
         }
-        communities.push(Community {
-            settlement: accounts.settlement_account,
-            residents,
-            shops,
-            recorder,
-            approver,
-        });
+        Ok(residents)
     }
-    report.accounts = communities
-        .iter()
-        .map(|c| 3 + c.residents.len() + c.shops.len())
-        .sum();
 
-    // A small model of point balances, so every generated operation is valid when it runs.
-    let mut points: BTreeMap<Uuid, i64> = BTreeMap::new();
-    let mut redemptions: Vec<Redeemed> = Vec::new();
-    let mut posted = 0u64;
-    let mut attempts = 0u64;
-    let mut settled_month = month_of(clock.now_micros());
-    while posted < entries && attempts < entries.saturating_mul(4) {
-        attempts += 1;
-        clock.advance(step);
-        // Each month, staff settle every shop for the month before.
-        let month = month_of(clock.now_micros());
-        if month != settled_month {
-            let (from, to) = month_bounds(settled_month);
-            settled_month = month;
-            for community in &communities {
-                for shop in &community.shops {
-                    if posted >= entries {
-                        break;
-                    }
-                    let key = format!("seed-{seed}-settle-{}-{from}", shop.id);
-                    match redemption
-                        .settle(&community.approver, &key, shop.id, from, to)
-                        .await
-                    {
-                        Ok((statement, _)) => {
-                            let net = statement.net_minor.max(0);
-                            *points.entry(shop.account).or_default() -= net;
-                            *points.entry(community.settlement).or_default() += net;
-                            posted += 1;
-                        }
-                        Err(e) if e.code == crate::error::ErrorCode::NothingToSettle => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            continue;
+    /// Love shop number `s` of a community, with its catalogue and two clerks.
+    async fn shop(
+        &self,
+        approver: &Principal,
+        community_id: &str,
+        s: usize,
+        name_zh: String,
+    ) -> Result<SeedShop, SeedError> {
+        let new = NewShop {
+            name_zh,
+            name_en: format!("Love shop {}", s + 1),
+            community_id: community_id.into(),
+            serves: Vec::new(),
+            refund_window_days: None,
+        };
+        let key = format!("seed-shop-{community_id}-{s}");
+        let (created, _) = self.redemption.create_shop(approver, &key, new).await?;
+        self.catalogue(approver, created.id).await?;
+        let scope = created.id.to_string();
+        let first = self.principal(Role::Shop, Some(&scope)).await?;
+        let second = self.principal(Role::Shop, Some(&scope)).await?;
+        Ok(SeedShop {
+            id: created.id,
+            account: created.account_id,
+            clerks: [first, second],
+        })
+    }
+
+    /// The shop's catalogue: every item of [`GOODS`], at most two a day per resident.
+    async fn catalogue(&self, approver: &Principal, shop: Uuid) -> Result<(), SeedError> {
+        for (sku, zh, en, unit, price) in GOODS {
+            let item = NewItem {
+                name_zh: zh.into(),
+                name_en: en.into(),
+                unit: unit.into(),
+                price: amount(price)?,
+                track_stock: false,
+                cap_day: Some(2),
+                cap_month: None,
+                active: true,
+            };
+            self.redemption.put_item(approver, shop, sku, item).await?;
         }
-        let community = &communities[rng.gen_range(0..communities.len())];
-        let (resident_id, resident, ref card, ref pin) =
-            community.residents[rng.gen_range(0..community.residents.len())];
-        let balance = points.get(&resident).copied().unwrap_or(0);
-        let roll: u32 = rng.gen_range(0..100);
+        Ok(())
+    }
+
+    /// Six months of service, redemptions, refunds and monthly settlements, until `entries`
+    /// entries are posted (or four attempts per entry have been made); returns the entries posted.
+    async fn six_months(
+        &mut self,
+        communities: &[SeedCommunity],
+        entries: u64,
+    ) -> Result<u64, SeedError> {
+        let mut history = History::new(entries, &self.clock);
+        while history.goes_on() {
+            self.next_step(communities, &mut history).await?;
+        }
+        Ok(history.posted)
+    }
+
+    /// One step of the history: the clock moves on; at the turn of a month every shop is
+    /// settled, otherwise one resident of one community does one thing.
+    async fn next_step(
+        &mut self,
+        communities: &[SeedCommunity],
+        history: &mut History,
+    ) -> Result<(), SeedError> {
+        history.attempts += 1;
+        self.clock.advance(history.step);
+        let month = month_of(self.clock.now_micros());
+        if month != history.settled_month {
+            let last = std::mem::replace(&mut history.settled_month, month);
+            return self.settle_month(communities, last, history).await;
+        }
+        let community = &communities[self.rng.gen_range(0..communities.len())];
+        let resident = &community.residents[self.rng.gen_range(0..community.residents.len())];
+        let balance = history.points_of(resident.account);
+        let roll: u32 = self.rng.gen_range(0..100);
         if roll < 6 {
-            // A mistaken exchange, refunded by the other clerk soon after.
-            let Some((receipt, total, shop_account, to)) = redemptions.pop() else {
-                continue;
-            };
-            if points.get(&shop_account).copied().unwrap_or(0) < total {
-                continue;
-            }
-            let Some(shop) = communities
-                .iter()
-                .flat_map(|c| c.shops.iter())
-                .find(|s| s.account == shop_account)
-            else {
-                continue;
-            };
-            let key = format!("seed-{seed}-refund-{attempts}");
-            match redemption
-                .refund(&shop.clerks[1], &key, receipt, None)
-                .await
-            {
-                Ok(_) => {
-                    *points.entry(shop_account).or_default() -= total;
-                    *points.entry(to).or_default() += total;
-                    posted += 1;
-                }
-                Err(e) if e.code == crate::error::ErrorCode::RefundWindowClosed => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.refund_last(communities, history).await
         } else if roll < 40 && balance >= 2_000 {
-            let shop = &community.shops[rng.gen_range(0..community.shops.len())];
-            let mut basket = Vec::new();
-            let mut total = 0;
-            for (sku, _, _, _, price) in GOODS {
-                let price = Amount::parse(price).map(Amount::minor).unwrap_or(0);
-                if rng.gen_bool(0.5) && total + price <= balance {
-                    total += price;
-                    basket.push((sku.to_owned(), 1));
-                }
-            }
-            if basket.is_empty() {
-                continue;
-            }
-            let key = format!("seed-{seed}-redeem-{attempts}");
-            let shown = Shown::Card {
-                number: card.clone(),
-                pin: pin.clone(),
-            };
-            match redemption
-                .redeem(&shop.clerks[0], &key, shown, &basket)
-                .await
-            {
-                Ok(exchange) => {
-                    let r = &exchange.signed.receipt;
-                    *points.entry(resident).or_default() -= r.total_minor;
-                    *points.entry(shop.account).or_default() += r.total_minor;
-                    redemptions.push((r.id, r.total_minor, shop.account, resident));
-                    posted += 1;
-                }
-                // Two bags of the same item a day is the limit; the resident comes back later.
-                Err(e) if e.code == crate::error::ErrorCode::ItemDailyCapExceeded => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.redeem(community, resident, balance, history).await
         } else {
-            // Volunteer service: recorded by street staff and approved by community staff,
-            // through the same operations the API uses.
-            let rule = if rng.gen_bool(0.6) {
-                "visit"
-            } else {
-                "cleanup"
-            };
-            let hours = rng.gen_range(2..=8) as i64 * 50;
-            let key = format!("seed-{seed}-record-{attempts}");
-            let record = earning
-                .submit_record(
-                    &community.recorder,
-                    &key,
-                    NewRecord {
-                        resident_id,
-                        rule_id: format!(
-                            "{}-{rule}",
-                            community.approver.scope.as_deref().unwrap_or("")
-                        ),
-                        service_date: day_of(clock.now_micros()),
-                        hours_minor: hours,
-                        note: String::new(),
-                    },
-                )
-                .await;
-            let Ok((record, _)) = record else { continue }; // a duplicate day: skip
-            match earning.approve_record(&community.approver, record.id).await {
-                Ok((_, Some(entry))) => {
-                    for p in entry.postings.iter().filter(|p| p.unit == Unit::Points) {
-                        *points.entry(p.account).or_default() += p.side.signed(p.amount);
-                    }
-                    posted += 1;
-                }
-                Ok((_, None)) => {}
-                Err(e) if e.code == crate::error::ErrorCode::DailyCapExceeded => {
-                    earning
-                        .reject_record(
-                            &community.approver,
-                            record.id,
-                            "超出每日上限 / over the daily cap",
-                        )
-                        .await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.volunteer(community, resident, history).await
         }
     }
-    // Whatever has passed its last valid day expires, as the schedule inside `serve` would do.
-    let report_expiry = earning
-        .run_expiry(
-            &Principal::operator(ledger_id, "seed-demo"),
-            day_of(clock.now_micros()),
-        )
-        .await?;
-    posted += report_expiry.accounts as u64;
-    report.entries = posted;
-    Ok(report)
+
+    /// Each month, staff settle every shop for the month before.
+    async fn settle_month(
+        &self,
+        communities: &[SeedCommunity],
+        month: (i32, u8),
+        history: &mut History,
+    ) -> Result<(), SeedError> {
+        let (from, to) = month_bounds(month);
+        for community in communities {
+            for shop in &community.shops {
+                if history.is_full() {
+                    return Ok(());
+                }
+                let key = format!("seed-{}-settle-{}-{from}", self.seed, shop.id);
+                match self
+                    .redemption
+                    .settle(&community.approver, &key, shop.id, from, to)
+                    .await
+                {
+                    Ok((statement, _)) => {
+                        let net = statement.net_minor.max(0);
+                        history.post(shop.account, community.settlement, net);
+                    }
+                    Err(e) if e.code == ErrorCode::NothingToSettle => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A mistaken exchange, refunded by the other clerk soon after: the latest redemption.
+    async fn refund_last(
+        &self,
+        communities: &[SeedCommunity],
+        history: &mut History,
+    ) -> Result<(), SeedError> {
+        let Some((receipt, total, shop_account, to)) = history.redemptions.pop() else {
+            return Ok(());
+        };
+        if history.points_of(shop_account) < total {
+            return Ok(());
+        }
+        let Some(shop) = communities
+            .iter()
+            .flat_map(|c| c.shops.iter())
+            .find(|s| s.account == shop_account)
+        else {
+            return Ok(());
+        };
+        let key = format!("seed-{}-refund-{}", self.seed, history.attempts);
+        match self
+            .redemption
+            .refund(&shop.clerks[1], &key, receipt, None)
+            .await
+        {
+            Ok(_) => history.post(shop_account, to, total),
+            Err(e) if e.code == ErrorCode::RefundWindowClosed => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// A card exchange at one of the community's shops: a random basket the balance covers.
+    async fn redeem(
+        &mut self,
+        community: &SeedCommunity,
+        resident: &SeedResident,
+        balance: i64,
+        history: &mut History,
+    ) -> Result<(), SeedError> {
+        let shop = &community.shops[self.rng.gen_range(0..community.shops.len())];
+        let mut basket = Vec::new();
+        let mut total = 0;
+        for (sku, _, _, _, price) in GOODS {
+            let price = Amount::parse(price).map(Amount::minor).unwrap_or(0);
+            if self.rng.gen_bool(0.5) && total + price <= balance {
+                total += price;
+                basket.push((sku.to_owned(), 1));
+            }
+        }
+        if basket.is_empty() {
+            return Ok(());
+        }
+        let key = format!("seed-{}-redeem-{}", self.seed, history.attempts);
+        let shown = Shown::Card {
+            number: resident.card.clone(),
+            pin: resident.pin.clone(),
+        };
+        match self
+            .redemption
+            .redeem(&shop.clerks[0], &key, shown, &basket)
+            .await
+        {
+            Ok(exchange) => {
+                let r = &exchange.signed.receipt;
+                history.post(resident.account, shop.account, r.total_minor);
+                history
+                    .redemptions
+                    .push((r.id, r.total_minor, shop.account, resident.account));
+            }
+            // Two bags of the same item a day is the limit; the resident comes back later.
+            Err(e) if e.code == ErrorCode::ItemDailyCapExceeded => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Volunteer service: recorded by street staff and approved by community staff, through
+    /// the same operations the API uses.
+    async fn volunteer(
+        &mut self,
+        community: &SeedCommunity,
+        resident: &SeedResident,
+        history: &mut History,
+    ) -> Result<(), SeedError> {
+        let rule = if self.rng.gen_bool(0.6) {
+            "visit"
+        } else {
+            "cleanup"
+        };
+        let hours = self.rng.gen_range(2..=8) as i64 * 50;
+        let key = format!("seed-{}-record-{}", self.seed, history.attempts);
+        let new = NewRecord {
+            resident_id: resident.id,
+            rule_id: format!("{}-{rule}", community.id),
+            service_date: day_of(self.clock.now_micros()),
+            hours_minor: hours,
+            note: String::new(),
+        };
+        let record = self
+            .earning
+            .submit_record(&community.recorder, &key, new)
+            .await;
+        let Ok((record, _)) = record else {
+            return Ok(()); // a duplicate day: skip
+        };
+        let approver = &community.approver;
+        match self.earning.approve_record(approver, record.id).await {
+            Ok((_, Some(entry))) => {
+                for p in entry.postings.iter().filter(|p| p.unit == Unit::Points) {
+                    *history.points.entry(p.account).or_default() += p.side.signed(p.amount);
+                }
+                history.posted += 1;
+            }
+            Ok((_, None)) => {}
+            Err(e) if e.code == ErrorCode::DailyCapExceeded => {
+                let reason = "超出每日上限 / over the daily cap";
+                self.earning
+                    .reject_record(approver, record.id, reason)
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Whatever has passed its last valid day expires, as the schedule inside `serve` would
+    /// do; returns the number of expiry entries.
+    async fn expire(&self) -> Result<u64, SeedError> {
+        let operator = Principal::operator(&self.ledger_id, "seed-demo");
+        let today = day_of(self.clock.now_micros());
+        let report = self.earning.run_expiry(&operator, today).await?;
+        Ok(report.accounts as u64)
+    }
+}
+
+/// The history as it is generated: a small model of point balances, so every generated
+/// operation is valid when it runs, and how far the run has got.
+struct History {
+    /// Entries wanted.
+    entries: u64,
+    /// How far the clock moves per attempt.
+    step: i64,
+    points: BTreeMap<Uuid, i64>,
+    /// Redemptions that may be refunded, latest last.
+    redemptions: Vec<Redeemed>,
+    posted: u64,
+    attempts: u64,
+    /// The month being run; its shops are settled when the clock leaves it.
+    settled_month: (i32, u8),
+}
+
+impl History {
+    fn new(entries: u64, clock: &ManualClock) -> History {
+        History {
+            entries,
+            step: SIX_MONTHS_MICROS / (entries.max(1) as i64),
+            points: BTreeMap::new(),
+            redemptions: Vec::new(),
+            posted: 0,
+            attempts: 0,
+            settled_month: month_of(clock.now_micros()),
+        }
+    }
+
+    /// Until enough entries are posted, or four attempts per entry wanted have been made.
+    fn goes_on(&self) -> bool {
+        !self.is_full() && self.attempts < self.entries.saturating_mul(4)
+    }
+
+    fn is_full(&self) -> bool {
+        self.posted >= self.entries
+    }
+
+    fn points_of(&self, account: Uuid) -> i64 {
+        self.points.get(&account).copied().unwrap_or(0)
+    }
+
+    /// One posted entry moving `amount` points from one account to another.
+    fn post(&mut self, from: Uuid, to: Uuid, amount: i64) {
+        *self.points.entry(from).or_default() -= amount;
+        *self.points.entry(to).or_default() += amount;
+        self.posted += 1;
+    }
+}
+
+/// A price or award from this file's tables.
+fn amount(text: &str) -> Result<Amount, SeedError> {
+    Amount::parse(text).map_err(|e| SeedError::Refused(e.to_string()))
 }
 
 /// The month (year, month) a moment falls in, in the programme's calendar.

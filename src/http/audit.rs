@@ -115,11 +115,7 @@ async fn export_bundle(
         EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         app.entropy.uuid().simple()
     ));
-    let stores = crate::store::Stores {
-        ledger: app.store.clone(),
-        earning: app.earning.store.clone(),
-        redeem: app.redemption.store.clone(),
-    };
+    let stores = app.stores();
     // Removed when the download ends, fails, or the client goes away mid-export.
     let cleanup = RemoveOnDrop(dir.clone());
     let manifest = export::export_bundle(

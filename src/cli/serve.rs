@@ -1,0 +1,184 @@
+//! `aixin serve`: the HTTP API, and the schedules that run beside it in the same process —
+//! expiry (hourly), signed checkpoints of every ledger's head, and key file reloads.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{redact, Globals};
+use crate::app::App;
+use crate::auth::Principal;
+use crate::earning::Earning;
+use crate::keys::SharedKeys;
+
+/// How often `serve` looks for a changed key file.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How often `serve` sweeps expired points (each run is idempotent).
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// `aixin serve`: binds `listen`, starts the schedules and answers until Ctrl-C or SIGTERM.
+pub(super) async fn serve(
+    g: &Globals,
+    listen: SocketAddr,
+    checkpoint_every: u64,
+) -> Result<ExitCode, String> {
+    let app = g.app().await?;
+    let admins = app
+        .store
+        .count_live_tokens(&g.ledger, "admin", app.clock.now_micros())
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let (keys, created) = g.signing_keys()?;
+    let app = app.with_keys(keys);
+    tokio::spawn(reload_keys(app.keys.clone()));
+    tokio::spawn(expiry_schedule(app.earning.clone()));
+    tokio::spawn(checkpoint_schedule(app.clone(), checkpoint_every));
+    print_banner(g, listen, &g.key_file(), created);
+    if admins == 0 {
+        print_first_admin_hint(g);
+    }
+    axum::serve(listener, crate::http::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the server listens and which key file it signs with, on stderr.
+fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool) {
+    eprintln!(
+        "aixin is serving ledger {:?} from {}",
+        g.ledger,
+        redact(&g.database_url)
+    );
+    eprintln!("  API:      http://{listen}/v1   (OpenAPI: http://{listen}/v1/openapi.json)");
+    eprintln!("  health:   http://{listen}/healthz");
+    eprintln!(
+        "  keys:     {} ({})",
+        key_file.display(),
+        if created {
+            "created now; back it up apart from the database"
+        } else {
+            "loaded"
+        }
+    );
+}
+
+/// With no admin token yet: the command that creates the first one.
+fn print_first_admin_hint(g: &Globals) {
+    eprintln!("  no admin token exists yet; create the first one with:");
+    // A URL with a password is not echoed; the operator supplies it again.
+    let url = if redact(&g.database_url) == g.database_url {
+        g.database_url.clone()
+    } else {
+        "<the same URL>".to_owned()
+    };
+    // The command as this binary was started (`aixin`, `target/release/aixin`, ...).
+    let program = std::env::args_os()
+        .next()
+        .map_or_else(|| "aixin".into(), |p| p.to_string_lossy().into_owned());
+    eprintln!(
+        "    {program} --database-url '{url}' --ledger {} token create --role admin",
+        g.ledger
+    );
+}
+
+/// Inside `serve`: picks up a changed key file (a rotation or revocation) without a restart.
+async fn reload_keys(keys: SharedKeys) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    loop {
+        tick.tick().await;
+        match keys.reload_if_changed() {
+            Ok(true) => tracing::info!("key file changed; reloaded"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "key file changed but cannot be loaded; keeping the old keys")
+            }
+        }
+    }
+}
+
+/// Inside `serve`: expire points for every ledger of the database, at start and then hourly.
+async fn expiry_schedule(earning: Earning) {
+    let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tick.tick().await;
+        let today = crate::calendar::day_of(earning.clock.now_micros());
+        let ledgers = match earning.ledger.ledgers().await {
+            Ok(ledgers) => ledgers,
+            Err(error) => {
+                tracing::warn!(%error, "expiry schedule: cannot list ledgers");
+                continue;
+            }
+        };
+        for ledger in ledgers {
+            match earning
+                .run_expiry(&Principal::operator(&ledger, "aixin-schedule"), today)
+                .await
+            {
+                Ok(report) if report.accounts > 0 => {
+                    tracing::info!(%ledger, accounts = report.accounts, points = %crate::ledger::format_minor(report.points_minor), "expired points")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%ledger, detail = %error.detail, "expiry run failed"),
+            }
+        }
+    }
+}
+
+/// Inside `serve`: a signed checkpoint of every ledger's head, at start and then every
+/// `every_secs` (a head that already has one is not signed again).
+async fn checkpoint_schedule(app: App, every_secs: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(every_secs.max(1)));
+    loop {
+        tick.tick().await;
+        let ledgers = match app.store.ledgers().await {
+            Ok(ledgers) => ledgers,
+            Err(error) => {
+                tracing::warn!(%error, "checkpoint schedule: cannot list ledgers");
+                continue;
+            }
+        };
+        let ring = app.keys.get();
+        for ledger in ledgers {
+            match crate::audit::export::checkpoint_head(
+                app.store.as_ref(),
+                &ledger,
+                &ring,
+                app.clock.now_micros(),
+            )
+            .await
+            {
+                Ok(checkpoint) => tracing::info!(%ledger, seq = checkpoint.seq, "checkpoint"),
+                Err(error) => tracing::warn!(%ledger, %error, "checkpoint failed"),
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("aixin: shutting down");
+}
