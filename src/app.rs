@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::Audit;
 use crate::auth::{authenticate, Principal};
 use crate::clock::{Clock, Entropy};
 use crate::earning::Earning;
@@ -31,6 +32,8 @@ pub struct App {
     pub earning: Earning,
     /// Shops, catalogue, credentials, redemption, refunds, settlement.
     pub redemption: Redemption,
+    /// Bundles, checkpoints and reports.
+    pub audit: Audit,
     /// The signing keys (receipts, checkpoints, manifests) and the master key.
     pub keys: SharedKeys,
 }
@@ -49,7 +52,13 @@ impl App {
             entropy: entropy.clone(),
         };
         let keys = SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), clock.now_micros()));
-        let redemption = Redemption::new(earning.clone(), stores.redeem, keys.clone());
+        let redemption = Redemption::new(earning.clone(), stores.redeem.clone(), keys.clone());
+        let audit = Audit {
+            stores: stores_of(&store, &earning, &redemption),
+            earning: earning.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+        };
         App {
             journal: Journal::new(store.clone(), writers.clone(), clock.clone()),
             store,
@@ -58,6 +67,7 @@ impl App {
             entropy,
             earning,
             redemption,
+            audit,
             keys,
         }
     }
@@ -65,21 +75,26 @@ impl App {
     /// Signs with `keys` (the server's key file) instead of the throwaway ring.
     pub fn with_keys(mut self, keys: SharedKeys) -> App {
         self.redemption.keys = keys.clone();
+        self.audit.keys = keys.clone();
         self.keys = keys;
         self
     }
 
     /// The stores under the services, for work that reads across them (the audit export).
     pub fn stores(&self) -> Stores {
-        Stores {
-            ledger: self.store.clone(),
-            earning: self.earning.store.clone(),
-            redeem: self.redemption.store.clone(),
-        }
+        stores_of(&self.store, &self.earning, &self.redemption)
     }
 
     /// The principal an `Authorization: Bearer …` header stands for, or `unauthorized`.
     pub async fn principal_of_bearer(&self, header: Option<&str>) -> Result<Principal, Error> {
         Ok(authenticate(self.store.as_ref(), self.clock.as_ref(), header).await?)
+    }
+}
+
+fn stores_of(ledger: &Arc<dyn Store>, earning: &Earning, redemption: &Redemption) -> Stores {
+    Stores {
+        ledger: ledger.clone(),
+        earning: earning.store.clone(),
+        redeem: redemption.store.clone(),
     }
 }

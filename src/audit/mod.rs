@@ -5,5 +5,8 @@
 pub mod export;
 pub mod format;
 pub mod reports;
+pub mod service;
 pub mod tar;
 pub mod verify;
+
+pub use service::Audit;

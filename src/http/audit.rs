@@ -13,11 +13,10 @@ use serde::Deserialize;
 
 use super::Error;
 use crate::app::App;
-use crate::audit::export::{self, Bound, ExportError};
+use crate::audit::export::Bound;
 use crate::audit::{format, tar};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::ErrorCode;
-use crate::journal::require;
 
 /// Routes that answer within the request time limit.
 pub fn routes() -> Router<App> {
@@ -55,19 +54,6 @@ fn bound(text: Option<&str>, name: &str) -> Result<Option<Bound>, Error> {
     .transpose()
 }
 
-impl From<ExportError> for Error {
-    fn from(error: ExportError) -> Self {
-        match error {
-            ExportError::Store(e) => e.into(),
-            ExportError::Range(detail) => Error::new(ErrorCode::AuditRangeInvalid, detail),
-            ExportError::Io(e) => {
-                tracing::error!(error = %e, "audit export");
-                Error::bare(ErrorCode::Internal)
-            }
-        }
-    }
-}
-
 /// CSV when `format=csv`, else JSON.
 fn wants_csv(query: &RangeQuery) -> Result<bool, Error> {
     match query.format.as_deref() {
@@ -101,7 +87,6 @@ async fn export_bundle(
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let (from, to) = (
         bound(query.from.as_deref(), "from")?,
@@ -115,24 +100,14 @@ async fn export_bundle(
         EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         app.entropy.uuid().simple()
     ));
-    let stores = app.stores();
     // Removed when the download ends, fails, or the client goes away mid-export.
     let cleanup = RemoveOnDrop(dir.clone());
-    let manifest = export::export_bundle(
-        &stores,
-        &principal.ledger_id,
-        from,
-        to,
-        &app.keys.get(),
-        app.clock.now_micros(),
-        &dir,
-    )
-    .await;
+    let manifest = app.audit.export(&principal, from, to, &dir).await;
     let manifest = match manifest {
         Ok(m) => m,
         Err(e) => {
             drop(cleanup);
-            return Err(e.into());
+            return Err(e);
         }
     };
     // A blocking task reads the files in chunks into a small channel: memory stays flat.
@@ -197,7 +172,6 @@ async fn list_checkpoints(
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let seq = |text: Option<&str>, default: i64| match bound(text, "bound")? {
         None => Ok(default),
@@ -212,8 +186,8 @@ async fn list_checkpoints(
         seq(query.to.as_deref(), i64::MAX)?,
     );
     let checkpoints = app
-        .store
-        .checkpoints(&principal.ledger_id, from, to)
+        .audit
+        .checkpoints(&principal, from, to)
         .await?
         .iter()
         .map(|c| serde_json::from_str(&format::checkpoint_line(c)).unwrap_or_default())
@@ -231,28 +205,14 @@ async fn trial_balance(
     principal: Principal,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
-    require(&principal, &[Role::Admin, Role::Auditor])?;
     let Query(query) = query?;
     let csv = wants_csv(&query)?;
     let as_of = bound(query.as_of.as_deref(), "as_of")?;
-    let report = export::trial_balance(app.store.as_ref(), &principal.ledger_id, as_of).await?;
+    let report = app.audit.trial_balance(&principal, as_of).await?;
     Ok(if csv {
         csv_response(report.to_csv())
     } else {
         Json(report).into_response()
-    })
-}
-
-/// Whether a staff token manages `community`.
-async fn manages(app: &App, principal: &Principal, community: &str) -> Result<bool, Error> {
-    Ok(match principal.role {
-        Role::Admin | Role::Auditor => true,
-        Role::Staff => app
-            .earning
-            .manages(principal, community)
-            .await
-            .map_err(|_| Error::bare(ErrorCode::Internal))?,
-        _ => false,
     })
 }
 
@@ -269,13 +229,9 @@ async fn community_report(
 ) -> Result<Response, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
-    if !manages(&app, &principal, &id).await? {
-        return Err(Error::bare(ErrorCode::NotFound));
-    }
     let csv = wants_csv(&query)?;
     let as_of = bound(query.as_of.as_deref(), "as_of")?;
-    let report =
-        export::community_summary(app.store.as_ref(), &principal.ledger_id, &id, as_of).await?;
+    let report = app.audit.community_report(&principal, &id, as_of).await?;
     Ok(if csv {
         csv_response(report.to_csv())
     } else {
@@ -297,23 +253,12 @@ async fn shop_report(
 ) -> Result<Response, Error> {
     let Path(id) = id?;
     let Query(query) = query?;
-    let accounts = export::shop_accounts(app.store.as_ref(), &principal.ledger_id, &id).await?;
-    let mut allowed = !accounts.is_empty();
-    for account in &accounts {
-        let own = principal.role == Role::Shop && principal.can_see_account(account);
-        let community = account.community_id.as_deref().unwrap_or("");
-        allowed &= own || manages(&app, &principal, community).await?;
-    }
-    if !allowed {
-        return Err(Error::bare(ErrorCode::NotFound));
-    }
     let csv = wants_csv(&query)?;
     let (from, to) = (
         bound(query.from.as_deref(), "from")?,
         bound(query.to.as_deref(), "to")?,
     );
-    let report =
-        export::shop_statement(app.store.as_ref(), &principal.ledger_id, &id, from, to).await?;
+    let report = app.audit.shop_report(&principal, &id, from, to).await?;
     Ok(if csv {
         csv_response(report.to_csv())
     } else {
