@@ -51,6 +51,7 @@ error_codes! {
     UnsupportedMediaType = ("unsupported_media_type", 415, "The body must be application/json"),
     BodyTooLarge = ("body_too_large", 413, "The body is larger than this endpoint accepts"),
     InvalidQuery = ("invalid_query", 400, "A query parameter is not valid"),
+    BadRequest = ("bad_request", 400, "The request is not one this endpoint can read"),
     MissingIdempotencyKey = ("missing_idempotency_key", 400, "This request needs an Idempotency-Key header"),
     InvalidIdempotencyKey = ("invalid_idempotency_key", 400, "The Idempotency-Key header is not valid"),
     IdempotencyKeyReused = ("idempotency_key_reused", 422, "This idempotency key was used for a different request"),

@@ -27,6 +27,7 @@ on_both_backends!(
     server_errors_reveal_nothing,
     auditor_verifies_the_journal_independently,
     staff_operations_refuse_other_roles_in_the_service,
+    every_error_answer_is_problem_json,
 );
 
 struct Api {
@@ -1093,4 +1094,52 @@ async fn staff_operations_refuse_other_roles_in_the_service(h: Harness) {
         .await
         .unwrap_err();
     assert_eq!(refused.code, aixin::error::ErrorCode::Forbidden);
+}
+
+async fn every_error_answer_is_problem_json(h: Harness) {
+    // Proves refusals written outside aixin's own extractors (a raw body over the limit, a path
+    // that is not UTF-8) are problem+json with a stable code, like every other error answer.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let huge = format!("resident,hours\n{}", "x,1\n".repeat(20_000));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/rosters?community_id=c&rule_id=r&service_date=2026-01-01&title=t")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("idempotency-key", "big-roster")
+        .header("content-type", "text/csv")
+        .body(Body::from(huge))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["code"], "body_too_large");
+    for path in ["/v1/rules/%FF", "/v1/org-units/%FF%FE", "/v1/nowhere"] {
+        let r = api.send(Method::GET, path, Some(&admin), None, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{path}"
+        );
+        assert_eq!(r.body["code"], "not_found", "{path}");
+    }
+    let r = api
+        .send(
+            Method::PUT,
+            "/v1/rules/%FF",
+            Some(&admin),
+            None,
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(
+        r.headers["content-type"], "application/problem+json",
+        "{}",
+        r.text
+    );
 }

@@ -460,8 +460,9 @@ async fn create_org_unit(
 async fn get_org_unit(
     State(app): State<App>,
     p: Principal,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OrgUnitView>, Error> {
+    let Path(id) = id?;
     Ok(Json(OrgUnitView::from(
         &app.earning.org_unit(&p, &id).await?,
     )))
@@ -559,9 +560,10 @@ async fn resident_lots(
 async fn set_rule(
     State(app): State<App>,
     p: Principal,
-    Path(rule_id): Path<String>,
+    rule_id: Result<Path<String>, PathRejection>,
     Body(body): Body<RuleBody>,
 ) -> Result<Response, Error> {
+    let Path(rule_id) = rule_id?;
     let terms = RuleTerms {
         community_id: body.community_id,
         category: body.category,
@@ -601,8 +603,9 @@ async fn set_rule(
 async fn get_rule(
     State(app): State<App>,
     p: Principal,
-    Path(rule_id): Path<String>,
+    rule_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<RuleView>>, Error> {
+    let Path(rule_id) = rule_id?;
     let versions = app.earning.rule_versions(&p, &rule_id).await?;
     Ok(Json(versions.iter().map(RuleView::from).collect()))
 }

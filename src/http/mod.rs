@@ -63,6 +63,7 @@ pub fn router(state: App) -> Router {
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn(time_limit))
         .merge(audit::streaming_routes().layer(DefaultBodyLimit::max(BODY_MAX_BYTES)))
+        .layer(axum::middleware::from_fn(problem::problems_only))
         .with_state(state)
 }
 

@@ -101,3 +101,48 @@ fn json_rejection(rejection: JsonRejection) -> Error {
         _ => Error::new(ErrorCode::MalformedJson, text),
     }
 }
+
+/// The most of a non-problem error body kept as the detail of the problem that replaces it.
+const FOREIGN_DETAIL_MAX_BYTES: usize = 1024;
+
+/// The last layer: any error answer that is not problem+json (a rejection written by an
+/// extractor or a layer aixin does not own, such as a body limit met while reading raw bytes)
+/// is rewritten as problem+json with the code its status stands for, so that every answer
+/// aixin writes has one shape. What hyper refuses before the router (a malformed request line,
+/// headers over its limits) never reaches this layer.
+pub async fn problems_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidBody,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    if status.is_server_error() {
+        return Error::bare(code).into_response();
+    }
+    let body = axum::body::to_bytes(response.into_body(), FOREIGN_DETAIL_MAX_BYTES)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&body).trim().to_owned();
+    if detail.is_empty() {
+        Error::bare(code).into_response()
+    } else {
+        Error::new(code, detail).into_response()
+    }
+}
