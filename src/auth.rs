@@ -140,6 +140,11 @@ pub fn new_token(
     (secret, record)
 }
 
+/// The text of a token whose 32 secret bytes are given (see [`new_token`] for random ones).
+pub fn token_text(secret_bytes: &[u8; 32]) -> String {
+    format!("{TOKEN_PREFIX}{}", hex::encode(secret_bytes))
+}
+
 /// Why a token was not accepted. All of them answer the same 401 to the client.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -304,6 +304,20 @@ impl KeyRing {
     }
 }
 
+impl KeyRing {
+    /// A 32-byte secret for `purpose`, derived from the master key like credential secrets:
+    /// HKDF-SHA256 with the master key as input keying material, `purpose` as salt and `info`
+    /// as info. For secrets a retry must get back (a shop clerk's token created with an
+    /// idempotency key) without keeping them anywhere.
+    pub fn derived_secret(&self, purpose: &str, info: &[u8]) -> [u8; 32] {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(purpose.as_bytes()), &self.master_key);
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit of 255 × 32, so expanding cannot fail.
+        let _ = hk.expand(info, &mut out);
+        out
+    }
+}
+
 /// See [`KeyRing::credential_secret`].
 pub fn derive_credential_secret(
     master_key: &[u8; 32],

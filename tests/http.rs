@@ -28,6 +28,7 @@ on_both_backends!(
     auditor_verifies_the_journal_independently,
     staff_operations_refuse_other_roles_in_the_service,
     every_error_answer_is_problem_json,
+    a_key_given_twice_in_json_is_refused,
 );
 
 struct Api {
@@ -1142,4 +1143,33 @@ async fn every_error_answer_is_problem_json(h: Harness) {
         "{}",
         r.text
     );
+}
+
+async fn a_key_given_twice_in_json_is_refused(h: Harness) {
+    // Proves a body that names a metadata key twice is refused (serde would keep the last value)
+    // and posts nothing.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let body = r#"{"kind":"earn","memo":"m","metadata":{"activity":"visit","activity":"cleanup"},
+        "postings":[{"account":"00000000-0000-0000-0000-000000000001","unit":"points","side":"debit","amount":"1"},
+                    {"account":"00000000-0000-0000-0000-000000000002","unit":"points","side":"credit","amount":"1"}]}"#;
+    let r = api
+        .send(
+            Method::POST,
+            "/v1/entries",
+            Some(&admin),
+            Some("dup-1"),
+            Some(body.into()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["code"], "invalid_body");
+    assert!(r.text.contains("duplicate key"), "{}", r.text);
+    assert!(api
+        .h
+        .store
+        .head("test")
+        .await
+        .unwrap()
+        .is_none_or(|h| h.seq == 0));
 }

@@ -118,7 +118,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
                 &staff,
                 Method::POST,
                 &format!("/v1/shops/{shop}/staff"),
-                None,
+                Some(if owner { "staff-owner" } else { "staff-clerk" }),
                 Some(json!({"name": name, "owner": owner})),
             )
             .await;
@@ -252,6 +252,7 @@ on_both_backends!(
     stock_holds_under_concurrency,
     caps_hold_under_concurrency,
     a_shop_past_its_attempt_limit_is_refused_alike_for_every_number,
+    adding_a_clerk_twice_with_one_key_makes_one_token,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -799,4 +800,84 @@ async fn a_shop_past_its_attempt_limit_is_refused_alike_for_every_number(h: Harn
     assert_eq!(known.body, unknown.body);
     // Nothing was debited.
     assert_eq!(w.balance(0).await, "1000.00");
+}
+
+async fn adding_a_clerk_twice_with_one_key_makes_one_token(h: Harness) {
+    // Proves POST /v1/shops/{id}/staff is idempotent by key: a retry answers the same clerk and
+    // the same working token (one live shop token, not two), another body with the key is
+    // refused, and the call without a key is refused before anything is created.
+    let w = world(h, 1, "10").await;
+    let path = format!("/v1/shops/{}/staff", w.shop);
+    let body = json!({"name": "小张", "owner": false});
+    let live_before =
+        w.h.store
+            .count_live_tokens(LEDGER, "shop", w.h.clock.now_micros())
+            .await
+            .unwrap();
+    let first = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("clerk-zhang"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("clerk-zhang"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["token"], first.body["token"]);
+    assert_eq!(again.body["token_id"], first.body["token_id"]);
+    let live_after =
+        w.h.store
+            .count_live_tokens(LEDGER, "shop", w.h.clock.now_micros())
+            .await
+            .unwrap();
+    assert_eq!(live_after, live_before + 1);
+    let token = first.body["token"].as_str().unwrap();
+    let r = w
+        .api
+        .call(
+            token,
+            Method::GET,
+            &format!("/v1/shops/{}", w.shop),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "the retried token works: {}", r.body);
+    let other = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("clerk-zhang"),
+            Some(json!({"name": "小王"})),
+        )
+        .await;
+    assert_eq!(other.status, 422, "{}", other.body);
+    assert_eq!(other.body["code"], "idempotency_key_reused");
+    let keyless = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            None,
+            Some(json!({"name": "小赵"})),
+        )
+        .await;
+    assert_eq!(keyless.status, 400, "{}", keyless.body);
+    assert_eq!(keyless.body["code"], "missing_idempotency_key");
 }

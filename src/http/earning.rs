@@ -65,7 +65,7 @@ fn amount_field(name: &str, text: &str) -> Result<Amount, Error> {
     Amount::parse(text).map_err(|e| Error::new(ErrorCode::from(e), format!("{name}: {e}")))
 }
 
-fn created(fresh: bool) -> StatusCode {
+pub(super) fn created(fresh: bool) -> StatusCode {
     if fresh {
         StatusCode::CREATED
     } else {

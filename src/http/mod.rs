@@ -188,7 +188,7 @@ pub struct PostEntryBody {
     pub postings: Vec<PostingBody>,
     #[serde(default)]
     pub memo: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "problem::unique_keys")]
     pub metadata: BTreeMap<String, String>,
     /// For refund and reversal entries: the id of the entry reversed.
     #[serde(default)]

@@ -159,21 +159,26 @@ pub struct StaffView {
 }
 
 /// Adds shop staff and returns their `shop` token (admin, or staff over the shop's community).
-#[utoipa::path(post, path = "/v1/shops/{id}/staff", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = StaffBody, responses((status = 201, body = StaffView)))]
+/// Needs an Idempotency-Key: the same key and body again answers the same clerk and token (200).
+#[utoipa::path(post, path = "/v1/shops/{id}/staff", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "Client-chosen key; a retry answers the same clerk and token")),
+    request_body = StaffBody,
+    responses((status = 201, body = StaffView), (status = 200, body = StaffView, description = "The clerk this key added before")))]
 async fn add_staff(
     State(app): State<App>,
     p: Principal,
+    headers: HeaderMap,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<StaffBody>,
 ) -> Result<Response, Error> {
     let Path(id) = id?;
-    let (staff, token) = app
+    let key = idempotency_key(&headers)?;
+    let (staff, token, fresh) = app
         .redemption
-        .add_shop_staff(&p, id, &body.name, body.owner)
+        .add_shop_staff(&p, &key, id, &body.name, body.owner)
         .await?;
     Ok((
-        StatusCode::CREATED,
+        super::earning::created(fresh),
         Json(StaffView {
             token_id: staff.token_id,
             token,

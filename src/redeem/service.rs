@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceipt};
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
-use crate::auth::{new_token, Principal, Role};
+use crate::auth::{hash_token, token_text, Principal, Role};
 use crate::calendar::text as day_text;
 use crate::calendar::{day_of, day_start_micros, format_date};
 use crate::earning::service::{check_text, require_staff, Earning};
@@ -33,7 +33,7 @@ use crate::store::redeem::{
     stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
     StoredReceipt,
 };
-use crate::store::{NewAccount, Opened, Outcome};
+use crate::store::{NewAccount, Opened, Outcome, TokenRecord};
 use crate::writer::Conditions;
 
 type Result<T> = std::result::Result<T, Error>;
@@ -383,38 +383,69 @@ impl Redemption {
     }
 
     /// Adds a member of shop staff and returns their new `shop` token (shown once).
+    /// Adds a shop clerk (or owner) and answers their `shop` token. Idempotent by `key`: the
+    /// same key and body again answers the same clerk and the same token (its secret is derived
+    /// from the key file's master key, the ledger and the clerk's id, never stored); the same
+    /// key with another body is refused. The bool is true when the clerk was added now.
     pub async fn add_shop_staff(
         &self,
         p: &Principal,
+        key: &str,
         shop_id: Uuid,
         name: &str,
         owner: bool,
-    ) -> Result<(ShopStaff, String)> {
+    ) -> Result<(ShopStaff, String, bool)> {
         check_text("name", name, true)?;
         let shop = self.shop(p, shop_id).await?;
         if !matches!(p.role, Role::Admin | Role::Staff) {
             return Err(Error::forbidden());
         }
         let ledger = Self::ledger_of(p);
-        let now = self.now();
-        let (secret, record) = new_token(
-            self.earning.entropy.as_ref(),
-            now,
-            ledger,
-            Role::Shop,
-            Some(shop.id.to_string()),
-            format!("{}: {name}", if owner { "owner" } else { "staff" }),
-            None,
+        let token_id = derived_id("aixin.shop-staff.v1", &[ledger, &p.actor(), key]);
+        let secret = token_text(
+            &self
+                .keys
+                .get()
+                .derived_secret("aixin shop staff token v1", token_id.as_bytes()),
         );
-        self.earning.ledger.insert_token(&record).await?;
         let staff = ShopStaff {
-            token_id: record.id,
+            token_id,
             shop_id: shop.id,
             name: name.to_owned(),
             owner,
         };
+        if let Some(existing) = self.store.shop_staff(ledger, token_id).await? {
+            return if existing == staff {
+                Ok((existing, secret, false))
+            } else {
+                Err(Error::key_reused())
+            };
+        }
+        let now = self.now();
+        let token_hash = hash_token(&secret);
+        // A token row without its staff row is a first attempt that stopped half-way.
+        if self
+            .earning
+            .ledger
+            .token_by_hash(&token_hash)
+            .await?
+            .is_none()
+        {
+            let record = TokenRecord {
+                id: token_id,
+                ledger_id: ledger.to_owned(),
+                token_hash,
+                role: Role::Shop.as_str().to_owned(),
+                scope: Some(shop.id.to_string()),
+                label: format!("{}: {name}", if owner { "owner" } else { "staff" }),
+                created_at_micros: now,
+                expires_at_micros: None,
+                revoked_at_micros: None,
+            };
+            self.earning.ledger.insert_token(&record).await?;
+        }
         self.store.insert_shop_staff(ledger, &staff, now).await?;
-        Ok((staff, secret))
+        Ok((staff, secret, true))
     }
 
     // ---- Catalogue and stock ----
