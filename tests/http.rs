@@ -29,6 +29,7 @@ on_both_backends!(
     staff_operations_refuse_other_roles_in_the_service,
     every_error_answer_is_problem_json,
     a_key_given_twice_in_json_is_refused,
+    the_openapi_document_declares_every_idempotency_key,
 );
 
 struct Api {
@@ -1172,4 +1173,49 @@ async fn a_key_given_twice_in_json_is_refused(h: Harness) {
         .await
         .unwrap()
         .is_none_or(|h| h.seq == 0));
+}
+
+async fn the_openapi_document_declares_every_idempotency_key(h: Harness) {
+    // Proves the OpenAPI document declares `Idempotency-Key` on exactly the operations that
+    // refuse a request without one, and gives every operation its problem+json error answers.
+    let api = Api::new(h);
+    let admin = api.token(Role::Admin, None).await;
+    let doc = serde_json::to_value(aixin::http::openapi_document()).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["post", "put", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let declared = operation["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+            });
+            let uri = path
+                .replace("{rule_id}", "r")
+                .replace("{sku}", "X")
+                .replace("{id}", "00000000-0000-0000-0000-000000000009");
+            let method_value = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = api
+                .send(method_value, &uri, Some(&admin), None, Some("{}".into()))
+                .await;
+            let refused_for_key = r.body["code"] == "missing_idempotency_key";
+            assert_eq!(
+                declared, refused_for_key,
+                "{method} {path}: declared {declared}, answered {}",
+                r.text
+            );
+            assert_eq!(
+                operation["responses"]["401"]["content"]["application/problem+json"]["schema"]
+                    ["$ref"],
+                "#/components/schemas/Problem",
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} write operations in the document"
+    );
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, idempotency_key, Body, Error};
+use super::{format_time, Body, Error, IdempotencyKey};
 use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::{format_date, parse_date};
@@ -474,10 +474,9 @@ async fn get_org_unit(
 async fn register_resident(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<ResidentBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let (resident, fresh) = app
         .earning
         .register_resident(
@@ -617,10 +616,9 @@ async fn get_rule(
 async fn submit_record(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<RecordBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let new = NewRecord {
         resident_id: body.resident_id,
         rule_id: body.rule_id,
@@ -681,11 +679,11 @@ async fn reject_record(
 async fn create_roster(
     State(app): State<App>,
     p: Principal,
+    IdempotencyKey(key): IdempotencyKey,
     headers: HeaderMap,
     query: Result<Query<RosterQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -806,10 +804,9 @@ async fn approve_roster(
 async fn request_correction(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<CorrectionBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let (correction, fresh) = app
         .earning
         .request_correction(&p, &key, body.record_id, &body.reason)

@@ -364,6 +364,36 @@ impl From<&Account> for AccountView {
     }
 }
 
+/// The `Idempotency-Key` header of a write that needs one, read before the body so that a
+/// missing key is the first thing a client hears about. Every operation that takes it is in
+/// [`KEYED_OPERATIONS`], which the OpenAPI document declares the header from.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        idempotency_key(&parts.headers).map(IdempotencyKey)
+    }
+}
+
+/// The operations that need an `Idempotency-Key` (method, path as in the OpenAPI document);
+/// `tests/http.rs` checks this list against what every route answers without one.
+pub const KEYED_OPERATIONS: &[(&str, &str)] = &[
+    ("post", "/v1/accounts"),
+    ("post", "/v1/entries"),
+    ("post", "/v1/residents"),
+    ("post", "/v1/service-records"),
+    ("post", "/v1/rosters"),
+    ("post", "/v1/corrections"),
+    ("post", "/v1/shops"),
+    ("post", "/v1/shops/{id}/staff"),
+    ("post", "/v1/shops/{id}/items/{sku}/stock"),
+    ("post", "/v1/redemptions"),
+    ("post", "/v1/receipts/{id}/refund"),
+    ("post", "/v1/shops/{id}/settlements"),
+];
+
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, Error> {
     let value = headers
         .get("idempotency-key")
@@ -390,11 +420,18 @@ async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
+
+/// The whole OpenAPI document: every area's operations, each with the header it needs and
+/// every error answer it can give.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(earning::EarningDoc::openapi());
     doc.merge(redeem::RedeemDoc::openapi());
     doc.merge(audit::AuditDoc::openapi());
-    Json(doc)
+    problem::complete_document(&mut doc, KEYED_OPERATIONS);
+    doc
 }
 
 /// The ledger's head. Admin and auditor.
@@ -441,10 +478,9 @@ async fn verify(State(app): State<App>, principal: Principal) -> Result<Json<Ver
 async fn open_account(
     State(app): State<App>,
     principal: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<OpenAccountBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let kind = AccountKind::parse(&body.kind).ok_or_else(|| {
         Error::new(
             ErrorCode::UnknownAccountKind,
@@ -519,10 +555,9 @@ async fn account_entries(
 async fn post_entry(
     State(app): State<App>,
     principal: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<PostEntryBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let draft = body.into_draft()?;
     match app.journal.post(&principal, key, draft).await? {
         Outcome::Posted(entry) => {

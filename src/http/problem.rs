@@ -179,3 +179,149 @@ where
     }
     deserializer.deserialize_map(Unique)
 }
+
+/// The shape of every error answer, for the OpenAPI document (`application/problem+json`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    /// `urn:aixin:problem:<code>`.
+    #[schema(example = "urn:aixin:problem:insufficient_balance")]
+    r#type: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// The stable code (`ledger-specs/errors.md`).
+    code: String,
+    /// Structured facts of the refusal, where it has them (see `ledger-specs/errors.md`).
+    #[schema(nullable = false)]
+    unit: Option<String>,
+    #[schema(nullable = false)]
+    balance: Option<String>,
+    #[schema(nullable = false)]
+    needed: Option<String>,
+    #[schema(nullable = false)]
+    shortfall: Option<String>,
+    #[schema(nullable = false)]
+    sku: Option<String>,
+    #[schema(nullable = false)]
+    item: Option<String>,
+    #[schema(nullable = false)]
+    available: Option<String>,
+    #[schema(nullable = false)]
+    used: Option<String>,
+    #[schema(nullable = false)]
+    limit: Option<String>,
+    #[schema(nullable = false)]
+    field: Option<String>,
+    /// For rosters: every bad line.
+    #[schema(nullable = false)]
+    lines: Option<Vec<LineProblemSchema>>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = LineProblem)]
+#[allow(dead_code)]
+pub struct LineProblemSchema {
+    line: u32,
+    code: String,
+    detail: String,
+}
+
+/// Completes a generated document so it is true of every operation: the `Idempotency-Key`
+/// header on each operation that needs one, and the error answers every operation can give
+/// (authentication, permission, not found, a bad query or path, the service unavailable; for a
+/// body also a malformed, unsupported, too large or invalid one), each as problem+json.
+pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &str)]) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+    use utoipa::PartialSchema;
+
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert("Problem".to_owned(), <Problem as PartialSchema>::schema());
+    components.schemas.insert(
+        "LineProblem".to_owned(),
+        <LineProblemSchema as PartialSchema>::schema(),
+    );
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let mut errors = vec![
+                ("400", "The query, a path segment or a header is not valid"),
+                ("404", "Not found, or not visible to the caller"),
+                ("405", "Method not allowed"),
+                ("500", "Internal error"),
+                (
+                    "503",
+                    "Unavailable or overloaded; retry (with the same Idempotency-Key)",
+                ),
+            ];
+            if operation.security.is_some() {
+                errors.push(("401", "A valid bearer token is required"));
+                errors.push(("403", "This role may not do this"));
+            }
+            if operation.request_body.is_some() {
+                errors.push(("413", "The body is larger than this endpoint accepts"));
+                errors.push(("415", "The body is not of a type this endpoint takes"));
+                errors.push(("422", "The body is not valid for this endpoint"));
+            }
+            let is_keyed = keyed.iter().any(|(m, p)| *m == method && p == path);
+            if is_keyed {
+                errors.push((
+                    "422",
+                    "The body is not valid, or the key was used for another request",
+                ));
+                let header = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::True)
+                    .description(Some(
+                        "Client-chosen key, 1 to 128 printable ASCII characters; a retry with the same key and body answers the first result",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(128))
+                            .pattern(Some("^[!-~]+$")),
+                    ))
+                    .build();
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                if !parameters.iter().any(|p| p.name == "Idempotency-Key") {
+                    parameters.push(header);
+                }
+            }
+            for (status, description) in errors {
+                let entry = operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+                if let utoipa::openapi::RefOr::T(response) = entry {
+                    if response.content.is_empty() {
+                        *response = problem(&response.description.clone());
+                    }
+                }
+            }
+        }
+    }
+}

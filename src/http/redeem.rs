@@ -4,7 +4,7 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, idempotency_key, Body, Error};
+use super::{format_time, Body, Error, IdempotencyKey};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::calendar::parse_date;
@@ -109,10 +109,9 @@ fn shop_view(s: &Shop) -> ShopView {
 async fn create_shop(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<ShopBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let (shop, fresh) = app
         .redemption
         .create_shop(
@@ -167,12 +166,11 @@ pub struct StaffView {
 async fn add_staff(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<StaffBody>,
 ) -> Result<Response, Error> {
     let Path(id) = id?;
-    let key = idempotency_key(&headers)?;
     let (staff, token, fresh) = app
         .redemption
         .add_shop_staff(&p, &key, id, &body.name, body.owner)
@@ -314,12 +312,11 @@ pub struct StockView {
 async fn move_stock(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     path: Result<Path<(Uuid, String)>, PathRejection>,
     Body(body): Body<StockBody>,
 ) -> Result<Json<StockView>, Error> {
     let Path((id, sku)) = path?;
-    let key = idempotency_key(&headers)?;
     let level = app
         .redemption
         .move_stock(
@@ -529,10 +526,9 @@ fn basket(items: &[LineBody]) -> Vec<(String, u32)> {
 async fn redeem(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<RedeemBody>,
 ) -> Result<Response, Error> {
-    let key = idempotency_key(&headers)?;
     let shown = match (body.code, body.card) {
         (Some(code), None) => Shown::Code(code),
         (None, Some(card)) => Shown::Card {
@@ -590,12 +586,11 @@ pub struct RefundBody {
 async fn refund(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<RefundBody>,
 ) -> Result<Response, Error> {
     let Path(id) = id?;
-    let key = idempotency_key(&headers)?;
     let wanted = body.items.as_deref().map(basket);
     let exchange = app
         .redemption
@@ -612,7 +607,7 @@ pub struct VerifyBody {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct VerifyView {
+pub struct ReceiptCheckView {
     pub valid: bool,
     /// Why not: malformed, unknown_key, revoked_key or bad_signature.
     pub reason: Option<String>,
@@ -636,18 +631,18 @@ pub struct ReceiptFields {
 
 /// Verifies a receipt (any role).
 #[utoipa::path(post, path = "/v1/receipts/verify", security(("bearer" = [])), request_body = VerifyBody,
-    responses((status = 200, body = VerifyView)))]
+    responses((status = 200, body = ReceiptCheckView)))]
 async fn verify_receipt(
     State(app): State<App>,
     p: Principal,
     Body(body): Body<VerifyBody>,
-) -> Result<Json<VerifyView>, Error> {
+) -> Result<Json<ReceiptCheckView>, Error> {
     let (verified, known, refunded_by) = app
         .redemption
         .verify_receipt(&p.ledger_id, &body.receipt)
         .await?;
     Ok(Json(match verified {
-        Ok(r) => VerifyView {
+        Ok(r) => ReceiptCheckView {
             valid: true,
             reason: None,
             known,
@@ -663,7 +658,7 @@ async fn verify_receipt(
                 key_id: r.key_id,
             }),
         },
-        Err(e) => VerifyView {
+        Err(e) => ReceiptCheckView {
             valid: false,
             reason: Some(
                 match e {
@@ -779,12 +774,11 @@ pub struct SettleBody {
 async fn settle(
     State(app): State<App>,
     p: Principal,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     id: Result<Path<Uuid>, PathRejection>,
     Body(body): Body<SettleBody>,
 ) -> Result<Response, Error> {
     let Path(id) = id?;
-    let key = idempotency_key(&headers)?;
     let (from, to) = period(&body.from, &body.to)?;
     let (statement, fresh) = app.redemption.settle(&p, &key, id, from, to).await?;
     Ok((status(fresh), Json(statement)).into_response())
@@ -834,7 +828,7 @@ async fn settle(
         ReceiptView,
         RefundBody,
         VerifyBody,
-        VerifyView,
+        ReceiptCheckView,
         ReceiptFields,
         PeriodQuery,
         SettleBody
