@@ -854,6 +854,17 @@ async fn codes_are_judged_by_the_clock_not_by_the_head(h: Harness) {
         "{}",
         health.body
     );
+    // The field is in the OpenAPI document.
+    let api = w
+        .api
+        .call("", Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    let clock = &api.body["components"]["schemas"]["ClockCheck"]["properties"];
+    assert!(
+        clock["head_ahead_seconds"].is_object() && clock["ok"].is_object(),
+        "{}",
+        api.body["components"]["schemas"]["Health"]
+    );
     // Within the bound it is not a problem.
     let max = aixin::ledger::HEAD_AHEAD_MAX_MICROS;
     w.h.clock.set(ahead - max);
