@@ -11,7 +11,9 @@ use crate::clock::Clock;
 use crate::error::{Error, ErrorCode};
 use crate::ledger::entry::text_is_clean;
 use crate::ledger::verify::{Problem, Summary};
-use crate::ledger::{AccountKind, EntryDraft, Head, PostedEntry};
+use crate::ledger::{
+    head_ahead_micros, AccountKind, EntryDraft, Head, PostedEntry, HEAD_AHEAD_MAX_MICROS,
+};
 use crate::model::derived_id;
 use crate::store::{Account, NewAccount, Opened, Outcome, Store, ACCOUNT_TEXT_MAX_BYTES};
 use crate::writer::Writers;
@@ -48,6 +50,26 @@ pub struct EntriesPage {
     pub more: bool,
 }
 
+/// How a ledger's head stands against this server's clock. A head ahead of the clock is
+/// survivable — entries are stamped at the head's time, codes are judged by the clock — but means
+/// a clock is wrong somewhere (this server's, another server's, or a history's dates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ClockCheck {
+    /// How far the head is ahead of this server's clock, in whole seconds (0 when it is not).
+    pub head_ahead_seconds: i64,
+    /// False when that is more than `HEAD_AHEAD_MAX` (300 seconds).
+    pub ok: bool,
+}
+
+impl ClockCheck {
+    fn of(ahead_micros: i64) -> ClockCheck {
+        ClockCheck {
+            head_ahead_seconds: ahead_micros / 1_000_000,
+            ok: ahead_micros <= HEAD_AHEAD_MAX_MICROS,
+        }
+    }
+}
+
 impl Journal {
     pub fn new(store: Arc<dyn Store>, writers: Arc<Writers>, clock: Arc<dyn Clock>) -> Journal {
         Journal {
@@ -77,6 +99,28 @@ impl Journal {
             )
         })?;
         Ok(self.store.verify(&p.ledger_id).await?)
+    }
+
+    /// How the principal's ledger's head stands against the clock (for `aixin verify`). Admin
+    /// and auditor.
+    pub async fn clock_check(&self, p: &Principal) -> Result<ClockCheck> {
+        let head = self.head(p).await?;
+        Ok(ClockCheck::of(head_ahead_micros(
+            &head,
+            self.clock.now_micros(),
+        )))
+    }
+
+    /// The furthest any ledger's head is ahead of the clock, for the health check. Anyone may
+    /// ask: it tells a time offset, nothing of the ledgers' contents.
+    pub async fn clock_health(&self) -> Result<ClockCheck> {
+        let mut ahead = 0;
+        for ledger in self.store.ledgers().await? {
+            if let Some(head) = self.store.head(&ledger).await? {
+                ahead = ahead.max(head_ahead_micros(&head, self.clock.now_micros()));
+            }
+        }
+        Ok(ClockCheck::of(ahead))
     }
 
     /// Opens an account (true: created now). Admin. Opening an existing id with the same

@@ -447,3 +447,57 @@ fn output_into_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+on_both_backends!(verify_reports_a_head_ahead_of_the_clock);
+
+async fn verify_reports_a_head_ahead_of_the_clock(h: common::Harness) {
+    // Proves `aixin verify` reports a head more than HEAD_AHEAD_MAX ahead of this machine's clock:
+    // the chain still verifies ("ok", status 0) and a warning line goes to stderr.
+    use aixin::clock::Clock;
+    let url = match &h.url_or_path {
+        common::Target::Sqlite(url) => url.clone(),
+        common::Target::Postgres { url, schema } => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}options=-c%20search_path%3D{schema}")
+        }
+    };
+    let now = aixin::clock::SystemClock.now_micros();
+    h.store.ensure_ledger("test", now).await.unwrap();
+    let on_time = aixin(&url, "test", &["verify"]);
+    assert_eq!(on_time.status.code(), Some(0), "{}", text(&on_time.stdout));
+    assert!(!text(&on_time.stderr).contains("warning"));
+    // An entry stamped an hour from now, as a server with a fast clock would write it.
+    h.clock.set(now + 3_600_000_000);
+    let from = h.open(aixin::ledger::AccountKind::Issuance).await;
+    let to = h.open(aixin::ledger::AccountKind::Adjustment).await;
+    let writer = aixin::writer::Writer::spawn(
+        h.store.clone(),
+        "test".to_owned(),
+        h.clock.clone(),
+        h.entropy.clone(),
+    );
+    let draft = common::transfer(
+        aixin::ledger::EntryKind::Adjust,
+        from,
+        to,
+        aixin::ledger::Unit::Points,
+        "1.00",
+    );
+    let outcome = writer
+        .submit("ahead".to_owned(), "test".to_owned(), draft)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, aixin::store::Outcome::Posted(_)),
+        "{outcome:?}"
+    );
+    let ahead = aixin(&url, "test", &["verify"]);
+    let (out, err) = (text(&ahead.stdout), text(&ahead.stderr));
+    assert_eq!(ahead.status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("ok: ledger \"test\", 1 entries"), "{out}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: the head is ") && l.contains("ahead of this clock")),
+        "{err}"
+    );
+}

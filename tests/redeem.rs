@@ -76,6 +76,8 @@ struct World {
     shop: String,
     residents: Vec<(String, String)>, // (resident id, card number)
     pins: Vec<String>,
+    /// Each resident's code secret as provisioned to their phone (hex).
+    secrets: Vec<String>,
 }
 
 async fn token(h: &Harness, role: Role, scope: Option<String>) -> String {
@@ -151,6 +153,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
     }
     let mut people = Vec::new();
     let mut pins = Vec::new();
+    let mut secrets = Vec::new();
     for i in 0..residents {
         let r = api
             .call(&staff, Method::POST, "/v1/residents", Some(&format!("res-{i}")), Some(json!({"name": format!("居民{i}"), "phone": "13800000000", "community_id": "c1"})))
@@ -182,6 +185,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
         assert_eq!(r.status, 200, "{}", r.body);
         people.push((id, r.body["number"].as_str().unwrap().to_owned()));
         pins.push(r.body["card_pin"].as_str().unwrap().to_owned());
+        secrets.push(r.body["secret"].as_str().unwrap().to_owned());
     }
     World {
         h,
@@ -194,6 +198,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
         shop,
         residents: people,
         pins,
+        secrets,
     }
 }
 
@@ -253,6 +258,10 @@ on_both_backends!(
     caps_hold_under_concurrency,
     a_shop_past_its_attempt_limit_is_refused_alike_for_every_number,
     adding_a_clerk_twice_with_one_key_makes_one_token,
+    codes_are_judged_by_the_clock_not_by_the_head,
+    a_shop_that_does_not_serve_a_resident_cannot_lock_their_card,
+    the_guessing_bound_is_the_number_the_spec_states,
+    an_unknown_number_takes_as_long_as_a_known_one,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -880,4 +889,342 @@ async fn adding_a_clerk_twice_with_one_key_makes_one_token(h: Harness) {
         .await;
     assert_eq!(keyless.status, 400, "{}", keyless.body);
     assert_eq!(keyless.body["code"], "missing_idempotency_key");
+}
+
+async fn codes_are_judged_by_the_clock_not_by_the_head(h: Harness) {
+    // Proves that with the ledger's head ahead of the server's clock (a history dated into the
+    // future, or another server with a fast clock) a phone's current code is still accepted,
+    // that entries keep being stamped no earlier than the head, and that a head too far ahead
+    // is reported by /healthz.
+    let w = world(h, 1, "1000").await;
+    let health = w.api.call("", Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(
+        health.body["clock"],
+        json!({"head_ahead_seconds": 0, "ok": true}),
+        "{}",
+        health.body
+    );
+    // An entry posted an hour from now (a card, so no code step is spent), then the clock goes
+    // back: the head is 50 minutes ahead of it.
+    let ahead = T0 + 3_600_000_000;
+    w.h.clock.set(ahead);
+    let card = json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}});
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    let r = w.redeem(&w.clerk, "ahead", card, oil.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    w.h.clock.set(T0 + 600_000_000);
+    let now = w.h.clock.now_micros();
+    let secret: [u8; 32] = hex::decode(&w.secrets[0]).unwrap().try_into().unwrap();
+    let number: u32 = w.residents[0].1.parse().unwrap();
+    let phone = code::encode(number, code::otp(&secret, number, code::step_of(now)));
+    let r = w
+        .redeem(&w.clerk, "by-clock", json!({"code": phone}), oil)
+        .await;
+    assert_eq!(r.status, 201, "the phone's current code: {}", r.body);
+    // Chain time never runs backwards: the new entry is stamped at the head's time.
+    let head = w.h.store.head(LEDGER).await.unwrap().unwrap();
+    assert_eq!(head.posted_at_micros, ahead);
+    assert_eq!(r.body["entry_seq"], head.seq);
+    // The head is 3 000 s ahead, past the bound: reported, still 200.
+    let health = w.api.call("", Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(
+        health.body["clock"],
+        json!({"head_ahead_seconds": 3000, "ok": false}),
+        "{}",
+        health.body
+    );
+    // The field is in the OpenAPI document.
+    let api = w
+        .api
+        .call("", Method::GET, "/v1/openapi.json", None, None)
+        .await;
+    let clock = &api.body["components"]["schemas"]["ClockCheck"]["properties"];
+    assert!(
+        clock["head_ahead_seconds"].is_object() && clock["ok"].is_object(),
+        "{}",
+        api.body["components"]["schemas"]["Health"]
+    );
+    // Within the bound it is not a problem.
+    let max = aixin::ledger::HEAD_AHEAD_MAX_MICROS;
+    w.h.clock.set(ahead - max);
+    let health = w.api.call("", Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        health.body["clock"],
+        json!({"head_ahead_seconds": max / 1_000_000, "ok": true}),
+        "{}",
+        health.body
+    );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+/// A shop of a second community, `c2`, which does not serve the world's residents, selling the
+/// same oil; its owner's token (the till's).
+async fn foreign_shop(w: &World, key: &str) -> String {
+    let r = w
+        .api
+        .call(&w.admin, Method::POST, "/v1/org-units", Some("c2"), Some(json!({"id": "c2", "level": "community", "name_zh": "和平社区", "name_en": "Heping", "community": {"expiry_policy": "never"}})))
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.body);
+    let r = w
+        .api
+        .call(
+            &w.admin,
+            Method::POST,
+            "/v1/shops",
+            Some(key),
+            Some(json!({"name_zh": "外区小店", "name_en": "Elsewhere", "community_id": "c2"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let shop = r.body["id"].as_str().unwrap().to_owned();
+    let r = w
+        .api
+        .call(
+            &w.admin,
+            Method::POST,
+            &format!("/v1/shops/{shop}/staff"),
+            Some(&format!("{key}-owner")),
+            Some(json!({"name": "外区店主", "owner": true})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let owner = r.body["token"].as_str().unwrap().to_owned();
+    let r = w
+        .api
+        .call(
+            &owner,
+            Method::PUT,
+            &format!("/v1/shops/{shop}/items/OIL1"),
+            None,
+            Some(json!({"name_zh": "花生油 1L", "unit": "瓶", "price": "30"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    owner
+}
+
+fn wrong_pin(w: &World, resident: usize) -> &'static str {
+    if w.pins[resident] == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+async fn a_shop_that_does_not_serve_a_resident_cannot_lock_their_card(h: Harness) {
+    // Proves that wrong PINs from a shop that does not serve the resident's community never lock
+    // the credential (they exhaust only that side's own allowance), while wrong PINs from a
+    // serving shop still lock it at the limit.
+    let w = world(h, 1, "1000").await;
+    let foreign = foreign_shop(&w, "elsewhere").await;
+    let number = w.residents[0].1.clone();
+    let wrong = json!({"card": {"number": number, "pin": wrong_pin(&w, 0)}});
+    let right = json!({"card": {"number": number, "pin": w.pins[0]}});
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    for i in 0..20 {
+        let r = w
+            .redeem(&foreign, &format!("guess-{i}"), wrong.clone(), oil.clone())
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    let r = w
+        .redeem(&w.clerk, "resident", right.clone(), oil.clone())
+        .await;
+    assert_eq!(
+        r.status, 201,
+        "the card still works where it is served: {}",
+        r.body
+    );
+    // Still so in a new process (the counts are in the database).
+    let stores = w.h.second_stores().await;
+    let state = App::new(stores, w.h.clock.clone(), w.h.entropy.clone())
+        .with_keys(SharedKeys::fixed(w.keys.clone()));
+    let w = World {
+        api: Api { app: router(state) },
+        ..w
+    };
+    for i in 20..25 {
+        let r = w
+            .redeem(&foreign, &format!("guess-{i}"), wrong.clone(), oil.clone())
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    let r = w
+        .redeem(&w.clerk, "resident-2", right.clone(), oil.clone())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // A serving shop's wrong PINs lock the card at the limit.
+    for i in 0..aixin::ledger::presence::CREDENTIAL_FAILURES_MAX {
+        let r = w
+            .redeem(&w.clerk, &format!("local-{i}"), wrong.clone(), oil.clone())
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    let r = w.redeem(&w.clerk, "locked", right, oil).await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    assert_eq!(w.balance(0).await, "940.00");
+}
+
+async fn the_guessing_bound_is_the_number_the_spec_states(h: Harness) {
+    // Proves the bound `ledger-specs/redemption-code.md` states: whatever number of shops an
+    // attacker controls, a credential takes at most GUESSES_PER_CREDENTIAL_MAX wrong proofs
+    // (NON_SERVING_FAILURES_MAX from shops that do not serve it, all together, and
+    // CREDENTIAL_FAILURES_MAX in a row from shops that do) before every shop refuses it.
+    use aixin::ledger::presence::{
+        CREDENTIAL_FAILURES_MAX, GUESSES_PER_CREDENTIAL_MAX, NON_SERVING_FAILURES_MAX,
+    };
+    let spec = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/redemption-code.md"),
+    )
+    .unwrap();
+    let stated = format!("at most {GUESSES_PER_CREDENTIAL_MAX} wrong guesses per credential");
+    assert!(spec.contains(&stated), "the spec states {stated:?}");
+    assert_eq!(
+        GUESSES_PER_CREDENTIAL_MAX,
+        CREDENTIAL_FAILURES_MAX + NON_SERVING_FAILURES_MAX
+    );
+
+    let w = world(h, 1, "1000").await;
+    let foreign = [
+        foreign_shop(&w, "elsewhere-1").await,
+        foreign_shop(&w, "elsewhere-2").await,
+    ];
+    let number = w.residents[0].1.clone();
+    let wrong = json!({"card": {"number": number, "pin": wrong_pin(&w, 0)}});
+    let right = json!({"card": {"number": number, "pin": w.pins[0]}});
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    let mut n = 0;
+    let mut key = || {
+        n += 1;
+        format!("k{n}")
+    };
+    // Wrong PINs from two shops that do not serve the resident, taking turns. While the right
+    // PIN is still checked there it answers `shop_not_serving`; once their shared allowance is
+    // used up it answers like a wrong one.
+    let mut counted = 0;
+    loop {
+        let probe = w
+            .redeem(&foreign[0], &key(), right.clone(), oil.clone())
+            .await;
+        if probe.body["code"] == "redemption_code_invalid" {
+            break;
+        }
+        assert_eq!(probe.body["code"], "shop_not_serving", "{}", probe.body);
+        assert!(counted < 100, "no bound");
+        let r = w
+            .redeem(&foreign[counted % 2], &key(), wrong.clone(), oil.clone())
+            .await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+        counted += 1;
+    }
+    assert_eq!(counted as i64, NON_SERVING_FAILURES_MAX);
+    let probe = w
+        .redeem(&foreign[1], &key(), right.clone(), oil.clone())
+        .await;
+    assert_eq!(
+        probe.body["code"], "redemption_code_invalid",
+        "{}",
+        probe.body
+    );
+    // The serving shop: CREDENTIAL_FAILURES_MAX − 1 wrong PINs in a row leave the card usable
+    // (and a success starts the count again); CREDENTIAL_FAILURES_MAX lock it.
+    for _ in 1..CREDENTIAL_FAILURES_MAX {
+        let r = w.redeem(&w.clerk, &key(), wrong.clone(), oil.clone()).await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    let r = w.redeem(&w.clerk, &key(), right.clone(), oil.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for _ in 0..CREDENTIAL_FAILURES_MAX {
+        let r = w.redeem(&w.clerk, &key(), wrong.clone(), oil.clone()).await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+        counted += 1;
+    }
+    assert_eq!(counted as i64, GUESSES_PER_CREDENTIAL_MAX);
+    for token in [&w.clerk, &foreign[0], &foreign[1]] {
+        let r = w.redeem(token, &key(), right.clone(), oil.clone()).await;
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    }
+    // Re-issuing (a new PIN) restores both allowances.
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &format!("/v1/residents/{}/credential", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_pin = r.body["card_pin"].as_str().unwrap().to_owned();
+    let renewed = json!({"card": {"number": number, "pin": new_pin}});
+    let r = w
+        .redeem(&foreign[0], &key(), renewed.clone(), oil.clone())
+        .await;
+    assert_eq!(r.body["code"], "shop_not_serving", "{}", r.body);
+    let r = w.redeem(&w.clerk, &key(), renewed, oil).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+async fn an_unknown_number_takes_as_long_as_a_known_one(h: Harness) {
+    // Proves that the till's time does not tell whether a card number exists: a known number
+    // with a wrong PIN and an unknown number take the same path (a presentation that fails,
+    // through the writer), answer the same body, and their timings overlap. Samples alternate,
+    // so load on the machine hits both alike; the comparison is of medians, with a tolerance.
+    let w = world(h, 1, "1000").await;
+    let known = json!({"card": {"number": w.residents[0].1, "pin": wrong_pin(&w, 0)}});
+    let unknown = json!({"card": {"number": "999999999", "pin": "123456"}});
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    let mut times: [Vec<std::time::Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut bodies: [Option<Value>; 2] = [None, None];
+    for i in 0..240 {
+        // Stay under the shop's hourly attempt limit: a new hour every 80 attempts.
+        if i % 80 == 0 {
+            w.h.clock.advance(3_600_000_000);
+        }
+        let which = i % 2;
+        let shown = if which == 0 { &known } else { &unknown };
+        let started = std::time::Instant::now();
+        let r = w
+            .redeem(&w.clerk, &format!("t{i}"), shown.clone(), oil.clone())
+            .await;
+        let took = started.elapsed();
+        assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+        // The first 40 warm caches and connections up.
+        if i >= 40 {
+            times[which].push(took);
+        }
+        match &bodies[which] {
+            None => bodies[which] = Some(r.body),
+            Some(first) => assert_eq!(first, &r.body),
+        }
+    }
+    assert_eq!(bodies[0], bodies[1], "one answer for both");
+    for t in &mut times {
+        t.sort_unstable();
+    }
+    let median = |t: &Vec<std::time::Duration>| t[t.len() / 2].as_secs_f64();
+    let (known_median, unknown_median) = (median(&times[0]), median(&times[1]));
+    let ratio = known_median.max(unknown_median) / known_median.min(unknown_median);
+    eprintln!(
+        "medians: known {:.3} ms, unknown {:.3} ms",
+        known_median * 1e3,
+        unknown_median * 1e3
+    );
+    assert!(
+        ratio < 1.5,
+        "medians: known {:.3} ms, unknown {:.3} ms",
+        known_median * 1e3,
+        unknown_median * 1e3
+    );
+    let slower = times[0]
+        .iter()
+        .filter(|t| t.as_secs_f64() > unknown_median)
+        .count();
+    assert!(
+        slower < times[0].len(),
+        "every known sample is slower than the unknown median"
+    );
 }

@@ -17,6 +17,10 @@ pub(super) async fn migrate(g: &Globals) -> Result<ExitCode, String> {
 }
 
 /// `aixin verify`: recomputes the hash chain and every balance; status 1 on the first problem.
+/// A chain that verifies but whose head is more than `HEAD_AHEAD_MAX` (300 s) ahead of this
+/// machine's clock adds a `warning:` line on stderr (where a schedule's mail or log picks it up)
+/// and still exits 0: the status says whether the ledger is intact, and a clock is not the
+/// ledger (`/healthz` carries the same check for monitoring, as `clock.ok`).
 pub(super) async fn verify(g: &Globals) -> Result<ExitCode, String> {
     let app = g.app().await?;
     let operator = Principal::operator(&g.ledger, "aixin-verify");
@@ -29,6 +33,18 @@ pub(super) async fn verify(g: &Globals) -> Result<ExitCode, String> {
                 summary.accounts,
                 summary.head_hash
             );
+            let clock = app
+                .journal
+                .clock_check(&operator)
+                .await
+                .map_err(|e| e.detail)?;
+            if !clock.ok {
+                eprintln!(
+                    "warning: the head is {} s ahead of this clock (more than {} s): a clock is wrong",
+                    clock.head_ahead_seconds,
+                    crate::ledger::HEAD_AHEAD_MAX_MICROS / 1_000_000
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {

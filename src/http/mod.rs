@@ -166,6 +166,10 @@ pub struct VerifyView {
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     pub status: &'static str,
+    /// The furthest any ledger's head is ahead of this server's clock; absent when the database
+    /// cannot be read. `ok: false` (more than 300 s) means a clock is wrong somewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::journal::ClockCheck>,
 }
 
 // ---- Request bodies. Unknown fields are refused; amounts are strings. ----
@@ -414,8 +418,17 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, Error> {
 // ---- Handlers ----
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+async fn healthz(State(app): State<App>) -> Json<Health> {
+    let clock = app
+        .journal
+        .clock_health()
+        .await
+        .inspect_err(|e| tracing::warn!(detail = %e.detail, "health: cannot read the heads"))
+        .ok();
+    Json(Health {
+        status: "ok",
+        clock,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "This document")))]

@@ -21,6 +21,7 @@ pub use entry::{
     AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, Posting, Side, GROUP_MAX,
 };
 pub use plan::{
-    plan_batch, BatchPlan, BatchState, Guard, Head, Limit, LimitCode, Planned, WriteRequest,
+    head_ahead_micros, plan_batch, BatchPlan, BatchState, Guard, Head, Limit, LimitCode, Planned,
+    WriteRequest, HEAD_AHEAD_MAX_MICROS,
 };
 pub use unit::{AccountKind, Floor, Unit};

@@ -11,6 +11,17 @@ use super::entry::{AccountId, EntryDraft, EntryKind, LedgerError, PostedEntry, P
 use super::lots::{self, Lot, LotMove, ReversedLots};
 use super::unit::{AccountKind, Floor, Unit};
 
+/// How far the ledger's head may be ahead of the server's clock before it is reported (five
+/// minutes): `aixin verify` prints a warning on stderr, `/healthz` says `"ok": false` under
+/// `clock`, and the writer logs a warning with every batch. Entries are still stamped no earlier than the head
+/// (time never runs backwards along the chain); codes are judged by the clock alone.
+pub const HEAD_AHEAD_MAX_MICROS: i64 = 300_000_000;
+
+/// How far `head` is ahead of the clock's `now_micros` (0 when it is not).
+pub fn head_ahead_micros(head: &Head, now_micros: i64) -> i64 {
+    head.posted_at_micros.saturating_sub(now_micros).max(0)
+}
+
 /// A bounded counter the entry must fit under, checked and raised under the ledger lock
 /// (earning caps per resident per day and month; later, per-item caps and stock).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +266,10 @@ pub struct BatchPlan {
 /// Plans a batch: requests are decided one after another, in order, exactly as if each were
 /// alone — a refusal affects only its own request, except within a group, whose members post
 /// all together or not at all.
+///
+/// `now_micros` is the writer's clock. Entries are stamped `max(now, head time)`, so time never
+/// runs backwards along the chain; presentations (codes, cards) are judged by `now_micros` alone,
+/// so a head ahead of the clock does not refuse a phone's current code.
 pub fn plan_batch(
     ledger_id: &str,
     now_micros: i64,
@@ -266,6 +281,7 @@ pub fn plan_batch(
         wanted_targets: requests.iter().filter_map(|r| r.draft.reverses).collect(),
         // Time never runs backwards along the chain, even if a clock (or another process's) does.
         posted_at_micros: now_micros.max(state.head.posted_at_micros),
+        clock_micros: now_micros,
         work: Work {
             state,
             entries: Vec::with_capacity(requests.len()),
@@ -358,7 +374,10 @@ struct Work {
 struct Planner<'a> {
     ledger_id: &'a str,
     wanted_targets: HashSet<Uuid>,
+    /// The time every entry of the batch is stamped with: the clock, or the head's if later.
     posted_at_micros: i64,
+    /// The writer's clock, which presentations are judged by.
+    clock_micros: i64,
     work: Work,
 }
 
@@ -391,7 +410,7 @@ impl Planner<'_> {
                 &mut work.state.redeem,
                 &mut work.presence,
                 presentation,
-                self.posted_at_micros,
+                self.clock_micros,
             )?;
         }
         match &request.pre_refusal {
@@ -836,6 +855,51 @@ mod tests {
         s.head.posted_at_micros = 1_000;
         let plan = plan_batch("unit", 10, s, &[move_points("a", 1, 2, 1, 1)]);
         assert_eq!(plan.entries[0].posted_at_micros, 1_000);
+    }
+
+    #[test]
+    fn codes_are_judged_by_the_clock_when_the_head_is_ahead() {
+        // Proves a head an hour ahead of the clock still stamps the entry at the head's time,
+        // while the code is judged by the clock: the phone's current code is accepted.
+        use crate::ledger::code;
+        use crate::ledger::presence::{CredentialState, Presentation, Proof};
+        let clock = 1_790_000_000_000_000;
+        let ahead = clock + 3_600_000_000;
+        let mut s = state(&[(1, AccountKind::Resident, 100), (2, AccountKind::Shop, 0)]);
+        s.head.posted_at_micros = ahead;
+        let credential = Uuid::from_u128(50);
+        s.redeem.credentials.insert(
+            credential,
+            CredentialState {
+                generation: 1,
+                active: true,
+                last_step: 0,
+                failures: 0,
+                foreign_failures: 0,
+            },
+        );
+        let secret = [7u8; 32];
+        let mut request = move_points("a", 1, 2, 10, 1);
+        request.presentation = Some(Presentation {
+            credential,
+            number: 7,
+            generation: 1,
+            secret,
+            shop: Uuid::from_u128(60),
+            serving: true,
+            proof: Proof::Code {
+                otp: code::otp(&secret, 7, code::step_of(clock)),
+            },
+        });
+        let plan = plan_batch("unit", clock, s, &[request]);
+        assert_eq!(plan.outcomes, vec![Planned::Posted(0)]);
+        assert_eq!(plan.entries[0].posted_at_micros, ahead);
+        assert_eq!(
+            plan.presence.credentials[&credential].last_step,
+            code::step_of(clock)
+        );
+        assert_eq!(head_ahead_micros(&plan.head, clock), 3_600_000_000);
+        assert_eq!(head_ahead_micros(&plan.head, ahead + 1), 0);
     }
 
     #[test]

@@ -6,6 +6,16 @@
 //! credential and the shop. Deciding this in the planner — one request after another, under the
 //! lock — is what makes "exactly one of 50 concurrent redemptions with one code succeeds" hold
 //! on both backends and across processes.
+//!
+//! Time here is the server's clock (the writer's), never the ledger's head: a head ahead of the
+//! clock must not make a phone's current code look early.
+//!
+//! Failures count on two sides of a credential: at shops that serve its resident's community
+//! (consecutive, reset by an accepted presentation; [`CREDENTIAL_FAILURES_MAX`] lock it for every
+//! shop) and at shops that do not ([`NON_SERVING_FAILURES_MAX`] for all of them together per
+//! generation; past it only those shops are refused). So no shop can lock out a resident it does
+//! not serve, and the guesses a credential takes stay bounded by
+//! [`GUESSES_PER_CREDENTIAL_MAX`] whatever the number of shops.
 
 use std::collections::HashMap;
 
@@ -14,8 +24,17 @@ use uuid::Uuid;
 use super::entry::{AccountId, LedgerError};
 use crate::ledger::code;
 
-/// Consecutive failed attempts after which a credential is locked (until it is re-issued).
+/// Consecutive failed attempts at shops serving the credential's community after which it is
+/// locked (until it is re-issued): every shop then refuses it.
 pub const CREDENTIAL_FAILURES_MAX: i64 = 5;
+/// Failed attempts that shops *not* serving the credential's community may make on it, all of
+/// them together, per generation. Past this, those shops' presentations of it are refused; they
+/// never lock it, so a shop cannot lock out residents it does not serve.
+pub const NON_SERVING_FAILURES_MAX: i64 = 5;
+/// The guessing bound `ledger-specs/redemption-code.md` states: wrong proofs a credential takes,
+/// from any number of shops, before every shop refuses it (counting from its issue or its last
+/// accepted presentation).
+pub const GUESSES_PER_CREDENTIAL_MAX: i64 = CREDENTIAL_FAILURES_MAX + NON_SERVING_FAILURES_MAX;
 /// Failed attempts one shop may make in an hour before its code presentations are refused for
 /// the rest of that hour.
 pub const SHOP_FAILURES_PER_HOUR_MAX: i64 = 100;
@@ -44,6 +63,9 @@ pub struct Presentation {
     pub generation: i64,
     pub secret: [u8; 32],
     pub shop: Uuid,
+    /// Whether the shop serves the community of the credential's resident (as the service read
+    /// the shop): decides which of the credential's failure counts a failure goes to.
+    pub serving: bool,
     pub proof: Proof,
 }
 
@@ -53,6 +75,7 @@ impl std::fmt::Debug for Presentation {
             .field("credential", &self.credential)
             .field("generation", &self.generation)
             .field("shop", &self.shop)
+            .field("serving", &self.serving)
             .finish_non_exhaustive()
     }
 }
@@ -64,8 +87,10 @@ pub struct CredentialState {
     pub active: bool,
     /// The step of the last code accepted; codes of this or an earlier step are dead.
     pub last_step: i64,
-    /// Consecutive failed attempts.
+    /// Consecutive failed attempts at shops serving the credential's community.
     pub failures: i64,
+    /// Failed attempts at shops not serving it, in this generation (never reset by a success).
+    pub foreign_failures: i64,
 }
 
 /// What the store reads for the presentations of a batch.
@@ -100,35 +125,51 @@ pub struct PresenceEffects {
     pub shop_failures: std::collections::BTreeMap<Uuid, i64>,
 }
 
-/// Decides a presentation at `now_micros`, updating `state` and `effects`. Every way of failing
-/// answers the same error, so the answer does not tell which part was wrong.
+/// Decides a presentation at `clock_micros` — the server's clock, not the time the entry will
+/// be stamped with — updating `state` and `effects`. Every way of failing answers the same
+/// error, so the answer does not tell which part was wrong.
 pub fn present(
     state: &mut RedeemState,
     effects: &mut PresenceEffects,
     p: &Presentation,
-    now_micros: i64,
+    clock_micros: i64,
 ) -> Result<(), LedgerError> {
     let shop_failures = state.shop_failures.get(&p.shop).copied().unwrap_or(0);
     if shop_failures >= SHOP_FAILURES_PER_HOUR_MAX {
         return Err(LedgerError::ShopAttemptsExhausted);
     }
+    let known = state.credentials.get(&p.credential);
+    let last_step = known.map_or(0, |c| c.last_step);
+    // The proof is checked whatever else is wrong — an unknown number, a locked or stale
+    // credential — so the work done does not depend on it.
+    let accepted_step = match p.proof {
+        Proof::Code { otp } => {
+            code::matching_step(&p.secret, p.number, otp, code::step_of(clock_micros))
+                .filter(|step| *step > last_step)
+        }
+        Proof::Card { pin } => code::pin_matches(&p.secret, p.number, pin).then_some(last_step),
+    };
     let Some(credential) = state.credentials.get_mut(&p.credential) else {
+        // A number no credential has (the service names a stand-in id for it). Its failure is
+        // written like a known credential's — an update that matches no row — so both paths run
+        // the same statements.
+        effects.credentials.insert(
+            p.credential,
+            CredentialState {
+                generation: p.generation,
+                active: false,
+                last_step,
+                failures: 1,
+                foreign_failures: 0,
+            },
+        );
         fail_shop(state, effects, p.shop);
         return Err(LedgerError::RedemptionCodeInvalid);
     };
     let usable = credential.active
         && credential.generation == p.generation
-        && credential.failures < CREDENTIAL_FAILURES_MAX;
-    // The password is checked even for an unusable credential, so timing says nothing.
-    let accepted_step = match p.proof {
-        Proof::Code { otp } => {
-            code::matching_step(&p.secret, p.number, otp, code::step_of(now_micros))
-                .filter(|step| *step > credential.last_step)
-        }
-        Proof::Card { pin } => {
-            code::pin_matches(&p.secret, p.number, pin).then_some(credential.last_step)
-        }
-    };
+        && credential.failures < CREDENTIAL_FAILURES_MAX
+        && (p.serving || credential.foreign_failures < NON_SERVING_FAILURES_MAX);
     match accepted_step {
         Some(step) if usable => {
             credential.last_step = step;
@@ -137,7 +178,11 @@ pub fn present(
             Ok(())
         }
         _ => {
-            credential.failures = credential.failures.saturating_add(1);
+            if p.serving {
+                credential.failures = credential.failures.saturating_add(1);
+            } else {
+                credential.foreign_failures = credential.foreign_failures.saturating_add(1);
+            }
             effects.credentials.insert(p.credential, credential.clone());
             fail_shop(state, effects, p.shop);
             Err(LedgerError::RedemptionCodeInvalid)
@@ -196,6 +241,7 @@ mod tests {
                 active: true,
                 last_step: 0,
                 failures: 0,
+                foreign_failures: 0,
             },
         );
         let p = Presentation {
@@ -204,6 +250,7 @@ mod tests {
             generation: 1,
             secret,
             shop: Uuid::from_u128(9),
+            serving: true,
             proof: Proof::Code {
                 otp: code::otp(&secret, 123, code::step_of(now)),
             },
@@ -253,5 +300,66 @@ mod tests {
             present(&mut state, &mut effects, &stale, now),
             Err(LedgerError::RedemptionCodeInvalid)
         );
+    }
+
+    #[test]
+    fn shops_not_serving_the_credential_never_lock_it() {
+        // Proves the lock rule: failures at non-serving shops use up only their own allowance
+        // (after which only they are refused), and never lock the credential for its own shops.
+        let (mut state, p, now) = setup();
+        let mut effects = PresenceEffects::default();
+        let foreign_wrong = Presentation {
+            serving: false,
+            shop: Uuid::from_u128(10),
+            proof: Proof::Card { pin: 0 },
+            ..p.clone()
+        };
+        let foreign_right = Presentation {
+            serving: false,
+            shop: Uuid::from_u128(10),
+            proof: Proof::Card {
+                pin: code::pin(&p.secret, p.number),
+            },
+            ..p.clone()
+        };
+        for _ in 0..NON_SERVING_FAILURES_MAX {
+            assert_eq!(
+                present(&mut state, &mut effects, &foreign_right, now),
+                Ok(())
+            );
+            assert_eq!(
+                present(&mut state, &mut effects, &foreign_wrong, now),
+                Err(LedgerError::RedemptionCodeInvalid)
+            );
+        }
+        for _ in 0..20 {
+            assert_eq!(
+                present(&mut state, &mut effects, &foreign_right, now),
+                Err(LedgerError::RedemptionCodeInvalid)
+            );
+        }
+        let credential = &state.credentials[&p.credential];
+        assert_eq!(credential.failures, 0);
+        assert_eq!(effects.credentials[&p.credential], *credential);
+        assert_eq!(present(&mut state, &mut effects, &p, now), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_number_fails_like_a_known_one() {
+        // Proves an unknown number is refused alike and writes a credential update (matching no
+        // row) and a shop failure, as a wrong proof for a known number does.
+        let (mut state, p, now) = setup();
+        let mut effects = PresenceEffects::default();
+        let unknown = Presentation {
+            credential: Uuid::from_u128(2),
+            ..p.clone()
+        };
+        assert_eq!(
+            present(&mut state, &mut effects, &unknown, now),
+            Err(LedgerError::RedemptionCodeInvalid)
+        );
+        assert!(effects.credentials.contains_key(&unknown.credential));
+        assert!(!state.credentials.contains_key(&unknown.credential));
+        assert_eq!(effects.shop_failures[&p.shop], 1);
     }
 }

@@ -22,7 +22,7 @@ use crate::error::ErrorCode;
 use crate::keys::SharedKeys;
 use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
-use crate::ledger::presence::{hour_of, Presentation, Proof, ReceiptDraft};
+use crate::ledger::presence::{Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
     AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, PostedEntry,
     Posting, Side, Unit,
@@ -30,8 +30,8 @@ use crate::ledger::{
 use crate::model::{derived_id, Resident};
 use crate::store::earning::Inserted;
 use crate::store::redeem::{
-    stock_key, Credential, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove, StockMoved,
-    StoredReceipt,
+    stock_key, Credential, CredentialHolder, Issued, Item, RedeemStore, Shop, ShopStaff, StockMove,
+    StockMoved, StoredReceipt,
 };
 use crate::store::{NewAccount, Opened, Outcome, TokenRecord};
 use crate::writer::Conditions;
@@ -752,13 +752,18 @@ impl Redemption {
         let (shop, items) = (&view.0, &view.1);
         check_basket(basket)?;
         let (number, proof, shown_bytes) = parse_shown(&shown)?;
-        let Some(holder) = self.store.credential_holder(&ledger, number).await? else {
-            return Err(self.refuse_unknown_number(&ledger, shop.id).await?);
+        // A number no credential has takes the same path as a known one, through the writer, as
+        // a presentation that fails there: the same work, the same answer, so neither the body
+        // nor the time taken tells whether a number exists.
+        let holder = match self.store.credential_holder(&ledger, number).await? {
+            Some(holder) => holder,
+            None => stand_in_holder(&ledger, number, shop),
         };
         let credential = &holder.credential;
         let day = day_of(self.now());
         let mut priced = price_basket(items, basket, credential.resident_id, day);
-        if !shop.communities.contains(&holder.community_id) {
+        let serving = shop.communities.contains(&holder.community_id);
+        if !serving {
             priced.refusal.get_or_insert(LedgerError::ShopNotServing);
         }
         let total: i64 = priced.lines.iter().map(|l| l.points_minor).sum();
@@ -796,6 +801,7 @@ impl Redemption {
                 generation: credential.generation,
                 secret: self.secret_of(&ledger, credential),
                 shop: shop.id,
+                serving,
                 proof,
             }),
             pre_refusal: priced.refusal,
@@ -820,24 +826,6 @@ impl Redemption {
         self.till_view(Self::ledger_of(p), shop_id)
             .await?
             .ok_or_else(Error::forbidden)
-    }
-
-    /// The refusal of a number no credential has. The shop's attempt still counts, and the
-    /// answer is the one a known credential gets here, so it does not tell whether a number
-    /// exists.
-    async fn refuse_unknown_number(&self, ledger: &str, shop_id: Uuid) -> Result<Error> {
-        let store = self.store.clone();
-        let hour = hour_of(self.now());
-        let l = ledger.to_owned();
-        let before =
-            detach(async move { store.record_shop_failure(&l, shop_id, hour).await }).await??;
-        Ok(
-            if before >= crate::ledger::presence::SHOP_FAILURES_PER_HOUR_MAX {
-                LedgerError::ShopAttemptsExhausted.into()
-            } else {
-                LedgerError::RedemptionCodeInvalid.into()
-            },
-        )
     }
 
     async fn post(
@@ -1352,6 +1340,29 @@ fn item_limits(item: &Item, resident: Uuid, day: Date, quantity: i64) -> Vec<Lim
         });
     }
     limits
+}
+
+/// What stands in for the holder of a number no credential has: a credential id no credential
+/// can have (derived, so not a random one), a resident and account that do not exist, and the
+/// shop's own community, so that the redemption is built exactly as for a known number and is
+/// refused by the planner, which finds no such credential.
+fn stand_in_holder(ledger: &str, number: u32, shop: &Shop) -> CredentialHolder {
+    let number_text = number.to_string();
+    let id = |what: &str| derived_id(what, &[ledger, &number_text]);
+    CredentialHolder {
+        credential: Credential {
+            id: id("aixin.unknown-credential.v1"),
+            resident_id: id("aixin.unknown-resident.v1"),
+            number,
+            generation: 1,
+            active: false,
+            last_step: 0,
+            failures: 0,
+        },
+        pseudonym: "AX-00000000".to_owned(),
+        community_id: shop.community_id.clone(),
+        account_id: id("aixin.unknown-account.v1"),
+    }
 }
 
 /// The credential number a resident shows, the proof that goes with it, and the bytes the

@@ -20,7 +20,8 @@ use crate::ledger::lots::{Lot, LotMove};
 use crate::ledger::plan::{AccountState, KnownKey, ReversalTarget};
 use crate::ledger::presence::{hour_of, CredentialState, ReceiptRow, RedeemState};
 use crate::ledger::{
-    plan_batch, BatchPlan, BatchState, Head, Planned, PostedEntry, Unit, WriteRequest,
+    head_ahead_micros, plan_batch, BatchPlan, BatchState, Head, Planned, PostedEntry, Unit,
+    WriteRequest, HEAD_AHEAD_MAX_MICROS,
 };
 
 /// The native statements of one backend's batch transaction. Lists are never empty: the driver
@@ -160,6 +161,16 @@ pub(crate) async fn commit_batch<T: BatchTx>(
         .lock(ledger_id)
         .await?
         .ok_or_else(|| StoreError::NoSuchLedger(ledger_id.to_owned()))?;
+    // A head ahead of the clock is survivable (entries are stamped at the head's time, codes are
+    // judged by the clock) but means a clock is wrong somewhere: said once per batch.
+    let ahead = head_ahead_micros(&head, now_micros);
+    if ahead > HEAD_AHEAD_MAX_MICROS {
+        tracing::warn!(
+            ledger = %ledger_id,
+            head_ahead_seconds = ahead / 1_000_000,
+            "the ledger's head is ahead of this server's clock; entries are stamped at the head's time"
+        );
+    }
     let state = read_state(&mut tx, ledger_id, head, now_micros, requests).await?;
     let plan = plan_batch(ledger_id, now_micros, state, requests);
     write_plan(&mut tx, ledger_id, &head, &plan, requests, now_micros).await?;

@@ -177,7 +177,8 @@ pub trait RedeemStore: Send + Sync + 'static {
         resident: Uuid,
     ) -> Result<Option<Credential>, StoreError>;
     /// Issues the resident's credential under the ledger lock: a new one with `number`, or the
-    /// existing one re-issued (next generation, active, no failures; its number kept).
+    /// existing one re-issued (next generation, active, no failures of either kind; its number
+    /// kept).
     async fn issue_credential(
         &self,
         ledger_id: &str,
@@ -193,14 +194,6 @@ pub trait RedeemStore: Send + Sync + 'static {
         resident: Uuid,
         now_micros: i64,
     ) -> Result<bool, StoreError>;
-    /// Counts a failed attempt against a shop (a code naming no credential); returns the
-    /// shop's failures in `hour` before this one.
-    async fn record_shop_failure(
-        &self,
-        ledger_id: &str,
-        shop: Uuid,
-        hour: i64,
-    ) -> Result<i64, StoreError>;
     async fn receipt(&self, ledger_id: &str, id: Uuid)
         -> Result<Option<StoredReceipt>, StoreError>;
     async fn receipt_by_entry(

@@ -229,11 +229,11 @@ impl BatchTx for PgBatch {
         ledger_id: &str,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, CredentialState)>, StoreError> {
-        let rows: Vec<(Uuid, i64, bool, i64, i64)> = sqlx::query_as(
-            "SELECT c.id, c.generation, c.active, c.last_step, c.failures
+        let rows: Vec<(Uuid, i64, bool, i64, i64, i64)> = sqlx::query_as(
+            "SELECT c.id, c.generation, c.active, c.last_step, c.failures, c.foreign_failures
              FROM UNNEST($2::uuid[]) AS wanted (id) CROSS JOIN LATERAL (
-                 SELECT id, generation, active, last_step, failures FROM credentials
-                 WHERE ledger_id = $1 AND id = wanted.id OFFSET 0) c",
+                 SELECT id, generation, active, last_step, failures, foreign_failures
+                 FROM credentials WHERE ledger_id = $1 AND id = wanted.id OFFSET 0) c",
         )
         .bind(ledger_id)
         .bind(ids)
@@ -241,15 +241,18 @@ impl BatchTx for PgBatch {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, generation, active, last_step, failures)| {
-                let state = CredentialState {
-                    generation,
-                    active,
-                    last_step,
-                    failures,
-                };
-                (id, state)
-            })
+            .map(
+                |(id, generation, active, last_step, failures, foreign_failures)| {
+                    let state = CredentialState {
+                        generation,
+                        active,
+                        last_step,
+                        failures,
+                        foreign_failures,
+                    };
+                    (id, state)
+                },
+            )
             .collect())
     }
 
@@ -434,14 +437,27 @@ impl BatchTx for PgBatch {
         now_micros: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE credentials c SET last_step = u.last_step, failures = u.failures, updated_at = $5
-             FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[]) AS u(id, last_step, failures)
+            "UPDATE credentials c SET last_step = u.last_step, failures = u.failures,
+                 foreign_failures = u.foreign_failures, updated_at = $6
+             FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[])
+                 AS u(id, last_step, failures, foreign_failures)
              WHERE c.ledger_id = $1 AND c.id = u.id",
         )
         .bind(ledger_id)
         .bind(credentials.keys().copied().collect::<Vec<_>>())
-        .bind(credentials.values().map(|c| c.last_step).collect::<Vec<_>>())
+        .bind(
+            credentials
+                .values()
+                .map(|c| c.last_step)
+                .collect::<Vec<_>>(),
+        )
         .bind(credentials.values().map(|c| c.failures).collect::<Vec<_>>())
+        .bind(
+            credentials
+                .values()
+                .map(|c| c.foreign_failures)
+                .collect::<Vec<_>>(),
+        )
         .bind(now_micros)
         .execute(&mut *self.0)
         .await?;

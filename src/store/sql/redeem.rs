@@ -372,7 +372,8 @@ macro_rules! redeem_store {
                 ) -> Result<Issued, StoreError> {
                     let mut tx = self.locked(ledger_id).await?;
                     let updated = sqlx::query(
-                        "UPDATE credentials SET generation = generation + 1, active = TRUE, failures = 0, updated_at = $3
+                        "UPDATE credentials SET generation = generation + 1, active = TRUE, failures = 0,
+                             foreign_failures = 0, updated_at = $3
                          WHERE ledger_id = $1 AND resident_id = $2",
                     )
                     .bind(ledger_id)
@@ -432,27 +433,6 @@ macro_rules! redeem_store {
                     .await?;
                     tx.commit().await?;
                     Ok(done.rows_affected() == 1)
-                }
-
-                async fn record_shop_failure(
-                    &self,
-                    ledger_id: &str,
-                    shop: Uuid,
-                    hour: i64,
-                ) -> Result<i64, StoreError> {
-                    let mut tx = Self::begin_write(&self.pool).await?;
-                    let after: i64 = sqlx::query_scalar(
-                        "INSERT INTO code_failures (ledger_id, shop_id, hour, failures) VALUES ($1, $2, $3, 1)
-                         ON CONFLICT (ledger_id, shop_id, hour) DO UPDATE SET failures = code_failures.failures + 1
-                         RETURNING failures",
-                    )
-                    .bind(ledger_id)
-                    .bind(Id(shop))
-                    .bind(hour)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok(after - 1)
                 }
 
                 async fn receipt(

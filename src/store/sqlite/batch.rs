@@ -321,7 +321,8 @@ impl BatchTx for SqliteBatch<'_> {
     ) -> Result<Vec<(Uuid, CredentialState)>, StoreError> {
         let mut credentials = Vec::new();
         let mut select = self.0.prepare_cached(
-            "SELECT generation, active, last_step, failures FROM credentials WHERE ledger_id = ?1 AND id = ?2",
+            "SELECT generation, active, last_step, failures, foreign_failures FROM credentials
+             WHERE ledger_id = ?1 AND id = ?2",
         )?;
         for id in ids {
             let text = IdText::new(id);
@@ -332,6 +333,7 @@ impl BatchTx for SqliteBatch<'_> {
                         active: r.get::<_, i64>(1)? != 0,
                         last_step: r.get(2)?,
                         failures: r.get(3)?,
+                        foreign_failures: r.get(4)?,
                     })
                 })
                 .optional()?;
@@ -546,7 +548,8 @@ impl BatchTx for SqliteBatch<'_> {
         now_micros: i64,
     ) -> Result<(), StoreError> {
         let mut update = self.0.prepare_cached(
-            "UPDATE credentials SET last_step = ?3, failures = ?4, updated_at = ?5
+            "UPDATE credentials SET last_step = ?3, failures = ?4, foreign_failures = ?5,
+                 updated_at = ?6
              WHERE ledger_id = ?1 AND id = ?2",
         )?;
         for (id, c) in credentials {
@@ -556,6 +559,7 @@ impl BatchTx for SqliteBatch<'_> {
                 id.as_str(),
                 c.last_step,
                 c.failures,
+                c.foreign_failures,
                 now_micros
             ])?;
         }
