@@ -830,7 +830,10 @@ async fn a_shop_past_its_attempt_limit_is_refused_alike_for_every_number(h: Harn
     assert_eq!(w.balance(0).await, "1000.00");
 }
 
-on_both_backends!(spreadsheet_formulas_are_neutralised_in_every_csv);
+on_both_backends!(
+    spreadsheet_formulas_are_neutralised_in_every_csv,
+    invisible_and_bidirectional_text_is_refused_and_changes_nothing,
+);
 
 /// A shop name that a spreadsheet would turn into a link.
 const HYPERLINK: &str = "=HYPERLINK(\"http://x\",\"y\")";
@@ -1009,4 +1012,204 @@ async fn spreadsheet_formulas_are_neutralised_in_every_csv(h: Harness) {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Characters that show nothing or reorder what is shown, as the review named them and more.
+const INVISIBLE: [char; 17] = [
+    '\u{202E}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}',
+    '\u{202D}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2064}',
+    '\u{00AD}',
+];
+
+async fn invisible_and_bidirectional_text_is_refused_and_changes_nothing(h: Harness) {
+    // Proves a bidirectional control or an invisible format character in a resident's name, a
+    // shop's name, a shop clerk's name, an item's name or unit, an entry's memo or metadata
+    // value, or an account's label is refused with 422 `text_invisible` (naming the field where
+    // a service checks one), and that nothing was stored: the ledger head, the catalogue and
+    // the idempotency keys are as before (a retry with the key and clean text creates).
+    let w = world(h, 1, "200").await;
+    let head = |w: &World| {
+        let api = w.api.clone();
+        let admin = w.admin.clone();
+        async move {
+            let r = api
+                .call(&admin, Method::GET, "/v1/ledger", None, None)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            (r.body["head_seq"].clone(), r.body["head_hash"].clone())
+        }
+    };
+    let catalogue = |w: &World| {
+        let api = w.api.clone();
+        let (owner, shop) = (w.owner.clone(), w.shop.clone());
+        async move {
+            let r = api
+                .call(
+                    &owner,
+                    Method::GET,
+                    &format!("/v1/shops/{shop}/items"),
+                    None,
+                    None,
+                )
+                .await;
+            r.body
+        }
+    };
+    let resident = w
+        .api
+        .call(
+            &w.staff,
+            Method::GET,
+            &format!("/v1/residents/{}", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    let account = resident.body["account_id"].as_str().unwrap().to_owned();
+    let (head_before, items_before) = (head(&w).await, catalogue(&w).await);
+    for c in INVISIBLE {
+        let text = format!("王{c}秀英");
+        let n = c as u32;
+        let earn = |memo: &str, note: &str| {
+            json!({"kind": "earn", "memo": memo, "metadata": {"note": note}, "postings": [
+                {"account": &w.issuance, "unit": "points", "side": "debit", "amount": "1.00"},
+                {"account": &account, "unit": "points", "side": "credit", "amount": "1.00"}]})
+        };
+        let shop_path = format!("/v1/shops/{}", w.shop);
+        // (what, token, method, path, idempotency key, body, the field named)
+        type Case<'a> = (
+            &'a str,
+            &'a String,
+            Method,
+            String,
+            Option<String>,
+            Value,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "resident name",
+                &w.staff,
+                Method::POST,
+                "/v1/residents".into(),
+                Some(format!("res-{n:x}")),
+                json!({"name": text, "phone": "13800000000", "community_id": "c1"}),
+                Some("name"),
+            ),
+            (
+                "shop name",
+                &w.staff,
+                Method::POST,
+                "/v1/shops".into(),
+                Some(format!("shop-{n:x}")),
+                json!({"name_zh": text, "community_id": "c1"}),
+                Some("name_zh"),
+            ),
+            (
+                "shop english name",
+                &w.staff,
+                Method::POST,
+                "/v1/shops".into(),
+                Some(format!("shop-en-{n:x}")),
+                json!({"name_zh": "小店", "name_en": text, "community_id": "c1"}),
+                Some("name_en"),
+            ),
+            (
+                "clerk name",
+                &w.staff,
+                Method::POST,
+                format!("{shop_path}/staff"),
+                None,
+                json!({"name": text, "owner": false}),
+                Some("name"),
+            ),
+            (
+                "item name",
+                &w.owner,
+                Method::PUT,
+                format!("{shop_path}/items/BAD"),
+                None,
+                json!({"name_zh": text, "unit": "袋", "price": "5"}),
+                Some("name_zh"),
+            ),
+            (
+                "item unit",
+                &w.owner,
+                Method::PUT,
+                format!("{shop_path}/items/BAD"),
+                None,
+                json!({"name_zh": "大米", "unit": text, "price": "5"}),
+                Some("unit"),
+            ),
+            (
+                "memo",
+                &w.admin,
+                Method::POST,
+                "/v1/entries".into(),
+                Some(format!("memo-{n:x}")),
+                earn(&text, "ok"),
+                None,
+            ),
+            (
+                "metadata value",
+                &w.admin,
+                Method::POST,
+                "/v1/entries".into(),
+                Some(format!("meta-{n:x}")),
+                earn("ok", &text),
+                None,
+            ),
+            (
+                "account label",
+                &w.admin,
+                Method::POST,
+                "/v1/accounts".into(),
+                Some(format!("acct-{n:x}")),
+                json!({"kind": "adjustment", "label": text}),
+                None,
+            ),
+        ];
+        for (what, token, method, path, key, body, field) in cases {
+            let r = w
+                .api
+                .call(token, method, &path, key.as_deref(), Some(body))
+                .await;
+            assert_eq!(
+                (r.status, r.body["code"].as_str()),
+                (422, Some("text_invisible")),
+                "U+{n:04X} in the {what}: {}",
+                r.body
+            );
+            if let Some(field) = field {
+                assert_eq!(r.body["field"], field, "U+{n:04X} in the {what}");
+            }
+        }
+    }
+    assert_eq!(head(&w).await, head_before, "no entry was posted");
+    assert_eq!(catalogue(&w).await, items_before, "no item was stored");
+    // The refused requests' keys are free: clean text under them creates.
+    let c = INVISIBLE[0] as u32;
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/residents",
+            Some(&format!("res-{c:x}")),
+            Some(json!({"name": "王秀英", "phone": "13800000000", "community_id": "c1"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/shops",
+            Some(&format!("shop-{c:x}")),
+            Some(json!({"name_zh": "小店", "community_id": "c1"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }
