@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorCode};
-use crate::ledger::entry::text_is_clean;
+use crate::ledger::entry::{text_fault, TextFault};
 use crate::ledger::verify::{Problem, Summary};
 use crate::ledger::{
     head_ahead_micros, AccountKind, EntryDraft, Head, PostedEntry, HEAD_AHEAD_MAX_MICROS,
@@ -254,13 +254,17 @@ fn check_account_text(name: &str, value: Option<&str>) -> Result<()> {
             format!("{name} is longer than {ACCOUNT_TEXT_MAX_BYTES} bytes"),
         ));
     }
-    if value.is_some_and(|v| !text_is_clean(v)) {
-        return Err(Error::new(
+    match value.and_then(text_fault) {
+        Some(TextFault::Control) => Err(Error::new(
             ErrorCode::TextInvalid,
             format!("{name} contains a control character"),
-        ));
+        )),
+        Some(TextFault::Invisible) => Err(Error::new(
+            ErrorCode::TextInvisible,
+            format!("{name} contains an invisible or bidirectional control character"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn page(mut entries: Vec<PostedEntry>, limit: i64) -> EntriesPage {

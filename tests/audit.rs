@@ -73,8 +73,8 @@ async fn post(
     }
 }
 
-/// A small history over four days with every entry kind, both units, text that CSV must quote,
-/// and a resident whose account label is a name (which no bundle may carry).
+/// A small history over four days with every entry kind, both units, text that CSV must quote
+/// or neutralise, and a resident whose account label is a name (which no bundle may carry).
 async fn history(h: &Harness, alice_redeems: &str) -> Books {
     let b = Books {
         issuance: open(h, AccountKind::Issuance, None, "滨湖社区积分发放").await,
@@ -170,18 +170,18 @@ async fn history(h: &Harness, alice_redeems: &str) -> Books {
         transfer(EntryKind::Expire, b.bob, b.expiry, Unit::Points, "4"),
     )
     .await;
-    post(
-        h,
-        "adjust-1",
-        transfer(
-            EntryKind::Adjust,
-            b.adjustment,
-            b.alice,
-            Unit::Points,
-            "0.01",
-        ),
-    )
-    .await;
+    // A memo and a metadata value a spreadsheet would take for formulas (entries.csv
+    // neutralises them).
+    let mut adjust = transfer(
+        EntryKind::Adjust,
+        b.adjustment,
+        b.alice,
+        Unit::Points,
+        "0.01",
+    );
+    adjust.memo = "=1+2".to_owned();
+    adjust.metadata = BTreeMap::from([("note".to_owned(), "@SUM(A1)".to_owned())]);
+    post(h, "adjust-1", adjust).await;
     h.clock.advance(DAY);
     let mut earn = transfer(EntryKind::Earn, b.issuance, b.alice, Unit::Points, "10");
     earn.metadata = BTreeMap::from([
@@ -438,6 +438,19 @@ async fn tamper_suite(h: Harness) {
             })
         },
         Some(7),
+        "file_mismatch",
+        format::ENTRIES_CSV,
+    );
+    check(
+        "a neutralised formula written as a formula in entries.csv",
+        &|d| {
+            edit_lines(d, format::ENTRIES_CSV, |l| {
+                let i = l.iter().position(|r| r.starts_with("8,")).unwrap();
+                assert!(l[i].contains(",\"'=1+2\","), "{}", l[i]);
+                l[i] = l[i].replace(",\"'=1+2\",", ",=1+2,");
+            })
+        },
+        Some(8),
         "file_mismatch",
         format::ENTRIES_CSV,
     );

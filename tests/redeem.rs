@@ -63,6 +63,21 @@ impl Api {
     }
 }
 
+impl Api {
+    /// (status, body text) of a GET.
+    async fn text(&self, token: &str, path: &str) -> (u16, String) {
+        let request = Request::builder()
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+}
+
 /// A programme with one community, residents with points and credentials, and a shop with
 /// an owner, a clerk and a catalogue.
 struct World {
@@ -78,6 +93,8 @@ struct World {
     pins: Vec<String>,
     /// Each resident's code secret as provisioned to their phone (hex).
     secrets: Vec<String>,
+    /// The community's issuance account.
+    issuance: String,
 }
 
 async fn token(h: &Harness, role: Role, scope: Option<String>) -> String {
@@ -95,6 +112,17 @@ async fn token(h: &Harness, role: Role, scope: Option<String>) -> String {
 }
 
 async fn world(h: Harness, residents: usize, points: &str) -> World {
+    world_in(h, residents, points, "c1", "爱心粮油店").await
+}
+
+/// The same world, with the community's id and the shop's name given.
+async fn world_in(
+    h: Harness,
+    residents: usize,
+    points: &str,
+    community: &str,
+    shop_name: &str,
+) -> World {
     h.clock.set(T0);
     h.store.ensure_ledger(LEDGER, T0).await.unwrap();
     let keys = KeyRing::generate(h.entropy.as_ref(), T0);
@@ -103,13 +131,13 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
     let api = Api { app: router(state) };
     let admin = token(&h, Role::Admin, None).await;
     let r = api
-        .call(&admin, Method::POST, "/v1/org-units", None, Some(json!({"id": "c1", "level": "community", "name_zh": "幸福社区", "name_en": "Xingfu", "community": {"expiry_policy": "never"}})))
+        .call(&admin, Method::POST, "/v1/org-units", None, Some(json!({"id": community, "level": "community", "name_zh": "幸福社区", "name_en": "Xingfu", "community": {"expiry_policy": "never"}})))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let issuance = r.body["issuance_account"].as_str().unwrap().to_owned();
-    let staff = token(&h, Role::Staff, Some("c1".into())).await;
+    let staff = token(&h, Role::Staff, Some(community.into())).await;
     let r = api
-        .call(&staff, Method::POST, "/v1/shops", Some("shop-1"), Some(json!({"name_zh": "爱心粮油店", "name_en": "Love Grain & Oil", "community_id": "c1"})))
+        .call(&staff, Method::POST, "/v1/shops", Some("shop-1"), Some(json!({"name_zh": shop_name, "name_en": "Love Grain & Oil", "community_id": community})))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let shop = r.body["id"].as_str().unwrap().to_owned();
@@ -156,7 +184,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
     let mut secrets = Vec::new();
     for i in 0..residents {
         let r = api
-            .call(&staff, Method::POST, "/v1/residents", Some(&format!("res-{i}")), Some(json!({"name": format!("居民{i}"), "phone": "13800000000", "community_id": "c1"})))
+            .call(&staff, Method::POST, "/v1/residents", Some(&format!("res-{i}")), Some(json!({"name": format!("居民{i}"), "phone": "13800000000", "community_id": community})))
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.body["id"].as_str().unwrap().to_owned();
@@ -168,7 +196,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
                 "/v1/entries",
                 Some(&format!("earn-{i}")),
                 Some(json!({"kind": "earn", "postings": [
-                {"account": issuance, "unit": "points", "side": "debit", "amount": points},
+                {"account": &issuance, "unit": "points", "side": "debit", "amount": points},
                 {"account": account, "unit": "points", "side": "credit", "amount": points}]})),
             )
             .await;
@@ -199,6 +227,7 @@ async fn world(h: Harness, residents: usize, points: &str) -> World {
         residents: people,
         pins,
         secrets,
+        issuance,
     }
 }
 
@@ -1227,4 +1256,388 @@ async fn an_unknown_number_takes_as_long_as_a_known_one(h: Harness) {
         slower < times[0].len(),
         "every known sample is slower than the unknown median"
     );
+}
+
+on_both_backends!(
+    spreadsheet_formulas_are_neutralised_in_every_csv,
+    invisible_and_bidirectional_text_is_refused_and_changes_nothing,
+);
+
+/// A shop name that a spreadsheet would turn into a link.
+const HYPERLINK: &str = "=HYPERLINK(\"http://x\",\"y\")";
+
+/// Asserts that no cell of `text` would start a formula in a spreadsheet: every cell starting
+/// with `=`, `+`, `-`, `@`, tab or CR is a negative number.
+fn assert_spreadsheet_safe(text: &str) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+            let number = cell.strip_prefix('-').is_some_and(|n| {
+                let (whole, frac) = n.split_once('.').unwrap_or((n, "0"));
+                [whole, frac]
+                    .iter()
+                    .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            });
+            assert!(!risky || number, "{cell:?} would be a formula in\n{text}");
+        }
+    }
+}
+
+async fn spreadsheet_formulas_are_neutralised_in_every_csv(h: Harness) {
+    // Proves a shop named like a formula, a community whose id reads as one, and memos,
+    // metadata and idempotency keys starting with `=`, `+`, `-`, `@` or a tab reach every CSV
+    // (the trial balance, both shop statements, the bundle's entries.csv and postings.csv)
+    // behind a single quote, quoted, while negative amounts stay numbers; and the bundle still
+    // verifies with aixin and with the independent Python verifier.
+    let w = world_in(h, 1, "200", "-2-3", HYPERLINK).await;
+    let resident = w
+        .api
+        .call(
+            &w.staff,
+            Method::GET,
+            &format!("/v1/residents/{}", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    let account = resident.body["account_id"].as_str().unwrap().to_owned();
+    let memos = ["=1+2", "+1", "@SUM(A1)", "-1+1", "\t=1+2"];
+    for (i, memo) in memos.iter().enumerate() {
+        let key = if i == 0 {
+            "=1+2".to_owned()
+        } else {
+            format!("memo-{i}")
+        };
+        let r = w
+            .api
+            .call(
+                &w.admin,
+                Method::POST,
+                "/v1/entries",
+                Some(&key),
+                Some(
+                    json!({"kind": "earn", "memo": memo, "metadata": {"note": memo}, "postings": [
+                    {"account": &w.issuance, "unit": "points", "side": "debit", "amount": "1.00"},
+                    {"account": &account, "unit": "points", "side": "credit", "amount": "1.00"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{memo:?}: {}", r.body);
+    }
+    let code = w.code(0).await;
+    let r = w
+        .redeem(
+            &w.clerk,
+            "till-1",
+            json!({"code": code}),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receipt = r.body["id"].as_str().unwrap().to_owned();
+    let r = w
+        .api
+        .call(
+            &w.owner,
+            Method::POST,
+            &format!("/v1/receipts/{receipt}/refund"),
+            Some("refund-1"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let quoted_link = "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"";
+    let (status, tb) = w
+        .api
+        .text(&w.admin, "/v1/reports/trial-balance?format=csv")
+        .await;
+    assert_eq!(status, 200, "{tb}");
+    assert!(tb.contains(quoted_link), "{tb}");
+    assert!(tb.contains(",\"'-2-3\","), "{tb}");
+    assert_spreadsheet_safe(&tb);
+
+    let day = aixin::calendar::format_date(aixin::calendar::day_of(T0));
+    let (status, statement) = w
+        .api
+        .text(
+            &w.owner,
+            &format!(
+                "/v1/shops/{}/statement?from={day}&to={day}&format=csv",
+                w.shop
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{statement}");
+    assert!(statement.contains(",\"'-2-3\","), "{statement}");
+    assert_spreadsheet_safe(&statement);
+
+    let (status, report) = w
+        .api
+        .text(
+            &w.admin,
+            &format!("/v1/reports/shops/{}?format=csv", w.shop),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        report.contains(",-30.00,"),
+        "a negative amount stays a number: {report}"
+    );
+    assert_spreadsheet_safe(&report);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    aixin::audit::export::export_bundle(
+        &w.h.stores,
+        LEDGER,
+        None,
+        None,
+        &w.keys,
+        w.h.clock.now_micros(),
+        &bundle,
+    )
+    .await
+    .expect("export");
+    let entries = std::fs::read_to_string(bundle.join("entries.csv")).unwrap();
+    for written in [
+        ",\"'=1+2\",",
+        ",\"'+1\",",
+        ",\"'@SUM(A1)\",",
+        ",\"'-1+1\",",
+        ",\"'\t=1+2\",",
+        // The metadata object starts with `{`; the key `=1+2` is an idempotency key.
+        "{\"\"note\"\":\"\"=1+2\"\"}",
+    ] {
+        assert!(entries.contains(written), "{written:?} in\n{entries}");
+    }
+    assert_spreadsheet_safe(&entries);
+    assert_spreadsheet_safe(&std::fs::read_to_string(bundle.join("postings.csv")).unwrap());
+    aixin::audit::verify::verify_bundle(
+        &aixin::audit::verify::DirSource(bundle.clone()),
+        Some(&w.keys),
+        None,
+    )
+    .expect("the bundle verifies");
+    let key_file = dir.path().join("keys.json");
+    w.keys.save(&key_file).unwrap();
+    let tool =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger-specs/tools/check_bundle.py");
+    let out = std::process::Command::new("python3")
+        .arg(tool)
+        .arg(&bundle)
+        .arg("--keys")
+        .arg(&key_file)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("OK: "),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Characters that show nothing or reorder what is shown, as the review named them and more.
+const INVISIBLE: [char; 17] = [
+    '\u{202E}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}',
+    '\u{202D}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2064}',
+    '\u{00AD}',
+];
+
+async fn invisible_and_bidirectional_text_is_refused_and_changes_nothing(h: Harness) {
+    // Proves a bidirectional control or an invisible format character in a resident's name, a
+    // shop's name, a shop clerk's name, an item's name or unit, an entry's memo or metadata
+    // value, or an account's label is refused with 422 `text_invisible` (naming the field where
+    // a service checks one), and that nothing was stored: the ledger head, the catalogue and
+    // the idempotency keys are as before (a retry with the key and clean text creates).
+    let w = world(h, 1, "200").await;
+    let head = |w: &World| {
+        let api = w.api.clone();
+        let admin = w.admin.clone();
+        async move {
+            let r = api
+                .call(&admin, Method::GET, "/v1/ledger", None, None)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            (r.body["head_seq"].clone(), r.body["head_hash"].clone())
+        }
+    };
+    let catalogue = |w: &World| {
+        let api = w.api.clone();
+        let (owner, shop) = (w.owner.clone(), w.shop.clone());
+        async move {
+            let r = api
+                .call(
+                    &owner,
+                    Method::GET,
+                    &format!("/v1/shops/{shop}/items"),
+                    None,
+                    None,
+                )
+                .await;
+            r.body
+        }
+    };
+    let resident = w
+        .api
+        .call(
+            &w.staff,
+            Method::GET,
+            &format!("/v1/residents/{}", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    let account = resident.body["account_id"].as_str().unwrap().to_owned();
+    let (head_before, items_before) = (head(&w).await, catalogue(&w).await);
+    for c in INVISIBLE {
+        let text = format!("王{c}秀英");
+        let n = c as u32;
+        let earn = |memo: &str, note: &str| {
+            json!({"kind": "earn", "memo": memo, "metadata": {"note": note}, "postings": [
+                {"account": &w.issuance, "unit": "points", "side": "debit", "amount": "1.00"},
+                {"account": &account, "unit": "points", "side": "credit", "amount": "1.00"}]})
+        };
+        let shop_path = format!("/v1/shops/{}", w.shop);
+        // (what, token, method, path, idempotency key, body, the field named)
+        type Case<'a> = (
+            &'a str,
+            &'a String,
+            Method,
+            String,
+            Option<String>,
+            Value,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "resident name",
+                &w.staff,
+                Method::POST,
+                "/v1/residents".into(),
+                Some(format!("res-{n:x}")),
+                json!({"name": text, "phone": "13800000000", "community_id": "c1"}),
+                Some("name"),
+            ),
+            (
+                "shop name",
+                &w.staff,
+                Method::POST,
+                "/v1/shops".into(),
+                Some(format!("shop-{n:x}")),
+                json!({"name_zh": text, "community_id": "c1"}),
+                Some("name_zh"),
+            ),
+            (
+                "shop english name",
+                &w.staff,
+                Method::POST,
+                "/v1/shops".into(),
+                Some(format!("shop-en-{n:x}")),
+                json!({"name_zh": "小店", "name_en": text, "community_id": "c1"}),
+                Some("name_en"),
+            ),
+            (
+                "clerk name",
+                &w.staff,
+                Method::POST,
+                format!("{shop_path}/staff"),
+                Some(format!("clerk-{n:x}")),
+                json!({"name": text, "owner": false}),
+                Some("name"),
+            ),
+            (
+                "item name",
+                &w.owner,
+                Method::PUT,
+                format!("{shop_path}/items/BAD"),
+                None,
+                json!({"name_zh": text, "unit": "袋", "price": "5"}),
+                Some("name_zh"),
+            ),
+            (
+                "item unit",
+                &w.owner,
+                Method::PUT,
+                format!("{shop_path}/items/BAD"),
+                None,
+                json!({"name_zh": "大米", "unit": text, "price": "5"}),
+                Some("unit"),
+            ),
+            (
+                "memo",
+                &w.admin,
+                Method::POST,
+                "/v1/entries".into(),
+                Some(format!("memo-{n:x}")),
+                earn(&text, "ok"),
+                None,
+            ),
+            (
+                "metadata value",
+                &w.admin,
+                Method::POST,
+                "/v1/entries".into(),
+                Some(format!("meta-{n:x}")),
+                earn("ok", &text),
+                None,
+            ),
+            (
+                "account label",
+                &w.admin,
+                Method::POST,
+                "/v1/accounts".into(),
+                Some(format!("acct-{n:x}")),
+                json!({"kind": "adjustment", "label": text}),
+                None,
+            ),
+        ];
+        for (what, token, method, path, key, body, field) in cases {
+            let r = w
+                .api
+                .call(token, method, &path, key.as_deref(), Some(body))
+                .await;
+            assert_eq!(
+                (r.status, r.body["code"].as_str()),
+                (422, Some("text_invisible")),
+                "U+{n:04X} in the {what}: {}",
+                r.body
+            );
+            if let Some(field) = field {
+                assert_eq!(r.body["field"], field, "U+{n:04X} in the {what}");
+            }
+        }
+    }
+    assert_eq!(head(&w).await, head_before, "no entry was posted");
+    assert_eq!(catalogue(&w).await, items_before, "no item was stored");
+    // The refused requests' keys are free: clean text under them creates.
+    let c = INVISIBLE[0] as u32;
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/residents",
+            Some(&format!("res-{c:x}")),
+            Some(json!({"name": "王秀英", "phone": "13800000000", "community_id": "c1"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            "/v1/shops",
+            Some(&format!("shop-{c:x}")),
+            Some(json!({"name_zh": "小店", "community_id": "c1"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }

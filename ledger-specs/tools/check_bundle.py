@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent verifier of an aixin audit bundle (format aixin-bundle-v1).
+"""Independent verifier of an aixin audit bundle (format aixin-bundle-v2).
 
 Written from ledger-specs/audit-bundle.md and ledger-specs/hash-chain.md alone, with the Python
 standard library and the chain functions of check_chain.py (same directory). Section numbers
@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_chain as chain  # noqa: E402
 
-FORMAT = "aixin-bundle-v1"
+FORMAT = "aixin-bundle-v2"
 FILES = ["accounts.jsonl", "books.beancount", "books.journal", "checkpoints.jsonl",
          "entries.csv", "entries.jsonl", "postings.csv", "rules.jsonl"]
 KINDS = ["resident", "shop", "issuance", "settlement", "expiry", "adjustment"]
@@ -73,8 +73,20 @@ def day(micros):  # section 1: the calendar day in UTC+8
     return (datetime.date(1970, 1, 1) + datetime.timedelta(days=seconds // 86400)).isoformat()
 
 
+ASCII_DIGITS = set("0123456789")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def plain_number(text):  # section 4: -?[0-9]+(\.[0-9]+)?, ASCII digits only
+    whole, dot, frac = (text[1:] if text.startswith("-") else text).partition(".")
+    digits = lambda t: t != "" and set(t) <= ASCII_DIGITS  # noqa: E731
+    return digits(whole) and (not dot or digits(frac))
+
+
 def csv_record(fields):  # section 4
     def field(text):
+        if text.startswith(FORMULA_STARTS) and not plain_number(text):
+            return "\"'" + text.replace('"', '""') + '"'
         if any(c in text for c in ',"\r\n'):
             return '"' + text.replace('"', '""') + '"'
         return text

@@ -15,8 +15,9 @@ use crate::ledger::{
 };
 use crate::model::Rule;
 
-/// The bundle format's name, in the manifest.
-pub const BUNDLE_FORMAT: &str = "aixin-bundle-v1";
+/// The bundle format's name, in the manifest and the books' first line. v2: CSV cells that a
+/// spreadsheet would read as a formula are neutralised ([`spreadsheet_cell`]).
+pub const BUNDLE_FORMAT: &str = "aixin-bundle-v2";
 /// Domain label of the manifest's signed bytes.
 pub const MANIFEST_TAG: &[u8] = b"aixin-manifest-v1";
 /// Domain label of a checkpoint's signed bytes.
@@ -183,9 +184,38 @@ pub const ENTRIES_CSV_HEADER: &str =
 /// The header line of `postings.csv`.
 pub const POSTINGS_CSV_HEADER: &str = "seq,idx,account,unit,side,amount\n";
 
-/// A CSV field: quoted (with inner quotes doubled) when it holds a comma, a quote, CR or LF.
-fn csv_field(out: &mut String, text: &str) {
-    if text.contains([',', '"', '\r', '\n']) {
+/// Whether a spreadsheet would read `text` as a formula: it starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return, and is not a number as aixin writes numbers (an optional `-`,
+/// ASCII digits, optionally a `.` and more digits: `-12.50`, `-3`), which stays a number.
+pub fn is_formula_like(text: &str) -> bool {
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    matches!(first, '=' | '+' | '-' | '@' | '\t' | '\r') && !is_plain_number(text)
+}
+
+/// `-?[0-9]+(\.[0-9]+)?`
+fn is_plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, frac) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && frac.is_none_or(all_digits)
+}
+
+/// A CSV field as every aixin CSV writes it (the bundle's, the reports', the shop
+/// statement's). A formula-like cell ([`is_formula_like`]) is neutralised the OWASP way: a
+/// single quote `'` before it, and the whole field quoted (inner quotes doubled), so that a
+/// spreadsheet shows it as text. Any other cell is quoted (inner quotes doubled) when it holds
+/// a comma, a quote, CR or LF, and written as is otherwise.
+pub fn spreadsheet_cell(out: &mut String, text: &str) {
+    if is_formula_like(text) {
+        out.push_str("\"'");
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else if text.contains([',', '"', '\r', '\n']) {
         out.push('"');
         out.push_str(&text.replace('"', "\"\""));
         out.push('"');
@@ -194,13 +224,14 @@ fn csv_field(out: &mut String, text: &str) {
     }
 }
 
-fn csv_record(fields: &[&str]) -> String {
+/// One CSV record of `fields` ([`spreadsheet_cell`] each), ending in a line feed.
+pub fn csv_record(fields: &[&str]) -> String {
     let mut out = String::new();
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        csv_field(&mut out, field);
+        spreadsheet_cell(&mut out, field);
     }
     out.push('\n');
     out
@@ -657,7 +688,7 @@ pub fn book_header(
     accounts: &[BookAccount<'_>],
 ) -> String {
     let mut out = format!(
-        "; aixin books of ledger {ledger_id}, entries {from_seq} to {to_seq} (aixin-bundle-v1)\n; amounts carry aixin's sign: a credit is positive, a debit negative.\n\n"
+        "; aixin books of ledger {ledger_id}, entries {from_seq} to {to_seq} ({BUNDLE_FORMAT})\n; amounts carry aixin's sign: a credit is positive, a debit negative.\n\n"
     );
     if book == Book::Beancount && !accounts.is_empty() {
         out.push_str("option \"operating_currency\" \"POINTS\"\n");
@@ -790,6 +821,39 @@ mod tests {
             csv_record(&["a", "b c", "x,y", "say \"hi\"", "l1\nl2"]),
             "a,b c,\"x,y\",\"say \"\"hi\"\"\",\"l1\nl2\"\n"
         );
+    }
+
+    #[test]
+    fn formula_like_cells_are_neutralised_and_numbers_are_not() {
+        for (cell, written) in [
+            ("=1+2", "\"'=1+2\""),
+            ("+1", "\"'+1\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("-1+1", "\"'-1+1\""),
+            ("\tx", "\"'\tx\""),
+            ("\rx", "\"'\rx\""),
+            ("-", "\"'-\""),
+            ("-A1", "\"'-A1\""),
+            ("-1.", "\"'-1.\""),
+            ("-.5", "\"'-.5\""),
+            ("-1.2.3", "\"'-1.2.3\""),
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            // Numbers as aixin writes them stay numbers.
+            ("-5.00", "-5.00"),
+            ("-12", "-12"),
+            ("0.01", "0.01"),
+            // Not at the start: harmless.
+            ("a=1", "a=1"),
+            (" =1", " =1"),
+            ("", ""),
+        ] {
+            let mut out = String::new();
+            spreadsheet_cell(&mut out, cell);
+            assert_eq!(out, written, "{cell:?}");
+        }
     }
 
     #[test]

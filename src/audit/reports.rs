@@ -1,6 +1,8 @@
 //! Reports for auditors and staff, with no IO: a trial balance, a community's summary and a
 //! shop's statement. Each is built from the journal (entries fed in sequence order) and the
-//! accounts, and renders as JSON and as CSV. Amounts are exact decimal strings.
+//! accounts, and renders as JSON and as CSV. Amounts are exact decimal strings. CSV cells that a
+//! spreadsheet would take for a formula are neutralised, numbers excepted
+//! (`format::spreadsheet_cell`).
 
 use std::collections::BTreeMap;
 
@@ -22,22 +24,10 @@ pub struct AccountInfo {
     pub label: Option<String>,
 }
 
+/// A CSV record, its formula-like cells neutralised (`format::spreadsheet_cell`): a shop's
+/// name or a rule id reaches a spreadsheet as text, never as a formula.
 fn csv_line(fields: &[&str]) -> String {
-    let mut out = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if f.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
-        }
-    }
-    out.push('\n');
-    out
+    super::format::csv_record(fields)
 }
 
 // ---- Trial balance ----

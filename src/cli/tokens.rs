@@ -55,6 +55,9 @@ async fn create(
     if role.needs_scope() && scope.is_none() {
         return Err(format!("a {} token needs --scope", role.as_str()));
     }
+    if !crate::ledger::entry::text_is_clean(&label) {
+        return Err("the label contains a control, invisible or bidirectional character".into());
+    }
     let ttl = expires_in_days.map(|d| i64::from(d) * 86_400 * 1_000_000);
     let (secret, record) = new_token(
         &OsEntropy,

@@ -15,7 +15,7 @@ use crate::calendar::{day_of, format_date, parse_date};
 use crate::clock::{Clock, Entropy};
 use crate::error::{Error, ErrorCode, Fields, LineProblem};
 use crate::ledger::amount::text as amount_text;
-use crate::ledger::entry::text_is_clean;
+use crate::ledger::entry::{text_fault, TextFault};
 use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
 use crate::ledger::{
     AccountKind, Amount, EntryDraft, EntryKind, Guard, LedgerError, Limit, LimitCode, PostedEntry,
@@ -197,14 +197,19 @@ pub(crate) fn check_text(field: &str, text: &str, required: bool) -> Result<()> 
             ),
         ));
     }
-    if !text_is_clean(text) {
-        return Err(field_error(
+    match text_fault(text) {
+        Some(TextFault::Control) => Err(field_error(
             ErrorCode::TextInvalid,
             field,
             format!("{field} contains a control character"),
-        ));
+        )),
+        Some(TextFault::Invisible) => Err(field_error(
+            ErrorCode::TextInvisible,
+            field,
+            format!("{field} contains an invisible or bidirectional control character"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn check_code(field: &str, code: &str) -> Result<()> {

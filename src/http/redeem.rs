@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{format_time, Body, Error, IdempotencyKey};
 use crate::app::App;
+use crate::audit::format::csv_record;
 use crate::auth::Principal;
 use crate::calendar::parse_date;
 use crate::error::ErrorCode;
@@ -701,10 +702,10 @@ fn period(from: &str, to: &str) -> Result<(time::Date, time::Date), Error> {
     Ok((parse("from", from)?, parse("to", to)?))
 }
 
+/// The statement's receipts as CSV, written like every aixin CSV (formula-like cells
+/// neutralised: `audit::format::spreadsheet_cell`).
 fn statement_csv(s: &Statement) -> Result<String, Error> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let fail = |_| Error::bare(ErrorCode::Internal);
-    out.write_record([
+    let mut out = csv_record(&[
         "receipt_id",
         "kind",
         "posted_at",
@@ -712,24 +713,19 @@ fn statement_csv(s: &Statement) -> Result<String, Error> {
         "resident",
         "points",
         "entry_seq",
-    ])
-    .map_err(fail)?;
+    ]);
     for r in &s.receipts {
-        out.write_record([
-            r.receipt_id.to_string(),
-            r.kind.clone(),
-            format_time(r.posted_at_micros),
-            r.community_id.clone(),
-            r.resident.clone(),
-            format_minor(r.points_minor),
-            r.entry_seq.to_string(),
-        ])
-        .map_err(fail)?;
+        out.push_str(&csv_record(&[
+            &r.receipt_id.to_string(),
+            &r.kind,
+            &format_time(r.posted_at_micros),
+            &r.community_id,
+            &r.resident,
+            &format_minor(r.points_minor),
+            &r.entry_seq.to_string(),
+        ]));
     }
-    let bytes = out
-        .into_inner()
-        .map_err(|_| Error::bare(ErrorCode::Internal))?;
-    String::from_utf8(bytes).map_err(|_| Error::bare(ErrorCode::Internal))
+    Ok(out)
 }
 
 /// A shop's statement for a period: redemptions, refunds and net points, as JSON or CSV.

@@ -205,6 +205,8 @@ pub enum LedgerError {
     MemoTooLong,
     #[error("text contains a control character (only tab and line feed are allowed)")]
     TextInvalid,
+    #[error("text contains an invisible or bidirectional control character")]
+    TextInvisible,
     #[error("a {kind} entry cannot {} a {account_kind} account ({account})", side.as_str())]
     KindMismatch {
         kind: EntryKind,
@@ -274,20 +276,32 @@ pub enum LedgerError {
 }
 
 impl EntryDraft {
-    /// The checks that need nothing but the draft itself: counts, sizes, balance per unit,
-    /// reversal links. The planner calls this again before writing (assert on two paths).
+    /// The checks that need nothing but the draft itself, for a draft to be posted: counts,
+    /// sizes, text, balance per unit, reversal links. The planner calls this again before
+    /// writing (assert on two paths). Its text rule is [`text_fault`]: no control character
+    /// but tab and line feed, and no invisible or bidirectional control character.
     pub fn check(&self) -> Result<(), LedgerError> {
-        if self.postings.len() < POSTINGS_MIN {
-            return Err(LedgerError::TooFewPostings);
-        }
-        if self.postings.len() > POSTINGS_MAX {
-            return Err(LedgerError::TooManyPostings);
-        }
+        self.check_text(text_fault)?;
+        self.check_shape()
+    }
+
+    /// The checks a posted entry must pass (`ledger-specs/hash-chain.md` section 6), which the
+    /// verifiers run on the chain: those of [`check`](Self::check) except that its text only
+    /// has to be free of control characters. Invisible and bidirectional characters are
+    /// refused when text comes in, not made a rule of the chain: an entry posted before that
+    /// refusal existed stays valid.
+    pub fn check_posted(&self) -> Result<(), LedgerError> {
+        self.check_text(|t| (!text_has_no_control(t)).then_some(TextFault::Control))?;
+        self.check_shape()
+    }
+
+    /// Memo then metadata: size, then text (keys are checked with the metadata's limits).
+    fn check_text(&self, fault: impl Fn(&str) -> Option<TextFault>) -> Result<(), LedgerError> {
         if self.memo.len() > MEMO_MAX_BYTES {
             return Err(LedgerError::MemoTooLong);
         }
-        if !text_is_clean(&self.memo) {
-            return Err(LedgerError::TextInvalid);
+        if let Some(f) = fault(&self.memo) {
+            return Err(f.into());
         }
         check_metadata(&self.metadata)?;
         if self
@@ -297,8 +311,25 @@ impl EntryDraft {
         {
             return Err(LedgerError::MetadataInvalid);
         }
-        if !self.metadata.values().all(|v| text_is_clean(v)) {
-            return Err(LedgerError::TextInvalid);
+        if let Some(f) = self.metadata.values().find_map(|v| fault(v)) {
+            return Err(f.into());
+        }
+        Ok(())
+    }
+
+    fn check_shape(&self) -> Result<(), LedgerError> {
+        if self.postings.len() < POSTINGS_MIN {
+            return Err(LedgerError::TooFewPostings);
+        }
+        if self.postings.len() > POSTINGS_MAX {
+            return Err(LedgerError::TooManyPostings);
+        }
+        if self
+            .metadata
+            .get(super::lots::LOT_EXPIRY_KEY)
+            .is_some_and(|d| !super::lots::is_valid_date(d))
+        {
+            return Err(LedgerError::MetadataInvalid);
         }
         match (self.kind.is_reversal(), self.reverses.is_some()) {
             (true, false) => return Err(LedgerError::ReversalLinkMissing { kind: self.kind }),
@@ -353,9 +384,105 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), LedgerError
     Ok(())
 }
 
-/// Whether free text is acceptable: no control characters other than tab and line feed. (NUL
-/// in particular cannot be stored by PostgreSQL, and no control character belongs on a receipt.)
+/// What makes a piece of free text unacceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextFault {
+    /// A control character (Unicode Cc) other than tab and line feed.
+    Control,
+    /// An invisible or bidirectional control character ([`is_invisible`]).
+    Invisible,
+}
+
+impl From<TextFault> for LedgerError {
+    fn from(fault: TextFault) -> Self {
+        match fault {
+            TextFault::Control => LedgerError::TextInvalid,
+            TextFault::Invisible => LedgerError::TextInvisible,
+        }
+    }
+}
+
+/// Whether `c` is a character that shows nothing (or reorders what is shown) and so may not
+/// be in a name, a label or a memo, where it could make two texts look alike or reverse what a
+/// receipt seems to say: every character of Unicode general category Cf ("format") and the
+/// line and paragraph separators (Zl, Zp). Written out by hand from Unicode 16.0:
+///
+/// | code points | what |
+/// |---|---|
+/// | U+00AD | soft hyphen |
+/// | U+0600–U+0605, U+06DD, U+070F, U+0890–U+0891, U+08E2 | Arabic and Syriac number and end-of-ayah marks |
+/// | U+061C | Arabic letter mark (bidirectional) |
+/// | U+180E | Mongolian vowel separator |
+/// | U+200B–U+200D | zero-width space, non-joiner, joiner |
+/// | U+200E, U+200F | left-to-right and right-to-left marks (bidirectional) |
+/// | U+2028, U+2029 | line separator (Zl), paragraph separator (Zp) |
+/// | U+202A–U+202E | bidirectional embeddings and overrides |
+/// | U+2060–U+2064 | word joiner and invisible operators |
+/// | U+2066–U+2069 | bidirectional isolates |
+/// | U+206A–U+206F | deprecated format characters |
+/// | U+FEFF | zero-width no-break space, the byte-order mark |
+/// | U+FFF9–U+FFFB | interlinear annotation |
+/// | U+110BD, U+110CD | Kaithi number signs |
+/// | U+13430–U+1343F | Egyptian hieroglyph format controls |
+/// | U+1BCA0–U+1BCA3 | shorthand format controls |
+/// | U+1D173–U+1D17A | musical symbol format controls |
+/// | U+E0001, U+E0020–U+E007F | tag characters |
+///
+/// The zero-width joiner (U+200D) also glues emoji sequences (👨‍👩‍👧) and the non-joiner
+/// (U+200C) is used in Persian and some Indic scripts; names, labels and memos of a Chinese
+/// volunteer programme need neither, so both are refused with the rest. Tab and line feed are
+/// controls (Cc), not format characters; [`text_fault`] allows those two.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+/// What is wrong with free text that comes in (a name, a label, a memo, a metadata value, a
+/// reason, a note…), judged by its first offending character: a control character other than
+/// tab and line feed (NUL in particular cannot be stored by PostgreSQL, and no control
+/// character belongs on a receipt), or an invisible or bidirectional one ([`is_invisible`]).
+pub fn text_fault(text: &str) -> Option<TextFault> {
+    text.chars().find_map(|c| {
+        if c.is_control() && c != '\t' && c != '\n' {
+            Some(TextFault::Control)
+        } else if is_invisible(c) {
+            Some(TextFault::Invisible)
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether free text is acceptable as new input: [`text_fault`] finds nothing.
 pub fn text_is_clean(text: &str) -> bool {
+    text_fault(text).is_none()
+}
+
+/// The text rule of a posted entry (`hash-chain.md` section 6): no control character other
+/// than tab and line feed.
+pub fn text_has_no_control(text: &str) -> bool {
     !text
         .chars()
         .any(|c| c.is_control() && c != '\t' && c != '\n')
@@ -402,6 +529,119 @@ impl PostedEntry {
             memo: self.memo.clone(),
             metadata: self.metadata.clone(),
             reverses: self.reverses,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_characters_are_exactly_the_listed_ranges() {
+        // Every boundary of every range, and the neighbours just outside it.
+        let ranges: [(u32, u32); 21] = [
+            (0x00AD, 0x00AD),
+            (0x0600, 0x0605),
+            (0x061C, 0x061C),
+            (0x06DD, 0x06DD),
+            (0x070F, 0x070F),
+            (0x0890, 0x0891),
+            (0x08E2, 0x08E2),
+            (0x180E, 0x180E),
+            (0x200B, 0x200F),
+            (0x2028, 0x202E),
+            (0x2060, 0x2064),
+            (0x2066, 0x206F),
+            (0xFEFF, 0xFEFF),
+            (0xFFF9, 0xFFFB),
+            (0x110BD, 0x110BD),
+            (0x110CD, 0x110CD),
+            (0x13430, 0x1343F),
+            (0x1BCA0, 0x1BCA3),
+            (0x1D173, 0x1D17A),
+            (0xE0001, 0xE0001),
+            (0xE0020, 0xE007F),
+        ];
+        let inside = |n: u32| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n));
+        for (lo, hi) in ranges {
+            for n in [lo.wrapping_sub(1), lo, hi, hi + 1] {
+                if let Some(c) = char::from_u32(n) {
+                    assert_eq!(is_invisible(c), inside(n), "U+{n:04X}");
+                }
+            }
+        }
+        // The whole Basic Multilingual Plane and the first supplementary planes agree with
+        // the list, so no range was mistyped in one place and not the other.
+        for n in 0..=0xE_FFFF {
+            if let Some(c) = char::from_u32(n) {
+                assert_eq!(is_invisible(c), inside(n), "U+{n:04X}");
+            }
+        }
+        // What the review named.
+        for c in [
+            '\u{202E}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{061C}', '\u{200E}', '\u{200F}',
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2066}', '\u{2067}', '\u{2068}',
+            '\u{2069}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2064}', '\u{00AD}',
+        ] {
+            assert!(is_invisible(c), "U+{:04X}", c as u32);
+        }
+        // Visible text, spaces and the two allowed controls are not invisible.
+        for c in [
+            'a', '王', ' ', '\u{3000}', '\u{00A0}', '\t', '\n', '😀', '\u{FE0F}',
+        ] {
+            assert!(!is_invisible(c), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn text_faults_name_the_first_offending_character() {
+        assert_eq!(text_fault("王秀英\t备注\n第二行"), None);
+        assert_eq!(text_fault("a\u{0}b"), Some(TextFault::Control));
+        assert_eq!(text_fault("a\rb"), Some(TextFault::Control));
+        assert_eq!(text_fault("a\u{202E}b"), Some(TextFault::Invisible));
+        assert_eq!(text_fault("\u{FEFF}a\u{1}"), Some(TextFault::Invisible));
+        assert_eq!(text_fault("\u{1}a\u{FEFF}"), Some(TextFault::Control));
+        assert!(text_is_clean("爱心超市"));
+        assert!(!text_is_clean("爱心\u{200B}超市"));
+        // A posted entry's rule allows invisible characters (they are refused on input only).
+        assert!(text_has_no_control("爱心\u{200B}超市"));
+        assert!(!text_has_no_control("a\rb"));
+    }
+
+    #[test]
+    fn new_drafts_refuse_invisible_text_and_posted_entries_keep_it() {
+        let draft = |memo: &str, value: &str| EntryDraft {
+            kind: EntryKind::Adjust,
+            postings: vec![
+                Posting {
+                    account: Uuid::from_u128(1),
+                    unit: Unit::Points,
+                    side: Side::Debit,
+                    amount: Amount::parse("1").unwrap(),
+                },
+                Posting {
+                    account: Uuid::from_u128(2),
+                    unit: Unit::Points,
+                    side: Side::Credit,
+                    amount: Amount::parse("1").unwrap(),
+                },
+            ],
+            memo: memo.to_owned(),
+            metadata: BTreeMap::from([("note".to_owned(), value.to_owned())]),
+            reverses: None,
+        };
+        assert_eq!(draft("ok", "ok").check(), Ok(()));
+        for (memo, value) in [("a\u{202E}b", "ok"), ("ok", "\u{2028}")] {
+            assert_eq!(draft(memo, value).check(), Err(LedgerError::TextInvisible));
+            assert_eq!(draft(memo, value).check_posted(), Ok(()));
+        }
+        for (memo, value) in [("a\rb", "ok"), ("ok", "\u{7}")] {
+            assert_eq!(draft(memo, value).check(), Err(LedgerError::TextInvalid));
+            assert_eq!(
+                draft(memo, value).check_posted(),
+                Err(LedgerError::TextInvalid)
+            );
         }
     }
 }

@@ -158,7 +158,7 @@ impl ChainVerifier {
                 ),
             ));
         }
-        if let Err(rule) = entry.draft().check() {
+        if let Err(rule) = entry.draft().check_posted() {
             return Err(at(ProblemKind::EntryInvalid, rule.to_string()));
         }
         if entry.posted_at_micros < self.prev_posted_at {
