@@ -64,6 +64,11 @@ where
         "{}",
         text(&seeded.stderr)
     );
+    assert!(
+        text(&seeded.stderr).contains("token create --role admin"),
+        "seed-demo says how to sign in: {}",
+        text(&seeded.stderr)
+    );
     let again = aixin(url, ledger, &["seed-demo", "--entries", "10"]);
     assert_eq!(
         again.status.code(),

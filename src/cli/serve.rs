@@ -71,20 +71,25 @@ fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool)
 /// With no admin token yet: the command that creates the first one.
 fn print_first_admin_hint(g: &Globals) {
     eprintln!("  no admin token exists yet; create the first one with:");
+    eprintln!("    {}", token_create_command(g));
+}
+
+/// The command line that creates an admin token for this database and ledger, as this binary
+/// was started (`aixin`, `target/release/aixin`, ...).
+pub(super) fn token_create_command(g: &Globals) -> String {
     // A URL with a password is not echoed; the operator supplies it again.
     let url = if redact(&g.database_url) == g.database_url {
         g.database_url.clone()
     } else {
         "<the same URL>".to_owned()
     };
-    // The command as this binary was started (`aixin`, `target/release/aixin`, ...).
     let program = std::env::args_os()
         .next()
         .map_or_else(|| "aixin".into(), |p| p.to_string_lossy().into_owned());
-    eprintln!(
-        "    {program} --database-url '{url}' --ledger {} token create --role admin",
+    format!(
+        "{program} --database-url '{url}' --ledger {} token create --role admin",
         g.ledger
-    );
+    )
 }
 
 /// Inside `serve`: picks up a changed key file (a rotation or revocation) without a restart.
