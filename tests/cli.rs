@@ -452,3 +452,29 @@ fn output_into_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn the_sqlite_database_is_created_owner_only() {
+    // Proves the database file (and the WAL beside it) is created 0600, like the key file: a
+    // dump of it holds names and phone numbers.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.sqlite");
+    let url = format!("sqlite:{}", path.display());
+    let token = aixin(&url, "default", &["token", "create", "--role", "admin"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    for file in [path.clone(), dir.path().join("fresh.sqlite-wal")] {
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode & 0o777
+        );
+    }
+}
