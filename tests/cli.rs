@@ -69,6 +69,36 @@ where
         "seed-demo says how to sign in: {}",
         text(&seeded.stderr)
     );
+    // A token's scope must name something that exists (seed-demo made the unit `guting`).
+    for (role, scope, what) in [
+        ("staff", "no-such-unit", "no organisation unit"),
+        ("shop", "00000000-0000-0000-0000-000000000001", "no shop"),
+        (
+            "resident",
+            "00000000-0000-0000-0000-000000000001",
+            "no resident",
+        ),
+        ("resident", "R1", "not a resident id"),
+    ] {
+        let refused = aixin(
+            url,
+            ledger,
+            &["token", "create", "--role", role, "--scope", scope],
+        );
+        assert_eq!(refused.status.code(), Some(2), "{role} {scope}");
+        assert!(refused.stdout.is_empty());
+        assert!(
+            text(&refused.stderr).contains(what),
+            "{role} {scope}: {}",
+            text(&refused.stderr)
+        );
+    }
+    let scoped = aixin(
+        url,
+        ledger,
+        &["token", "create", "--role", "staff", "--scope", "guting"],
+    );
+    assert!(scoped.status.success(), "{}", text(&scoped.stderr));
     let again = aixin(url, ledger, &["seed-demo", "--entries", "10"]);
     assert_eq!(
         again.status.code(),

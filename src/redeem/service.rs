@@ -391,10 +391,11 @@ impl Redemption {
         owner: bool,
     ) -> Result<(ShopStaff, String)> {
         check_text("name", name, true)?;
-        let shop = self.shop(p, shop_id).await?;
+        // Before the lookup: the refusal of a role must not depend on whether the shop exists.
         if !matches!(p.role, Role::Admin | Role::Staff) {
             return Err(Error::forbidden());
         }
+        let shop = self.shop(p, shop_id).await?;
         let ledger = Self::ledger_of(p);
         let now = self.now();
         let (secret, record) = new_token(
