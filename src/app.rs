@@ -58,6 +58,7 @@ impl App {
             earning: earning.clone(),
             keys: keys.clone(),
             clock: clock.clone(),
+            exports: crate::audit::service::export_slots(),
         };
         App {
             journal: Journal::new(store.clone(), writers.clone(), clock.clone()),

@@ -3,22 +3,28 @@
 //! policies), two earning rules per community, residents with Chinese names and redemption
 //! cards, love shops with catalogues, and six months of volunteer service recorded and approved
 //! by two staff members per community, with card redemptions (receipts), refunds by the other
-//! clerk, monthly settlements and expiry in between. Deterministic for a given seed.
+//! clerk, monthly settlements and expiry in between. The demo's *data* is deterministic for a
+//! given seed and ledger id; its *secrets* never are: the tokens the seed acts with and the key
+//! ring its cards derive from come from the operating system's random source, the tokens expire
+//! when seeding ends and their secrets are dropped, so no two installations share a secret and
+//! none is known to anyone. The whole history lies before the moment seeding starts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::{new_token, Principal, Role};
 use crate::calendar::day_of;
-use crate::clock::{Clock, ManualClock, SeededEntropy};
+use crate::clock::{Clock, Entropy, ManualClock, OsEntropy, SeededEntropy};
 use crate::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
 use crate::earning::Earning;
 use crate::error::{Error, ErrorCode};
+use crate::keys::{KeyRing, SharedKeys};
 use crate::ledger::{Amount, Unit};
 use crate::model::{ExpiryPolicy, RuleMode};
 use crate::redeem::service::{NewItem, NewShop, Shown};
@@ -127,7 +133,8 @@ pub struct SeedReport {
     pub entries: u64,
 }
 
-/// Seeds `ledger_id` with about `entries` entries dated over the six months before `now_micros`.
+/// Seeds `ledger_id` with about `entries` entries dated over the six months before `now_micros`
+/// (every one at or before it).
 pub async fn seed_demo(
     stores: Stores,
     ledger_id: &str,
@@ -139,7 +146,7 @@ pub async fn seed_demo(
         return Err(SeedError::TooMany);
     }
     ensure_empty(&stores, ledger_id, now_micros).await?;
-    let mut demo = Demo::new(stores, ledger_id, seed, now_micros - SIX_MONTHS_MICROS);
+    let mut demo = Demo::new(stores, ledger_id, seed, now_micros);
     let admin = demo.organisation().await?;
     let mut communities = Vec::new();
     for index in 0..COMMUNITIES.len() {
@@ -176,7 +183,7 @@ impl SeedReport {
     }
 }
 
-/// The span of the demo's history, ending now.
+/// The span of the demo's history, ending when seeding starts.
 const SIX_MONTHS_MICROS: i64 = 183 * 24 * 3600 * 1_000_000;
 
 /// The demo's shared state: the services, on a clock that walks through the past six months,
@@ -186,6 +193,8 @@ struct Demo {
     seed: u64,
     /// When the history starts (six months before now); tokens are dated then.
     start: i64,
+    /// When seeding started: the history ends before it and the seed's tokens expire then.
+    end: i64,
     rng: StdRng,
     entropy: Arc<SeededEntropy>,
     clock: Arc<ManualClock>,
@@ -195,17 +204,21 @@ struct Demo {
 }
 
 impl Demo {
-    fn new(stores: Stores, ledger_id: &str, seed: u64, start: i64) -> Demo {
+    fn new(stores: Stores, ledger_id: &str, seed: u64, end: i64) -> Demo {
+        let start = end - SIX_MONTHS_MICROS;
         let entropy = SeededEntropy::new(seed ^ 0x5eed);
         let clock = ManualClock::new(start);
         // The demo's history is written through the same core as a server's, on a clock that
         // walks through the past six months. Receipts are signed when they are answered, with
-        // the server's keys; the throwaway ring here signs nothing that is kept.
-        let app = App::new(stores, clock.clone(), entropy.clone());
+        // the server's keys; the throwaway ring here signs nothing that is kept. Its master key
+        // (from which the cards' secrets and PINs derive) comes from the OS, never the seed.
+        let keys = SharedKeys::fixed(KeyRing::generate(&OsEntropy, start));
+        let app = App::new(stores, clock.clone(), entropy.clone()).with_keys(keys);
         Demo {
             ledger_id: ledger_id.to_owned(),
             seed,
             start,
+            end,
             rng: StdRng::seed_from_u64(seed),
             entropy,
             clock,
@@ -215,17 +228,22 @@ impl Demo {
         }
     }
 
-    /// A stored token for `role` (limited to `scope`), and the principal it stands for.
+    /// A stored token for `role` (limited to `scope`), and the principal it stands for. Its
+    /// secret is drawn from the OS and dropped, and it expires when seeding ends: the demo's
+    /// staff and clerks cannot sign in (`aixin token create` makes the tokens people use). Its id
+    /// follows the seed and the ledger, so the data stays deterministic and a second ledger
+    /// seeded alike in the same database has ids of its own.
     async fn principal(&self, role: Role, scope: Option<&str>) -> Result<Principal, SeedError> {
-        let (_, record) = new_token(
-            self.entropy.as_ref(),
+        let (_, mut record) = new_token(
+            &OsEntropy,
             self.start,
             &self.ledger_id,
             role,
             scope.map(str::to_owned),
             format!("seed-demo {}", role.as_str()),
-            None,
+            Some(self.end - self.start),
         );
+        record.id = self.token_id();
         self.store.insert_token(&record).await?;
         Ok(Principal {
             operator: None,
@@ -234,6 +252,21 @@ impl Demo {
             role,
             scope: scope.map(str::to_owned),
         })
+    }
+
+    /// A token id from the seeded stream, bound to the ledger (token ids are unique across the
+    /// database, the other ids only within a ledger).
+    fn token_id(&self) -> Uuid {
+        let drawn = self.entropy.uuid();
+        let digest = Sha256::new()
+            .chain_update(b"aixin.seed-demo.token-id.v1")
+            .chain_update((self.ledger_id.len() as u64).to_be_bytes())
+            .chain_update(self.ledger_id.as_bytes())
+            .chain_update(drawn.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
     /// The county's administrator and the city at the top of the organisation; returns the
@@ -464,7 +497,7 @@ impl Demo {
         communities: &[SeedCommunity],
         entries: u64,
     ) -> Result<u64, SeedError> {
-        let mut history = History::new(entries, &self.clock);
+        let mut history = History::new(entries, &self.clock, self.end);
         while history.goes_on() {
             self.next_step(communities, &mut history).await?;
         }
@@ -479,7 +512,7 @@ impl Demo {
         history: &mut History,
     ) -> Result<(), SeedError> {
         history.attempts += 1;
-        self.clock.advance(history.step);
+        self.clock.advance(history.step(self.clock.now_micros()));
         let month = month_of(self.clock.now_micros());
         if month != history.settled_month {
             let last = std::mem::replace(&mut history.settled_month, month);
@@ -670,8 +703,8 @@ impl Demo {
 struct History {
     /// Entries wanted.
     entries: u64,
-    /// How far the clock moves per attempt.
-    step: i64,
+    /// When seeding started: the clock stays before it.
+    end: i64,
     points: BTreeMap<Uuid, i64>,
     /// Redemptions that may be refunded, latest last.
     redemptions: Vec<Redeemed>,
@@ -682,16 +715,26 @@ struct History {
 }
 
 impl History {
-    fn new(entries: u64, clock: &ManualClock) -> History {
+    fn new(entries: u64, clock: &ManualClock, end: i64) -> History {
         History {
             entries,
-            step: SIX_MONTHS_MICROS / (entries.max(1) as i64),
+            end,
             points: BTreeMap::new(),
             redemptions: Vec::new(),
             posted: 0,
             attempts: 0,
             settled_month: month_of(clock.now_micros()),
         }
+    }
+
+    /// How far the clock moves from `now` for the next attempt: the time left before the end,
+    /// shared among the entries still wanted and one more. Evenly spread when every attempt
+    /// posts, and never reaching the end however many attempts post nothing (each step is less
+    /// than the time left), so every entry is dated before seeding started.
+    fn step(&self, now: i64) -> i64 {
+        let left = (self.end - now).max(0);
+        let wanted = self.entries.saturating_sub(self.posted).saturating_add(1);
+        left / i64::try_from(wanted).unwrap_or(i64::MAX)
     }
 
     /// Until enough entries are posted, or four attempts per entry wanted have been made.
@@ -732,4 +775,36 @@ fn month_bounds((year, month): (i32, u8)) -> (time::Date, time::Date) {
     let first = time::Date::from_calendar_date(year, month, 1).unwrap_or(time::Date::MIN);
     let last = time::Date::from_calendar_date(year, month, month.length(year)).unwrap_or(first);
     (first, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cards_secrets_derive_from_a_key_ring_the_seed_does_not_fix() {
+        // Two demos of the same seed derive different secrets (and PINs) for the same card:
+        // the master key comes from the OS, not from the seeded stream.
+        let dir = tempfile::tempdir().unwrap();
+        let mut secrets = Vec::new();
+        for name in ["a", "b"] {
+            let url = format!("sqlite:{}", dir.path().join(name).display());
+            let stores = Stores::of(
+                crate::store::sqlite::SqliteStore::connect(&url)
+                    .await
+                    .unwrap(),
+            );
+            let demo = Demo::new(stores, "default", 2026, 1_767_225_600_000_000);
+            let card = demo.entropy.uuid();
+            secrets.push((
+                card,
+                demo.redemption
+                    .keys
+                    .get()
+                    .credential_secret("default", card, 1),
+            ));
+        }
+        assert_eq!(secrets[0].0, secrets[1].0, "the data follows the seed");
+        assert_ne!(secrets[0].1, secrets[1].1, "the secrets do not");
+    }
 }

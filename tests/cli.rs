@@ -64,6 +64,41 @@ where
         "{}",
         text(&seeded.stderr)
     );
+    assert!(
+        text(&seeded.stderr).contains("token create --role admin"),
+        "seed-demo says how to sign in: {}",
+        text(&seeded.stderr)
+    );
+    // A token's scope must name something that exists (seed-demo made the unit `guting`).
+    for (role, scope, what) in [
+        ("staff", "no-such-unit", "no organisation unit"),
+        ("shop", "00000000-0000-0000-0000-000000000001", "no shop"),
+        (
+            "resident",
+            "00000000-0000-0000-0000-000000000001",
+            "no resident",
+        ),
+        ("resident", "R1", "not a resident id"),
+    ] {
+        let refused = aixin(
+            url,
+            ledger,
+            &["token", "create", "--role", role, "--scope", scope],
+        );
+        assert_eq!(refused.status.code(), Some(2), "{role} {scope}");
+        assert!(refused.stdout.is_empty());
+        assert!(
+            text(&refused.stderr).contains(what),
+            "{role} {scope}: {}",
+            text(&refused.stderr)
+        );
+    }
+    let scoped = aixin(
+        url,
+        ledger,
+        &["token", "create", "--role", "staff", "--scope", "guting"],
+    );
+    assert!(scoped.status.success(), "{}", text(&scoped.stderr));
     let again = aixin(url, ledger, &["seed-demo", "--entries", "10"]);
     assert_eq!(
         again.status.code(),
@@ -500,4 +535,30 @@ async fn verify_reports_a_head_ahead_of_the_clock(h: common::Harness) {
             .any(|l| l.starts_with("warning: the head is ") && l.contains("ahead of this clock")),
         "{err}"
     );
+}
+
+#[test]
+#[cfg(unix)]
+fn the_sqlite_database_is_created_owner_only() {
+    // Proves the database file (and the WAL beside it) is created 0600, like the key file: a
+    // dump of it holds names and phone numbers.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.sqlite");
+    let url = format!("sqlite:{}", path.display());
+    let token = aixin(&url, "default", &["token", "create", "--role", "admin"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    for file in [path.clone(), dir.path().join("fresh.sqlite-wal")] {
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode & 0o777
+        );
+    }
 }

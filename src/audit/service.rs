@@ -19,6 +19,10 @@ use crate::store::Stores;
 
 type Result<T> = std::result::Result<T, Error>;
 
+/// Most bundle exports one process builds at once (each reads the whole range and writes every
+/// file); one more is refused as `overloaded` at once rather than queued.
+pub const EXPORTS_MAX: usize = 2;
+
 /// What the audit operations need.
 #[derive(Clone)]
 pub struct Audit {
@@ -26,6 +30,13 @@ pub struct Audit {
     pub earning: Earning,
     pub keys: SharedKeys,
     pub clock: Arc<dyn Clock>,
+    /// [`EXPORTS_MAX`] slots, one held by each export under way.
+    pub exports: Arc<tokio::sync::Semaphore>,
+}
+
+/// The slots of a new process's exports.
+pub fn export_slots() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(EXPORTS_MAX))
 }
 
 impl Audit {
@@ -39,6 +50,12 @@ impl Audit {
         dir: &Path,
     ) -> Result<Manifest> {
         require(p, &[Role::Admin, Role::Auditor])?;
+        let _slot = self.exports.clone().try_acquire_owned().map_err(|_| {
+            Error::new(
+                ErrorCode::Overloaded,
+                format!("{EXPORTS_MAX} exports are under way; retry when one has finished"),
+            )
+        })?;
         let ring = self.keys.get();
         Ok(export::export_bundle(
             &self.stores,

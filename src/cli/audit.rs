@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use super::{bound, Globals};
 use crate::audit::verify::AuditSummary;
+use crate::auth::Principal;
 use crate::ledger::Checkpoint;
 
 #[derive(Subcommand)]
@@ -56,17 +57,13 @@ async fn export(
 ) -> Result<ExitCode, String> {
     let app = g.signing_app().await?;
     let (from, to) = (bound(from, "from")?, bound(to, "to")?);
-    let manifest = crate::audit::export::export_bundle(
-        &app.stores(),
-        &g.ledger,
-        from,
-        to,
-        &app.keys.get(),
-        app.clock.now_micros(),
-        out,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    // Through the audit service, as the API's export: its bound on concurrent exports holds.
+    let operator = Principal::operator(&g.ledger, "aixin-audit-export");
+    let manifest = app
+        .audit
+        .export(&operator, from, to, out)
+        .await
+        .map_err(|e| e.detail)?;
     outln!(
         "exported ledger {:?} entries {} to {} ({} postings, {} accounts) to {}; head {}",
         manifest.ledger,

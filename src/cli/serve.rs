@@ -16,6 +16,14 @@ use crate::keys::SharedKeys;
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 /// How often `serve` sweeps expired points (each run is idempotent).
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest a connection may take to send a request's head (request line and headers), counted
+/// from the moment the server waits for one: on a new connection, and on a kept-alive one
+/// after each answer, so it is also the idle timeout. Beyond it the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most connections served at once. Beyond it the server stops accepting until one closes
+/// (further clients wait in the kernel's backlog); with the header timeout, a client holding
+/// connections open without sending holds each for at most [`HEADER_READ_TIMEOUT`].
+pub const CONNECTIONS_MAX: usize = 1_024;
 
 /// `aixin serve`: binds `listen`, starts the schedules and answers until Ctrl-C or SIGTERM.
 pub(super) async fn serve(
@@ -41,11 +49,73 @@ pub(super) async fn serve(
     if admins == 0 {
         print_first_admin_hint(g);
     }
-    axum::serve(listener, crate::http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    serve_connections(listener, crate::http::router(app), shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The accept loop: at most [`CONNECTIONS_MAX`] connections at once, each HTTP/1.1 with the
+/// [`HEADER_READ_TIMEOUT`]. When `shutdown` resolves it stops accepting, lets every connection
+/// finish the request it is answering (idle ones close at once) and returns when all are closed.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a little instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended");
+                    }
+                    return;
+                }
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection holds a slot until it closes.
+    let _ = slots.acquire_many(CONNECTIONS_MAX as u32).await;
 }
 
 /// Where the server listens and which key file it signs with, on stderr.
@@ -71,20 +141,25 @@ fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool)
 /// With no admin token yet: the command that creates the first one.
 fn print_first_admin_hint(g: &Globals) {
     eprintln!("  no admin token exists yet; create the first one with:");
+    eprintln!("    {}", token_create_command(g));
+}
+
+/// The command line that creates an admin token for this database and ledger, as this binary
+/// was started (`aixin`, `target/release/aixin`, ...).
+pub(super) fn token_create_command(g: &Globals) -> String {
     // A URL with a password is not echoed; the operator supplies it again.
     let url = if redact(&g.database_url) == g.database_url {
         g.database_url.clone()
     } else {
         "<the same URL>".to_owned()
     };
-    // The command as this binary was started (`aixin`, `target/release/aixin`, ...).
     let program = std::env::args_os()
         .next()
         .map_or_else(|| "aixin".into(), |p| p.to_string_lossy().into_owned());
-    eprintln!(
-        "    {program} --database-url '{url}' --ledger {} token create --role admin",
+    format!(
+        "{program} --database-url '{url}' --ledger {} token create --role admin",
         g.ledger
-    );
+    )
 }
 
 /// Inside `serve`: picks up a changed key file (a rotation or revocation) without a restart.

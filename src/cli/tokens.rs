@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::Globals;
+use crate::app::App;
 use crate::auth::{new_token, Role};
 use crate::clock::OsEntropy;
 
@@ -58,6 +59,9 @@ async fn create(
     if !crate::ledger::entry::text_is_clean(&label) {
         return Err("the label contains a control, invisible or bidirectional character".into());
     }
+    if let Some(scope) = scope.as_deref().filter(|_| role.needs_scope()) {
+        check_scope(&app, &g.ledger, role, scope).await?;
+    }
     let ttl = expires_in_days.map(|d| i64::from(d) * 86_400 * 1_000_000);
     let (secret, record) = new_token(
         &OsEntropy,
@@ -80,6 +84,53 @@ async fn create(
     );
     outln!("{secret}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a scope that names nothing in the ledger: a staff token's scope must be an
+/// organisation unit, a shop token's a shop id, a resident token's a resident id (a token for
+/// nothing would see nothing, and would start to see whatever later took that id).
+async fn check_scope(app: &App, ledger: &str, role: Role, scope: &str) -> Result<(), String> {
+    let store_error = |e: crate::store::StoreError| e.to_string();
+    let id = || {
+        uuid::Uuid::parse_str(scope)
+            .map_err(|_| format!("--scope {scope:?} is not a {} id", role.as_str()))
+    };
+    let exists = match role {
+        Role::Staff => app
+            .earning
+            .store
+            .org_unit(ledger, scope)
+            .await
+            .map_err(store_error)?
+            .is_some(),
+        Role::Shop => app
+            .redemption
+            .store
+            .shop(ledger, id()?)
+            .await
+            .map_err(store_error)?
+            .is_some(),
+        Role::Resident => app
+            .earning
+            .store
+            .resident(ledger, id()?)
+            .await
+            .map_err(store_error)?
+            .is_some(),
+        Role::Admin | Role::Auditor => true,
+    };
+    if exists {
+        Ok(())
+    } else {
+        let what = match role {
+            Role::Staff => "organisation unit",
+            Role::Shop => "shop",
+            _ => "resident",
+        };
+        Err(format!(
+            "--scope {scope:?}: ledger {ledger:?} has no {what} with that id"
+        ))
+    }
 }
 
 /// `aixin token revoke ID`.

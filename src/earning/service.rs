@@ -1402,6 +1402,10 @@ impl Earning {
         reason: &str,
     ) -> Result<(Correction, bool)> {
         check_text("reason", reason, true)?;
+        // Before the lookup: the refusal of a role must not depend on whether the record exists.
+        if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
+            return Err(Error::forbidden());
+        }
         let (record, _) = self.record(p, record_id).await.map_err(|e| {
             if e.code == ErrorCode::NotFound {
                 Error::new(ErrorCode::UnknownRecord, format!("no record {record_id}"))
@@ -1409,9 +1413,6 @@ impl Earning {
                 e
             }
         })?;
-        if !matches!(p.role, Role::Admin | Role::Staff | Role::Resident) {
-            return Err(Error::forbidden());
-        }
         if record.status != model::status::APPROVED {
             return Err(Error::new(
                 ErrorCode::RecordNotInState,
@@ -1510,6 +1511,11 @@ impl Earning {
         p: &Principal,
         id: Uuid,
     ) -> Result<(Correction, ServiceRecord, Resident)> {
+        // Roles that never resolve corrections are refused before the lookup, so the answer
+        // does not depend on whether the correction exists.
+        if !matches!(p.role, Role::Admin | Role::Staff) {
+            return Err(Error::forbidden());
+        }
         let correction = self
             .store
             .correction(&p.ledger_id, id)

@@ -30,6 +30,7 @@ use crate::store::{Account, Outcome, PAGE_LIMIT_MAX};
 
 pub mod audit;
 pub mod earning;
+pub mod headers;
 pub mod problem;
 pub mod redeem;
 
@@ -64,6 +65,7 @@ pub fn router(state: App) -> Router {
         .layer(axum::middleware::from_fn(time_limit))
         .merge(audit::streaming_routes().layer(DefaultBodyLimit::max(BODY_MAX_BYTES)))
         .layer(axum::middleware::from_fn(problem::problems_only))
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 

@@ -396,10 +396,11 @@ impl Redemption {
         owner: bool,
     ) -> Result<(ShopStaff, String, bool)> {
         check_text("name", name, true)?;
-        let shop = self.shop(p, shop_id).await?;
+        // Before the lookup: the refusal of a role must not depend on whether the shop exists.
         if !matches!(p.role, Role::Admin | Role::Staff) {
             return Err(Error::forbidden());
         }
+        let shop = self.shop(p, shop_id).await?;
         let ledger = Self::ledger_of(p);
         let token_id = derived_id("aixin.shop-staff.v1", &[ledger, &p.actor(), key]);
         let secret = token_text(

@@ -61,6 +61,7 @@ impl SqliteStore {
             // Statement journals (kept only to undo one failed statement inside a transaction,
             // never needed for durability) stay in memory instead of a temporary file.
             .pragma("temp_store", "memory");
+        create_owner_only(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
             .connect_with(options)
@@ -90,6 +91,23 @@ impl SqliteStore {
     /// The pool, for tests that must reach under the store (tamper and trigger tests).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+/// Creates a missing database file readable and writable by its owner only (SQLite gives its
+/// WAL and shared-memory files the same mode), before SQLite would create it world-readable.
+fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || path.exists() {
+        return Ok(());
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(e))),
     }
 }
 

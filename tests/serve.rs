@@ -1,0 +1,210 @@
+//! `aixin serve` on a real socket (loopback, the real binary): connections that never finish
+//! their request head are closed after the header timeout and do not keep `/healthz` from
+//! answering; an idle kept-alive connection is closed alike; SIGTERM lets a request in flight
+//! be answered before the process exits.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `HEADER_READ_TIMEOUT` in src/cli/serve.rs.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections that send part of a request line and stall.
+const SLOW_CONNECTIONS: usize = 300;
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &std::path::Path) -> (Server, SocketAddr) {
+    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_aixin"));
+    serve
+        .current_dir(dir)
+        .args([
+            "--database-url",
+            &format!("sqlite:{}", dir.join("db.sqlite").display()),
+        ])
+        .args(["--keys", &dir.join("keys.json").display().to_string()])
+        .args(["serve", "--listen", &address.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for name in [
+        "AIXIN_DATABASE_URL",
+        "AIXIN_LEDGER",
+        "AIXIN_KEYS",
+        "AIXIN_LISTEN",
+    ] {
+        serve.env_remove(name);
+    }
+    let mut server = Server(serve.spawn().expect("start aixin serve"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(address).is_err() {
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "aixin serve exited before listening"
+        );
+        assert!(Instant::now() < deadline, "aixin serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, address)
+}
+
+/// One `GET /healthz` on a new connection: the time it took.
+fn healthz(address: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("healthz answers");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    started.elapsed()
+}
+
+/// Whether the server has closed `stream` (end of file or reset) rather than kept it open,
+/// waiting at most `wait`; any bytes it sends first are skipped.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_and_health_keeps_answering() {
+    // Proves the header-read timeout (which is also the idle timeout of a kept-alive
+    // connection): 300 connections that send half a request line and stall neither keep
+    // /healthz from answering promptly nor stay open past the timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, address) = start(dir.path());
+    let opened = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..SLOW_CONNECTIONS)
+        .map(|_| {
+            let mut s = TcpStream::connect(address).unwrap();
+            s.write_all(b"GET /heal").unwrap();
+            s
+        })
+        .collect();
+    // A kept-alive connection that has had its answer and then goes quiet.
+    let mut idle = TcpStream::connect(address).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    for _ in 0..5 {
+        let took = healthz(address);
+        assert!(
+            took < Duration::from_secs(1),
+            "/healthz took {took:?} beside {SLOW_CONNECTIONS} stalled connections"
+        );
+    }
+    let margin = HEADER_READ_TIMEOUT + Duration::from_secs(3);
+    for (i, stream) in slow.iter_mut().enumerate().step_by(50) {
+        let left = margin.saturating_sub(opened.elapsed());
+        assert!(
+            closed_within(stream, left),
+            "stalled connection {i} is still open {:?} after it stalled",
+            opened.elapsed()
+        );
+    }
+    let left = margin.saturating_sub(opened.elapsed()) + Duration::from_secs(1);
+    assert!(
+        closed_within(&mut idle, left),
+        "an idle kept-alive connection is still open after {:?}",
+        opened.elapsed()
+    );
+    assert!(healthz(address) < Duration::from_secs(1));
+}
+
+#[test]
+#[cfg(unix)]
+fn sigterm_answers_the_request_in_flight() {
+    // Proves graceful shutdown through the accept loop: a request whose body is still
+    // arriving when SIGTERM comes is answered, then the process exits 0.
+    let dir = tempfile::tempdir().unwrap();
+    let created = Command::new(env!("CARGO_BIN_EXE_aixin"))
+        .args([
+            "--database-url",
+            &format!("sqlite:{}", dir.path().join("db.sqlite").display()),
+        ])
+        .args(["token", "create", "--role", "admin"])
+        .env("RUST_LOG", "warn")
+        .env_remove("AIXIN_DATABASE_URL")
+        .env_remove("AIXIN_LEDGER")
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap();
+    let (mut server, address) = start(dir.path());
+    let mut stream = TcpStream::connect(address).unwrap();
+    let body = br#"{"kind":"resident","owner_id":"R1","community_id":"c1","label":"x"}"#;
+    write!(
+        stream,
+        "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nIdempotency-Key: k1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        token.trim(),
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&body[5..]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight is answered: {answer:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "aixin serve did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
