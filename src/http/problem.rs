@@ -279,6 +279,13 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
                 errors.push(("401", "A valid bearer token is required"));
                 errors.push(("403", "This role may not do this"));
             }
+            let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+            });
+            if has_query {
+                errors.push(("422", "A query parameter names a date or range that is not valid here"));
+            }
             if operation.request_body.is_some() {
                 errors.push(("413", "The body is larger than this endpoint accepts"));
                 errors.push(("415", "The body is not of a type this endpoint takes"));
