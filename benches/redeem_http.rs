@@ -237,7 +237,7 @@ async fn measure(stores: Stores, secs: u64) -> Result<Figures, BoxError> {
             .await?;
         let issued = state
             .redemption
-            .issue_credential(&admin, resident.id)
+            .issue_credential(&admin, &format!("card-{}", resident.id), resident.id)
             .await
             .map_err(|e| e.detail)?;
         cards.push((issued.number, issued.card_pin));

@@ -432,7 +432,7 @@ impl Demo {
             let (resident, _) = self.earning.register_resident(recorder, &key, new).await?;
             let card = self
                 .redemption
-                .issue_credential(approver, resident.id)
+                .issue_credential(approver, &format!("{key}-card"), resident.id)
                 .await?;
             residents.push(SeedResident {
                 id: resident.id,

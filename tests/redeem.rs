@@ -206,7 +206,7 @@ async fn world_in(
                 &staff,
                 Method::POST,
                 &format!("/v1/residents/{id}/credential"),
-                None,
+                Some(&format!("card-{id}")),
                 None,
             )
             .await;
@@ -287,6 +287,7 @@ on_both_backends!(
     caps_hold_under_concurrency,
     a_shop_past_its_attempt_limit_is_refused_alike_for_every_number,
     adding_a_clerk_twice_with_one_key_makes_one_token,
+    issuing_a_card_twice_with_one_key_keeps_the_card,
     codes_are_judged_by_the_clock_not_by_the_head,
     a_shop_that_does_not_serve_a_resident_cannot_lock_their_card,
     the_guessing_bound_is_the_number_the_spec_states,
@@ -702,7 +703,7 @@ async fn a_lockout_survives_a_restart_and_reissue_unlocks(h: Harness) {
             &restarted.staff,
             Method::POST,
             &format!("/v1/residents/{}/credential", restarted.residents[0].0),
-            None,
+            Some("reissue-after-lock"),
             None,
         )
         .await;
@@ -1182,7 +1183,7 @@ async fn the_guessing_bound_is_the_number_the_spec_states(h: Harness) {
             &w.staff,
             Method::POST,
             &format!("/v1/residents/{}/credential", w.residents[0].0),
-            None,
+            Some("reissue-after-guessing"),
             None,
         )
         .await;
@@ -1640,4 +1641,58 @@ async fn invisible_and_bidirectional_text_is_refused_and_changes_nothing(h: Harn
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn issuing_a_card_twice_with_one_key_keeps_the_card(h: Harness) {
+    // Proves POST /v1/residents/{id}/credential is idempotent by key: a retry answers the same
+    // number, generation, secret and PIN and the printed card keeps working; only a new key
+    // re-issues (next generation, new PIN); a call without a key changes nothing.
+    let w = world(h, 1, "100").await;
+    let path = format!("/v1/residents/{}/credential", w.residents[0].0);
+    let first = w
+        .api
+        .call(&w.staff, Method::POST, &path, Some("card-again"), None)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = w
+        .api
+        .call(&w.staff, Method::POST, &path, Some("card-again"), None)
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    for field in [
+        "credential_id",
+        "number",
+        "generation",
+        "secret",
+        "card_pin",
+    ] {
+        assert_eq!(again.body[field], first.body[field], "{field}");
+    }
+    let pin = first.body["card_pin"].as_str().unwrap();
+    let card = first.body["number"].as_str().unwrap();
+    let r = w
+        .api
+        .call(&w.clerk, Method::POST, "/v1/redemptions", Some("after-retry"), Some(json!({"card": {"number": card, "pin": pin}, "items": [{"sku": "OIL1", "quantity": 1}]})))
+        .await;
+    assert_eq!(
+        r.status, 201,
+        "the card still works after the retry: {}",
+        r.body
+    );
+    let keyless = w.api.call(&w.staff, Method::POST, &path, None, None).await;
+    assert_eq!(
+        keyless.body["code"], "missing_idempotency_key",
+        "{}",
+        keyless.body
+    );
+    let reissued = w
+        .api
+        .call(&w.staff, Method::POST, &path, Some("card-new"), None)
+        .await;
+    assert_eq!(reissued.status, 200, "{}", reissued.body);
+    assert_eq!(
+        reissued.body["generation"].as_i64(),
+        first.body["generation"].as_i64().map(|g| g + 1)
+    );
+    assert_eq!(reissued.body["number"], first.body["number"]);
 }

@@ -194,7 +194,7 @@ async fn community(api: &Api, admin: &str, c: &str) -> Community {
         &staff,
         Method::POST,
         &format!("/v1/residents/{resident}/credential"),
-        None,
+        Some(&format!("card-{resident}")),
         None,
         200,
     )
@@ -488,7 +488,8 @@ async fn answers_carry_nosniff_and_secrets_are_not_cached(h: Harness) {
         (Method::GET, "/v1/audit/export".into(), None, 200),
     ];
     for (method, path, body, status) in cases {
-        let key = path.ends_with("/staff").then_some("nosniff-clerk");
+        let key =
+            (path.ends_with("/staff") || path.ends_with("/credential")).then_some("nosniff-key");
         let r = api.call(&c1.staff, method.clone(), &path, key, body).await;
         let r = if r.status == 403 {
             // The ledger and the export are the admin's.

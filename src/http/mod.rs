@@ -394,6 +394,7 @@ pub const KEYED_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/v1/corrections"),
     ("post", "/v1/shops"),
     ("post", "/v1/shops/{id}/staff"),
+    ("post", "/v1/residents/{id}/credential"),
     ("post", "/v1/shops/{id}/items/{sku}/stock"),
     ("post", "/v1/redemptions"),
     ("post", "/v1/receipts/{id}/refund"),

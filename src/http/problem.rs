@@ -284,7 +284,10 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
                     .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
             });
             if has_query {
-                errors.push(("422", "A query parameter names a date or range that is not valid here"));
+                errors.push((
+                    "422",
+                    "A query parameter names a date or range that is not valid here",
+                ));
             }
             if operation.request_body.is_some() {
                 errors.push(("413", "The body is larger than this endpoint accepts"));

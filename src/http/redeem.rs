@@ -379,10 +379,11 @@ async fn stock_history(
 async fn issue_credential(
     State(app): State<App>,
     p: Principal,
+    IdempotencyKey(key): IdempotencyKey,
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, Error> {
     let Path(id) = id?;
-    let issued = app.redemption.issue_credential(&p, id).await?;
+    let issued = app.redemption.issue_credential(&p, &key, id).await?;
     Ok(Json(issued).into_response())
 }
 

@@ -656,9 +656,12 @@ impl Redemption {
     }
 
     /// Issues (or re-issues, with a new secret and PIN, unlocking it) a resident's credential.
+    /// Issues or re-issues a resident's credential. Idempotent by `key`: the same key again
+    /// answers the credential it issued (same number, secret and PIN) instead of re-issuing.
     pub async fn issue_credential(
         &self,
         p: &Principal,
+        key: &str,
         resident: Uuid,
     ) -> Result<IssuedCredential> {
         require_staff(p)?;
@@ -671,14 +674,15 @@ impl Redemption {
             let new_id = self.earning.entropy.uuid();
             let store = self.store.clone();
             let ledger_owned = ledger.clone();
+            let key_owned = key.to_owned();
             let now = self.now();
             let issued = detach(async move {
                 store
-                    .issue_credential(&ledger_owned, r.id, new_id, number, now)
+                    .issue_credential(&ledger_owned, r.id, new_id, number, &key_owned, now)
                     .await
             })
             .await??;
-            if let Issued::Issued(c) = issued {
+            if let Issued::Issued(c) | Issued::Replayed(c) = issued {
                 let secret = self.secret_of(&ledger, &c);
                 return Ok(IssuedCredential {
                     credential_id: c.id,

@@ -126,6 +126,8 @@ pub struct CredentialHolder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Issued {
     Issued(Credential),
+    /// This key issued the credential as it is now; nothing was changed.
+    Replayed(Credential),
     /// The proposed number is taken; draw another.
     NumberTaken,
 }
@@ -185,6 +187,7 @@ pub trait RedeemStore: Send + Sync + 'static {
         resident: Uuid,
         new_id: Uuid,
         number: u32,
+        key: &str,
         now_micros: i64,
     ) -> Result<Issued, StoreError>;
     /// Revokes the resident's credential under the ledger lock; false if there is none.

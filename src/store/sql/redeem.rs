@@ -368,17 +368,31 @@ macro_rules! redeem_store {
                     resident: Uuid,
                     new_id: Uuid,
                     number: u32,
+                    key: &str,
                     now_micros: i64,
                 ) -> Result<Issued, StoreError> {
                     let mut tx = self.locked(ledger_id).await?;
+                    let replay: Option<CredentialRow> = sqlx::query_as(&format!(
+                        "SELECT {CREDENTIAL_COLUMNS} FROM credentials
+                         WHERE ledger_id = $1 AND resident_id = $2 AND issue_key = $3"
+                    ))
+                    .bind(ledger_id)
+                    .bind(Id(resident))
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(row) = replay {
+                        return Ok(Issued::Replayed(credential_from(row)?));
+                    }
                     let updated = sqlx::query(
                         "UPDATE credentials SET generation = generation + 1, active = TRUE, failures = 0,
-                             foreign_failures = 0, updated_at = $3
+                             foreign_failures = 0, issue_key = $4, updated_at = $3
                          WHERE ledger_id = $1 AND resident_id = $2",
                     )
                     .bind(ledger_id)
                     .bind(Id(resident))
                     .bind(now_micros)
+                    .bind(key)
                     .execute(&mut *tx)
                     .await?;
                     if updated.rows_affected() == 0 {
@@ -394,14 +408,15 @@ macro_rules! redeem_store {
                         }
                         sqlx::query(
                             "INSERT INTO credentials (ledger_id, id, resident_id, number, generation, active,
-                                 last_step, failures, updated_at)
-                             VALUES ($1, $2, $3, $4, 1, TRUE, 0, 0, $5)",
+                                 last_step, failures, issue_key, updated_at)
+                             VALUES ($1, $2, $3, $4, 1, TRUE, 0, 0, $6, $5)",
                         )
                         .bind(ledger_id)
                         .bind(Id(new_id))
                         .bind(Id(resident))
                         .bind(i64::from(number))
                         .bind(now_micros)
+                        .bind(key)
                         .execute(&mut *tx)
                         .await?;
                     }
