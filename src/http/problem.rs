@@ -315,10 +315,11 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
                             .pattern(Some("^[!-~]+$")),
                     ))
                     .build();
+                // One declaration, with the key's real constraints, replaces any written at the
+                // operation.
                 let parameters = operation.parameters.get_or_insert_with(Vec::new);
-                if !parameters.iter().any(|p| p.name == "Idempotency-Key") {
-                    parameters.push(header);
-                }
+                parameters.retain(|p| p.name != "Idempotency-Key");
+                parameters.push(header);
             }
             for (status, description) in errors {
                 let entry = operation
