@@ -232,9 +232,7 @@ pub struct LineProblemSchema {
 /// (authentication, permission, not found, a bad query or path, the service unavailable; for a
 /// body also a malformed, unsupported, too large or invalid one), each as problem+json.
 pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &str)]) {
-    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     use utoipa::PartialSchema;
 
     let components = doc.components.get_or_insert_with(Default::default);
@@ -265,63 +263,15 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
         ];
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
-            let mut errors = vec![
-                ("400", "The query, a path segment or a header is not valid"),
-                ("404", "Not found, or not visible to the caller"),
-                ("405", "Method not allowed"),
-                ("500", "Internal error"),
-                (
-                    "503",
-                    "Unavailable or overloaded; retry (with the same Idempotency-Key)",
-                ),
-            ];
-            if operation.security.is_some() {
-                errors.push(("401", "A valid bearer token is required"));
-                errors.push(("403", "This role may not do this"));
-            }
-            let has_query = operation.parameters.as_ref().is_some_and(|ps| {
-                ps.iter()
-                    .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
-            });
-            if has_query {
-                errors.push((
-                    "422",
-                    "A query parameter names a date or range that is not valid here",
-                ));
-            }
-            if operation.request_body.is_some() {
-                errors.push(("413", "The body is larger than this endpoint accepts"));
-                errors.push(("415", "The body is not of a type this endpoint takes"));
-                errors.push(("422", "The body is not valid for this endpoint"));
-            }
             let is_keyed = keyed.iter().any(|(m, p)| *m == method && p == path);
             if is_keyed {
-                errors.push((
-                    "422",
-                    "The body is not valid, or the key was used for another request",
-                ));
-                let header = ParameterBuilder::new()
-                    .name("Idempotency-Key")
-                    .parameter_in(ParameterIn::Header)
-                    .required(Required::True)
-                    .description(Some(
-                        "Client-chosen key, 1 to 128 printable ASCII characters; a retry with the same key and body answers the first result",
-                    ))
-                    .schema(Some(
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .min_length(Some(1))
-                            .max_length(Some(128))
-                            .pattern(Some("^[!-~]+$")),
-                    ))
-                    .build();
                 // One declaration, with the key's real constraints, replaces any written at the
                 // operation.
                 let parameters = operation.parameters.get_or_insert_with(Vec::new);
                 parameters.retain(|p| p.name != "Idempotency-Key");
-                parameters.push(header);
+                parameters.push(idempotency_header());
             }
-            for (status, description) in errors {
+            for (status, description) in error_answers(operation, is_keyed) {
                 let entry = operation
                     .responses
                     .responses
@@ -335,4 +285,69 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
             }
         }
     }
+}
+
+/// The error answers an operation can give, by what it takes.
+fn error_answers(
+    operation: &utoipa::openapi::path::Operation,
+    is_keyed: bool,
+) -> Vec<(&'static str, &'static str)> {
+    let mut errors = vec![
+        ("400", "The query, a path segment or a header is not valid"),
+        ("404", "Not found, or not visible to the caller"),
+        ("405", "Method not allowed"),
+        ("500", "Internal error"),
+        (
+            "503",
+            "Unavailable or overloaded; retry (with the same Idempotency-Key)",
+        ),
+    ];
+    if operation.security.is_some() {
+        errors.push(("401", "A valid bearer token is required"));
+        errors.push(("403", "This role may not do this"));
+    }
+    let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+        ps.iter()
+            .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+    });
+    if has_query {
+        errors.push((
+            "422",
+            "A query parameter names a date or range that is not valid here",
+        ));
+    }
+    if operation.request_body.is_some() {
+        errors.push(("413", "The body is larger than this endpoint accepts"));
+        errors.push(("415", "The body is not of a type this endpoint takes"));
+        errors.push(("422", "The body is not valid for this endpoint"));
+    }
+    if is_keyed {
+        errors.push((
+            "422",
+            "The body is not valid, or the key was used for another request",
+        ));
+    }
+    errors
+}
+
+/// The `Idempotency-Key` header as the API reads it.
+fn idempotency_header() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::Required;
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::True)
+        .description(Some(
+            "Client-chosen key, 1 to 128 printable ASCII characters; a retry with the same key and body answers the first result",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
 }
