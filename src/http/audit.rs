@@ -79,8 +79,8 @@ fn csv_response(text: String) -> Response {
 
 /// The audit bundle of `[from, to]` as a tar (ledger-specs/audit-bundle.md). Admin and auditor.
 #[utoipa::path(get, path = "/v1/audit/export", security(("bearer" = [])),
-    params(("from" = Option<String>, Query, description = "first entry: sequence number or YYYY-MM-DD (UTC+8)"),
-           ("to" = Option<String>, Query, description = "last entry: sequence number or YYYY-MM-DD (UTC+8)")),
+    params(("from" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$", description = "first entry: sequence number or YYYY-MM-DD (UTC+8)"),
+           ("to" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$", description = "last entry: sequence number or YYYY-MM-DD (UTC+8)")),
     responses((status = 200, content_type = "application/x-tar"), (status = 400), (status = 403), (status = 422)))]
 async fn export_bundle(
     State(app): State<App>,
@@ -165,7 +165,7 @@ async fn export_bundle(
 /// Stored signed checkpoints, one checkpoint line's object each, in sequence order. Admin and
 /// auditor.
 #[utoipa::path(get, path = "/v1/audit/checkpoints", security(("bearer" = [])),
-    params(("from" = Option<i64>, Query), ("to" = Option<i64>, Query)),
+    params(("from" = Option<i64>, Query, minimum = 0), ("to" = Option<i64>, Query, minimum = 0)),
     responses((status = 200), (status = 403)))]
 async fn list_checkpoints(
     State(app): State<App>,
@@ -197,8 +197,8 @@ async fn list_checkpoints(
 
 /// Every account's balance after an entry or day, in debit and credit columns. Admin, auditor.
 #[utoipa::path(get, path = "/v1/reports/trial-balance", security(("bearer" = [])),
-    params(("as_of" = Option<String>, Query, description = "sequence number or YYYY-MM-DD (default: now)"),
-           ("format" = Option<String>, Query, description = "json (default) or csv")),
+    params(("as_of" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$", description = "sequence number or YYYY-MM-DD (default: now)"),
+           ("format" = Option<String>, Query, pattern = r"^(json|csv)$", description = "json (default) or csv")),
     responses((status = 200), (status = 403)))]
 async fn trial_balance(
     State(app): State<App>,
@@ -219,7 +219,7 @@ async fn trial_balance(
 /// A community's issued, redeemed, refunded, expired and outstanding points, by rule and by
 /// shop. Admin, auditor, and staff who manage the community.
 #[utoipa::path(get, path = "/v1/reports/communities/{id}", security(("bearer" = [])),
-    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("format" = Option<String>, Query)),
+    params(("id" = String, Path), ("as_of" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$"), ("format" = Option<String>, Query, pattern = r"^(json|csv)$")),
     responses((status = 200), (status = 404)))]
 async fn community_report(
     State(app): State<App>,
@@ -242,8 +242,8 @@ async fn community_report(
 /// A shop's points entry by entry over a range. Admin, auditor, staff who manage the shop's
 /// community, and the shop itself.
 #[utoipa::path(get, path = "/v1/reports/shops/{id}", security(("bearer" = [])),
-    params(("id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query),
-           ("format" = Option<String>, Query)),
+    params(("id" = String, Path), ("from" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$"), ("to" = Option<String>, Query, pattern = r"^([0-9]{1,18}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$"),
+           ("format" = Option<String>, Query, pattern = r"^(json|csv)$")),
     responses((status = 200), (status = 404)))]
 async fn shop_report(
     State(app): State<App>,

@@ -296,6 +296,7 @@ pub struct HistoryPage {
 #[serde(deny_unknown_fields)]
 pub struct CommunityBody {
     /// never, rolling (with expiry_months) or end_of_next_year.
+    #[schema(pattern = r"^(never|end_of_next_year|rolling)$")]
     pub expiry_policy: String,
     #[serde(default)]
     pub expiry_months: Option<u32>,
@@ -334,15 +335,21 @@ pub struct RuleBody {
     pub name_zh: String,
     pub name_en: String,
     /// per_hour or per_activity.
+    #[schema(pattern = r"^(per_hour|per_activity)$")]
     pub mode: String,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub points: String,
     pub records_hours: bool,
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub cap_day: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub cap_month: Option<String>,
+    #[schema(format = Date)]
     pub valid_from: String,
     #[serde(default)]
+    #[schema(format = Date)]
     pub valid_until: Option<String>,
 }
 
@@ -351,7 +358,9 @@ pub struct RuleBody {
 pub struct RecordBody {
     pub resident_id: Uuid,
     pub rule_id: String,
+    #[schema(format = Date)]
     pub service_date: String,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub hours: String,
     #[serde(default)]
     pub note: String,
@@ -368,6 +377,7 @@ pub struct ReasonBody {
 pub struct RosterLineBody {
     /// Resident id or pseudonym.
     pub resident: String,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub hours: String,
 }
 
@@ -376,6 +386,7 @@ pub struct RosterLineBody {
 pub struct RosterBody {
     pub community_id: String,
     pub rule_id: String,
+    #[schema(format = Date)]
     pub service_date: String,
     pub title: String,
     pub lines: Vec<RosterLineBody>,
@@ -401,8 +412,10 @@ pub struct CorrectionBody {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// reverse, replace (with hours) or decline.
+    #[schema(pattern = r"^(reverse|replace|decline)$")]
     pub action: String,
     #[serde(default)]
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub hours: Option<String>,
     #[serde(default)]
     pub note: String,
@@ -412,6 +425,7 @@ pub struct ResolveBody {
 #[serde(deny_unknown_fields)]
 pub struct ExpiryBody {
     /// Expire lots whose last valid day is before this date (YYYY-MM-DD).
+    #[schema(format = Date)]
     pub as_of: String,
 }
 
@@ -508,7 +522,7 @@ async fn get_resident(
 
 /// The resident's entries, newest first, each with what it was for.
 #[utoipa::path(get, path = "/v1/residents/{id}/history", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200), ("cursor" = Option<String>, Query, pattern = r"^[1-9][0-9]{0,17}$")),
     responses((status = 200, body = HistoryPage), (status = 404)))]
 async fn resident_history(
     State(app): State<App>,

@@ -180,7 +180,9 @@ pub struct Health {
 #[serde(deny_unknown_fields)]
 pub struct PostingBody {
     pub account: Uuid,
+    #[schema(pattern = r"^(points|hours)$")]
     pub unit: String,
+    #[schema(pattern = r"^(debit|credit)$")]
     pub side: String,
     #[schema(example = "10.00")]
     pub amount: String,
@@ -190,6 +192,7 @@ pub struct PostingBody {
 #[serde(deny_unknown_fields)]
 pub struct PostEntryBody {
     /// earn, redeem, refund, settle, expire, adjust or reversal.
+    #[schema(pattern = r"^(earn|redeem|refund|settle|expire|adjust|reversal)$")]
     pub kind: String,
     pub postings: Vec<PostingBody>,
     #[serde(default)]
@@ -208,6 +211,7 @@ pub struct OpenAccountBody {
     #[serde(default)]
     pub id: Option<Uuid>,
     /// resident, shop, issuance, settlement, expiry or adjustment.
+    #[schema(pattern = r"^(resident|shop|issuance|settlement|expiry|adjustment)$")]
     pub kind: String,
     #[serde(default)]
     pub owner_id: Option<String>,
@@ -535,8 +539,8 @@ async fn get_account(
 
 /// The entries touching an account, newest first, in pages.
 #[utoipa::path(get, path = "/v1/accounts/{id}/entries", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("id" = Uuid, Path), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, pattern = r"^[1-9][0-9]{0,17}$", description = "next_cursor of the previous page")),
     responses((status = 200, body = EntriesPage), (status = 400), (status = 404)))]
 async fn account_entries(
     State(app): State<App>,
@@ -592,8 +596,8 @@ async fn post_entry(
 
 /// The whole journal in sequence order, for auditors and independent verifiers. Admin and auditor.
 #[utoipa::path(get, path = "/v1/entries", security(("bearer" = [])),
-    params(("after_seq" = Option<i64>, Query, description = "return entries after this sequence number (default 0)"),
-           ("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
+    params(("after_seq" = Option<i64>, Query, minimum = 0, description = "return entries after this sequence number (default 0)"),
+           ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50")),
     responses((status = 200, body = JournalPage), (status = 400), (status = 403)))]
 async fn list_entries(
     State(app): State<App>,

@@ -199,10 +199,13 @@ pub struct ItemBody {
     /// 袋, 桶, 瓶 ...
     pub unit: String,
     /// Points per unit, a decimal string.
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub price: String,
     #[serde(default)]
     pub track_stock: bool,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub cap_day: Option<i64>,
+    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
     pub cap_month: Option<i64>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -731,7 +734,7 @@ fn statement_csv(s: &Statement) -> Result<String, Error> {
 
 /// A shop's statement for a period: redemptions, refunds and net points, as JSON or CSV.
 #[utoipa::path(get, path = "/v1/shops/{id}/statement", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("from" = String, Query), ("to" = String, Query), ("format" = Option<String>, Query)),
+    params(("id" = Uuid, Path), ("from" = String, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"), ("to" = String, Query, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"), ("format" = Option<String>, Query, pattern = r"^(json|csv)$")),
     responses((status = 200, body = Statement)))]
 async fn statement(
     State(app): State<App>,
@@ -760,7 +763,9 @@ async fn statement(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleBody {
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
 }
 
