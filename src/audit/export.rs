@@ -498,15 +498,8 @@ fn bundle_account(
         id: account.id,
         kind: account.kind,
         community_id: account.community_id.clone(),
-        shop_id: (account.kind == AccountKind::Shop)
-            .then(|| account.owner_id.clone())
-            .flatten(),
-        label: match account.kind {
-            AccountKind::Resident => {
-                format::is_pseudonym(&account.label).then(|| account.label.clone())
-            }
-            _ => Some(account.label.clone()),
-        },
+        shop_id: shop_id_of(account),
+        label: public_label(account),
         opening: per_unit(opening),
         closing: per_unit(closing),
     }
@@ -647,14 +640,24 @@ fn account_info(account: &Account) -> AccountInfo {
         id: account.id,
         kind: account.kind,
         community_id: account.community_id.clone(),
-        shop_id: (account.kind == AccountKind::Shop)
-            .then(|| account.owner_id.clone())
-            .flatten(),
-        label: match account.kind {
-            AccountKind::Resident => {
-                format::is_pseudonym(&account.label).then(|| account.label.clone())
-            }
-            _ => Some(account.label.clone()),
-        },
+        shop_id: shop_id_of(account),
+        label: public_label(account),
+    }
+}
+
+/// A shop account's shop id.
+fn shop_id_of(account: &Account) -> Option<String> {
+    (account.kind == AccountKind::Shop)
+        .then(|| account.owner_id.clone())
+        .flatten()
+}
+
+/// The label an audit may show: residents only by pseudonym, others by their label.
+fn public_label(account: &Account) -> Option<String> {
+    match account.kind {
+        AccountKind::Resident => {
+            format::is_pseudonym(&account.label).then(|| account.label.clone())
+        }
+        _ => Some(account.label.clone()),
     }
 }
