@@ -264,12 +264,6 @@ pub struct Fields {
     pub field: Option<String>,
 }
 
-impl Fields {
-    pub fn is_empty(&self) -> bool {
-        *self == Fields::default()
-    }
-}
-
 impl Error {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Error {
@@ -308,19 +302,14 @@ impl Error {
 
     /// A roster refused whole, with every bad line.
     pub fn roster_refused(lines: Vec<LineProblem>) -> Self {
+        let detail = format!(
+            "{} line(s) of the roster cannot be credited; nothing was recorded",
+            lines.len()
+        );
         Error {
             lines,
-            ..Error::new(ErrorCode::RosterInvalid, String::new())
+            ..Error::new(ErrorCode::RosterInvalid, detail)
         }
-        .with_roster_detail()
-    }
-
-    fn with_roster_detail(mut self) -> Self {
-        self.detail = format!(
-            "{} line(s) of the roster cannot be credited; nothing was recorded",
-            self.lines.len()
-        );
-        self
     }
 }
 

@@ -310,11 +310,7 @@ impl KeyRing {
     /// as info. For secrets a retry must get back (a shop clerk's token created with an
     /// idempotency key) without keeping them anywhere.
     pub fn derived_secret(&self, purpose: &str, info: &[u8]) -> [u8; 32] {
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(purpose.as_bytes()), &self.master_key);
-        let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's limit of 255 × 32, so expanding cannot fail.
-        let _ = hk.expand(info, &mut out);
-        out
+        hkdf_32(&self.master_key, purpose.as_bytes(), info)
     }
 }
 
@@ -325,14 +321,19 @@ pub fn derive_credential_secret(
     credential: Uuid,
     generation: u32,
 ) -> [u8; 32] {
-    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"aixin credential v1"), master_key);
     let mut info = Vec::with_capacity(ledger_id.len() + 21);
     info.extend_from_slice(ledger_id.as_bytes());
     info.push(0);
     info.extend_from_slice(credential.as_bytes());
     info.extend_from_slice(&generation.to_be_bytes());
+    hkdf_32(master_key, b"aixin credential v1", &info)
+}
+
+/// 32 bytes of HKDF-SHA256 (RFC 5869) output: extract with `salt`, expand with `info`.
+fn hkdf_32(master_key: &[u8; 32], salt: &[u8], info: &[u8]) -> [u8; 32] {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), master_key);
     let mut out = [0u8; 32];
-    hk.expand(&info, &mut out)
+    hk.expand(info, &mut out)
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     out
 }

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, Body, Error, IdempotencyKey};
+use super::{Body, Error, IdempotencyKey};
 use crate::app::App;
 use crate::auth::{Principal, Role};
+use crate::calendar::format_time;
 use crate::calendar::{format_date, parse_date};
 use crate::earning::service::{
     parse_hours, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord, NewResident,

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::calendar::format_time;
 use crate::journal::AccountRequest;
 
 use crate::error::ErrorCode;
@@ -322,8 +323,6 @@ pub(crate) fn page_params(
         };
     Ok((limit, before))
 }
-
-pub use crate::calendar::format_time;
 
 impl From<&PostedEntry> for EntryView {
     fn from(e: &PostedEntry) -> Self {

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{format_time, Body, Error, IdempotencyKey};
+use super::{Body, Error, IdempotencyKey};
 use crate::app::App;
 use crate::audit::format::csv_record;
 use crate::auth::Principal;
+use crate::calendar::format_time;
 use crate::calendar::parse_date;
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};

@@ -813,9 +813,8 @@ impl Redemption {
             receipt: Some(receipt),
             fingerprint_extra: Some(shown_bytes.into_bytes()),
         };
-        self.post(&ledger, key, p.actor(), draft, conditions)
+        self.post(&ledger, key, p.actor(), draft, conditions, items)
             .await
-            .map_err(|error| name_the_item(error, items))
     }
 
     /// The caller's shop and catalogue: only shop staff redeem, at their own shop.
@@ -833,6 +832,7 @@ impl Redemption {
             .ok_or_else(Error::forbidden)
     }
 
+    /// Posts a redemption or refund; a refusal that concerns one of `items` names it.
     async fn post(
         &self,
         ledger: &str,
@@ -840,6 +840,7 @@ impl Redemption {
         actor: String,
         draft: EntryDraft,
         conditions: Conditions,
+        items: &[Item],
     ) -> Result<Exchange> {
         let outcome = self
             .earning
@@ -850,7 +851,7 @@ impl Redemption {
         let (entry, created) = match outcome {
             Outcome::Posted(e) => (e, true),
             Outcome::Replayed(e) => (e, false),
-            Outcome::Refused(refusal) => return Err(refusal.into()),
+            Outcome::Refused(refusal) => return Err(refusal_error(refusal, items)),
         };
         let stored = self
             .store
@@ -1026,7 +1027,8 @@ impl Redemption {
             receipt: Some(receipt),
             ..Default::default()
         };
-        self.post(&ledger, key, p.actor(), draft, conditions).await
+        self.post(&ledger, key, p.actor(), draft, conditions, &[])
+            .await
     }
 
     /// The redemption receipt `receipt_id` and its shop, for an admin or the shop's own staff
@@ -1299,22 +1301,34 @@ fn settled_days(shop: Uuid, from: Date, to: Date) -> Vec<Limit> {
     limits
 }
 
-/// Adds the item's code and name to a refusal that concerns one item of the catalogue (a
-/// limit is keyed by the item's id, which means nothing at a till).
-fn name_the_item(mut error: Error, items: &[Item]) -> Error {
-    let concerns = |item: &Item| match error.code {
-        ErrorCode::OutOfStock
-        | ErrorCode::ItemDailyCapExceeded
-        | ErrorCode::ItemMonthlyCapExceeded
-        | ErrorCode::ItemInactive => error.detail.contains(&item.id.to_string()),
-        _ => false,
+/// A refusal from the writer as an error, with the catalogue item it concerns named by its
+/// code and name: a limit is keyed by the item's id (see [`item_limits`]), which means nothing
+/// at a till.
+fn refusal_error(refusal: LedgerError, items: &[Item]) -> Error {
+    let item = match &refusal {
+        LedgerError::LimitExceeded { key, .. } => items
+            .iter()
+            .find(|item| item_limit_keys(item.id).any(|k| key.starts_with(&k))),
+        LedgerError::ItemInactive { item } => items.iter().find(|i| i.id == *item),
+        _ => None,
     };
-    if let Some(item) = items.iter().find(|item| concerns(item)) {
+    let mut error = Error::from(refusal);
+    if let Some(item) = item {
         error.detail = format!("{}: {} ({})", error.code.title(), item.sku, item.name_zh);
         error.fields.sku = Some(item.sku.clone());
         error.fields.item = Some(item.name_zh.clone());
     }
     error
+}
+
+/// The beginnings of every limit key [`item_limits`] makes for `item`.
+fn item_limit_keys(item: Uuid) -> impl Iterator<Item = String> {
+    [
+        stock_key(item),
+        format!("icap:d:{item}:"),
+        format!("icap:m:{item}:"),
+    ]
+    .into_iter()
 }
 
 /// The stock and cap limits of `quantity` units of `item` for `resident` on `day`.
