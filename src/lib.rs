@@ -20,4 +20,5 @@ pub mod model;
 pub mod redeem;
 pub mod seed;
 pub mod store;
+pub mod web;
 pub mod writer;

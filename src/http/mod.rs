@@ -60,14 +60,25 @@ pub fn router(state: App) -> Router {
         .merge(earning::routes())
         .merge(redeem::routes())
         .merge(audit::routes())
-        .fallback(|| async { Error::bare(ErrorCode::NotFound) })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async { Error::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn(time_limit))
         .merge(audit::streaming_routes().layer(DefaultBodyLimit::max(BODY_MAX_BYTES)))
         .layer(axum::middleware::from_fn(problem::problems_only))
+        .merge(crate::web::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
+}
+
+/// A path no route has: problem+json under the API's paths, a page everywhere else.
+async fn fallback(ctx: crate::web::Ctx, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if path == "/v1" || path.starts_with("/v1/") || path == "/healthz" {
+        Error::bare(ErrorCode::NotFound).into_response()
+    } else {
+        crate::web::not_found(ctx).await
+    }
 }
 
 /// Answers 503 problem+json when a request outlives [`REQUEST_TIMEOUT`].

@@ -936,6 +936,17 @@ impl Redemption {
         })
     }
 
+    /// The receipt of a posted entry (a redemption or refund), for whoever may see it: the
+    /// resident's history links to its receipts by entry.
+    pub async fn receipt_of_entry(&self, p: &Principal, entry_id: Uuid) -> Result<Exchange> {
+        let stored = self
+            .store
+            .receipt_by_entry(Self::ledger_of(p), entry_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        self.receipt(p, stored.id).await
+    }
+
     /// Verifies a receipt's compact form against the key file; online also whether it is known
     /// here and whether it was refunded since.
     pub async fn verify_receipt(

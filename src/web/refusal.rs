@@ -1,0 +1,186 @@
+//! One plain sentence for every refusal, built from the error's stable code and its structured
+//! fields (never from its developer-facing detail), saying what happened and what to do next.
+
+use crate::error::{Error, ErrorCode};
+
+use super::i18n::{plain_number, Lang};
+
+/// "25.00" → "25", "2.50" → "2.5".
+fn plain(text: &Option<String>) -> String {
+    let Some(text) = text else {
+        return "?".to_owned();
+    };
+    match crate::ledger::Amount::parse(text) {
+        Ok(amount) => plain_number(amount.minor()),
+        Err(_) => text.trim_end_matches(".00").to_owned(),
+    }
+}
+
+fn item(error: &Error, lang: Lang) -> String {
+    let f = &error.fields;
+    match (&f.item, &f.sku) {
+        (Some(name), _) => name.clone(),
+        (None, Some(sku)) => sku.clone(),
+        (None, None) => match lang {
+            Lang::Zh => "这件商品".to_owned(),
+            Lang::En => "an item".to_owned(),
+        },
+    }
+}
+
+/// The sentence for `error` in `lang`.
+pub fn sentence(lang: Lang, error: &Error) -> String {
+    use ErrorCode as C;
+    let f = &error.fields;
+    let zh = lang == Lang::Zh;
+    match error.code {
+        C::InsufficientBalance => {
+            let (balance, short) = (plain(&f.balance), plain(&f.shortfall));
+            if zh {
+                format!("积分不足（余额 {balance} 分，还差 {short} 分）。请减少商品后再扫一次新码。")
+            } else {
+                format!("Not enough points (balance {balance}, {short} short). Remove items and scan a new code.")
+            }
+        }
+        C::RedemptionCodeInvalid => if zh {
+            "该码已使用、已过期或无效，请让居民刷新兑换码后再扫。"
+        } else {
+            "This code is used, expired or not valid: ask the resident to refresh the code and scan again."
+        }
+        .to_owned(),
+        C::OutOfStock => {
+            let (name, left) = (item(error, lang), f.available.clone().unwrap_or_default());
+            if zh {
+                format!("库存不足：{name} 仅剩 {left} 件。请改数量后再扫一次新码。")
+            } else {
+                format!("Not enough stock: only {left} of {name} left. Change the quantity and scan a new code.")
+            }
+        }
+        C::ItemDailyCapExceeded | C::ItemMonthlyCapExceeded => {
+            let name = item(error, lang);
+            let limit = f.limit.clone().unwrap_or_default();
+            let used = f.used.clone().unwrap_or_default();
+            let day = error.code == C::ItemDailyCapExceeded;
+            match (zh, day) {
+                (true, true) => format!("{name} 每人今日限兑 {limit} 件（已兑 {used} 件）。请减少数量。"),
+                (true, false) => format!("{name} 每人本月限兑 {limit} 件（已兑 {used} 件）。请减少数量。"),
+                (false, true) => format!("{name}: at most {limit} a day per resident ({used} already). Lower the quantity."),
+                (false, false) => format!("{name}: at most {limit} a month per resident ({used} already). Lower the quantity."),
+            }
+        }
+        C::ItemInactive | C::UnknownItem => {
+            let name = item(error, lang);
+            if zh {
+                format!("{name} 现在不能兑换。请从清单里去掉它。")
+            } else {
+                format!("{name} cannot be exchanged now. Take it out of the basket.")
+            }
+        }
+        C::ShopNotServing => if zh {
+            "本店不服务这位居民所在的社区，不能兑换。请让居民到本社区的爱心商铺。"
+        } else {
+            "This shop does not serve the resident's community. The resident can use a shop of their own community."
+        }
+        .to_owned(),
+        C::ShopAttemptsExhausted => if zh {
+            "本店这一小时内错误的码太多，已暂停扫码。请稍后再试，或请社区工作人员帮助。"
+        } else {
+            "Too many wrong codes at this shop this hour; scanning is paused. Try later or ask community staff."
+        }
+        .to_owned(),
+        C::CredentialRevoked => if zh {
+            "这张兑换卡已停用。请居民找社区工作人员重新办卡。"
+        } else {
+            "This card is no longer active. The resident can ask community staff for a new one."
+        }
+        .to_owned(),
+        C::BasketInvalid => if zh {
+            "请先选商品（每样商品数量要大于零），再扫码。"
+        } else {
+            "Choose the items first (each with a quantity above zero), then scan."
+        }
+        .to_owned(),
+        C::RefundWindowClosed => if zh {
+            "已过退货期限，不能退货。"
+        } else {
+            "The refund window has closed; this exchange cannot be refunded."
+        }
+        .to_owned(),
+        C::RefunderIsRedeemer => if zh {
+            "办理兑换的店员不能给自己退货。请店主或另一位店员办理。"
+        } else {
+            "The clerk who made the exchange cannot refund it. Ask the owner or another clerk."
+        }
+        .to_owned(),
+        C::RefundExceedsRedemption | C::AlreadyReversed => if zh {
+            "这张小票已经退过货了。"
+        } else {
+            "This receipt has already been refunded."
+        }
+        .to_owned(),
+        C::IdempotencyKeyReused => if zh {
+            "这一单已经提交过，请点“下一单”重新开始。"
+        } else {
+            "This sale was already sent. Press “Next sale” to start again."
+        }
+        .to_owned(),
+        C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
+        C::Forbidden | C::NotFound => if zh {
+            "没有找到，或您没有权限查看。"
+        } else {
+            "Not found, or you may not see it."
+        }
+        .to_owned(),
+        C::Overloaded | C::Unavailable => if zh {
+            "系统正忙，请稍等几秒再点一次（不会重复扣分）。"
+        } else {
+            "The system is busy. Wait a few seconds and press again (nothing is charged twice)."
+        }
+        .to_owned(),
+        code => {
+            let title = code.title();
+            if zh {
+                format!("没有完成（{}）。请检查后重试，或请工作人员帮助。", code.code())
+            } else {
+                format!("Not done: {title}. Check and try again, or ask staff for help.")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Fields;
+
+    #[test]
+    fn the_till_sentences_name_amounts_and_items() {
+        let short = Error::new(ErrorCode::InsufficientBalance, "x").with_fields(Fields {
+            balance: Some("25.00".into()),
+            shortfall: Some("15.00".into()),
+            ..Fields::default()
+        });
+        assert_eq!(
+            sentence(Lang::Zh, &short),
+            "积分不足（余额 25 分，还差 15 分）。请减少商品后再扫一次新码。"
+        );
+        let stock = Error::new(ErrorCode::OutOfStock, "x").with_fields(Fields {
+            item: Some("大米5kg".into()),
+            available: Some("1".into()),
+            ..Fields::default()
+        });
+        assert!(sentence(Lang::Zh, &stock).starts_with("库存不足：大米5kg 仅剩 1 件"));
+        let cap = Error::new(ErrorCode::ItemDailyCapExceeded, "x").with_fields(Fields {
+            item: Some("大米5kg".into()),
+            limit: Some("2".into()),
+            used: Some("2".into()),
+            ..Fields::default()
+        });
+        assert!(sentence(Lang::Zh, &cap).contains("今日限兑 2 件"));
+        let used = Error::bare(ErrorCode::RedemptionCodeInvalid);
+        assert_eq!(
+            sentence(Lang::Zh, &used),
+            "该码已使用、已过期或无效，请让居民刷新兑换码后再扫。"
+        );
+    }
+}

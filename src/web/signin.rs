@@ -1,0 +1,514 @@
+//! Signing in and out: staff, administrators and auditors by name and password; shop clerks by
+//! name and PIN on a paired till device; residents by the one-time QR link staff print for them
+//! (which can remember the phone) or by phone number and the PIN of their card. Every way ends
+//! in a session cookie that the sign-in service maps to the same principal a token is.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{cookie_value, done, home_of, session_name, Ctx, Lang, PageError, Visitor, M};
+use super::{DEVICE_COOKIE, PageResult};
+use crate::app::App;
+use crate::error::Error;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/", get(front))
+        .route("/signin", get(signin_page))
+        .route("/signin/password", post(password))
+        .route("/signin/phone", post(phone))
+        .route("/signin/clerk", post(clerk))
+        .route("/signout", post(signout))
+        .route("/signed-in", get(signed_in))
+        .route("/r/{secret}", get(link_page).post(link))
+        .route("/set-password/{secret}", get(set_password_page).post(set_password))
+        .route("/till/pair/{secret}", get(pair_page).post(pair))
+}
+
+/// The ledger the pages serve (`aixin serve --ledger`), added by `serve` as an extension.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub ledger: String,
+}
+
+fn ledger_of(headers_site: Option<&Site>) -> String {
+    headers_site.map_or_else(|| "default".to_owned(), |s| s.ledger.clone())
+}
+
+/// Who the session cookie `value` stands for, if it is live.
+pub async fn visitor(app: &App, value: &str) -> Option<Visitor> {
+    bridge::visitor(app, value).await
+}
+
+/// Where a signed-in person starts; the sign-in page for anyone else.
+async fn front(ctx: Ctx) -> Response {
+    match &ctx.visitor {
+        Some(v) => {
+            let to = home_of(v.principal.role);
+            ctx.redirect(to)
+        }
+        None => ctx.redirect("/signin"),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "signin.html")]
+struct SigninPage<'a> {
+    ctx: &'a Ctx,
+    /// A paired till device: offer the clerk's sign-in first.
+    device: bool,
+    refusal: Option<String>,
+    next: String,
+    /// What was typed before a refusal (never the secret), so nobody types it twice.
+    name: String,
+    phone: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Next {
+    next: Option<String>,
+}
+
+/// A safe place to go after signing in: a path of this site, never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+async fn signin_page(
+    ctx: Ctx,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<Next>,
+) -> Response {
+    let device = cookie_value(&headers, DEVICE_COOKIE).is_some();
+    let page = SigninPage {
+        ctx: &ctx,
+        device,
+        refusal: None,
+        next: safe_next(q.next.as_deref()),
+        name: String::new(),
+        phone: String::new(),
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    name: String,
+    password: String,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PhoneForm {
+    phone: String,
+    pin: String,
+    remember: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClerkForm {
+    name: String,
+    pin: String,
+}
+
+/// The client a sign-in attempt is counted against.
+fn client_of(headers: &HeaderMap, parts_client: Option<&super::ClientAddr>) -> String {
+    let _ = headers;
+    parts_client.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// After a sign-in attempt: the session cookie and the next page, or the sign-in page again
+/// with the refusal's sentence and what was typed.
+fn signed_in_or_again(
+    mut ctx: Ctx,
+    result: Result<bridge::NewSession, Error>,
+    next: String,
+    device: bool,
+    name: String,
+    phone: String,
+) -> Response {
+    match result {
+        Ok(session) => {
+            let cookie = ctx.cookie(
+                session_name(ctx.secure),
+                &session.value,
+                session.max_age_seconds,
+            );
+            ctx.set_cookie(cookie);
+            let to = if next == "/" {
+                home_of(session.role).to_owned()
+            } else {
+                next
+            };
+            ctx.redirect(&to)
+        }
+        Err(error) => {
+            let sentence = signin_sentence(ctx.lang, &error);
+            let page = SigninPage {
+                ctx: &ctx,
+                device,
+                refusal: Some(sentence),
+                next,
+                name,
+                phone,
+            };
+            let html = askama::Template::render(&page);
+            drop(page);
+            ctx.html_status(axum::http::StatusCode::UNAUTHORIZED, html)
+        }
+    }
+}
+
+fn signin_sentence(lang: Lang, error: &Error) -> String {
+    super::sentence(lang, error)
+}
+
+async fn password(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    client: Option<axum::Extension<super::ClientAddr>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let client = client_of(&headers, client.as_deref());
+    let result = bridge::password(&app, &ledger, &form.name, &form.password, &client).await;
+    let next = safe_next(form.next.as_deref());
+    signed_in_or_again(ctx, result, next, false, form.name, String::new())
+}
+
+async fn phone(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    client: Option<axum::Extension<super::ClientAddr>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let client = client_of(&headers, client.as_deref());
+    let remember = form.remember.is_some();
+    let result = bridge::phone(&app, &ledger, &form.phone, &form.pin, remember, &client).await;
+    let next = safe_next(form.next.as_deref());
+    signed_in_or_again(ctx, result, next, false, String::new(), form.phone)
+}
+
+async fn clerk(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    client: Option<axum::Extension<super::ClientAddr>>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Form(form): Form<ClerkForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let client = client_of(&headers, client.as_deref());
+    let device = cookie_value(&headers, DEVICE_COOKIE).unwrap_or("").to_owned();
+    let result = bridge::clerk(&app, &ledger, &device, &form.name, &form.pin, &client).await;
+    signed_in_or_again(ctx, result, "/till".to_owned(), true, form.name, String::new())
+}
+
+async fn signout(State(app): State<App>, mut ctx: Ctx, headers: HeaderMap) -> Response {
+    if let Some(value) = cookie_value(&headers, session_name(ctx.secure)) {
+        bridge::sign_out(&app, value).await;
+    }
+    let gone = ctx.cookie(session_name(ctx.secure), "", Some(0));
+    ctx.set_cookie(gone);
+    ctx.redirect("/signin")
+}
+
+#[derive(askama::Template)]
+#[template(path = "signed_in.html")]
+struct SignedInPage<'a> {
+    ctx: &'a Ctx,
+    name: String,
+    role: &'static str,
+}
+
+async fn signed_in(ctx: Ctx) -> Response {
+    done(signed_in_inner(ctx))
+}
+
+fn signed_in_inner(ctx: Ctx) -> PageResult {
+    let Some(v) = ctx.visitor.clone() else {
+        return Err((ctx, PageError::SignIn));
+    };
+    let page = SignedInPage {
+        ctx: &ctx,
+        name: v.name,
+        role: v.principal.role.as_str(),
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    Ok(ctx.html(html))
+}
+
+// ---- The resident's printed sign-in link ----
+
+#[derive(askama::Template)]
+#[template(path = "link.html")]
+struct LinkPage<'a> {
+    ctx: &'a Ctx,
+    action: String,
+    refusal: Option<String>,
+}
+
+/// Opening the link only shows a button: link previews and prefetching browsers must not use
+/// up a one-time link.
+async fn link_page(ctx: Ctx, Path(secret): Path<String>) -> Response {
+    let page = LinkPage {
+        ctx: &ctx,
+        action: format!("/r/{}", super::urlencode(&secret)),
+        refusal: None,
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    remember: Option<String>,
+}
+
+async fn link(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    client: Option<axum::Extension<super::ClientAddr>>,
+    mut ctx: Ctx,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+    Form(form): Form<LinkForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let client = client_of(&headers, client.as_deref());
+    let remember = form.remember.is_some();
+    match bridge::link(&app, &ledger, &secret, remember, &client).await {
+        Ok(session) => {
+            let cookie = ctx.cookie(
+                session_name(ctx.secure),
+                &session.value,
+                session.max_age_seconds,
+            );
+            ctx.set_cookie(cookie);
+            ctx.redirect("/me")
+        }
+        Err(error) => {
+            let page = LinkPage {
+                ctx: &ctx,
+                action: format!("/r/{}", super::urlencode(&secret)),
+                refusal: Some(signin_sentence(ctx.lang, &error)),
+            };
+            let html = askama::Template::render(&page);
+            drop(page);
+            ctx.html_status(axum::http::StatusCode::UNAUTHORIZED, html)
+        }
+    }
+}
+
+// ---- Setting a password from a one-time link ----
+
+#[derive(askama::Template)]
+#[template(path = "set_password.html")]
+struct SetPasswordPage<'a> {
+    ctx: &'a Ctx,
+    action: String,
+    refusal: Option<String>,
+    done: bool,
+}
+
+async fn set_password_page(ctx: Ctx, Path(secret): Path<String>) -> Response {
+    let page = SetPasswordPage {
+        ctx: &ctx,
+        action: format!("/set-password/{}", super::urlencode(&secret)),
+        refusal: None,
+        done: false,
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+#[derive(Deserialize)]
+struct SetPasswordForm {
+    password: String,
+}
+
+async fn set_password(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    ctx: Ctx,
+    Path(secret): Path<String>,
+    Form(form): Form<SetPasswordForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let result = bridge::set_password(&app, &ledger, &secret, &form.password).await;
+    let page = SetPasswordPage {
+        ctx: &ctx,
+        action: format!("/set-password/{}", super::urlencode(&secret)),
+        refusal: result.as_ref().err().map(|e| signin_sentence(ctx.lang, e)),
+        done: result.is_ok(),
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+// ---- Pairing a till device ----
+
+#[derive(askama::Template)]
+#[template(path = "pair.html")]
+struct PairPage<'a> {
+    ctx: &'a Ctx,
+    action: String,
+    refusal: Option<String>,
+    done: bool,
+}
+
+async fn pair_page(ctx: Ctx, Path(secret): Path<String>) -> Response {
+    let page = PairPage {
+        ctx: &ctx,
+        action: format!("/till/pair/{}", super::urlencode(&secret)),
+        refusal: None,
+        done: false,
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+#[derive(Deserialize)]
+struct PairForm {
+    label: String,
+}
+
+/// How long a till device stays paired in the browser (until unpaired on the server).
+const DEVICE_COOKIE_SECONDS: i64 = 400 * 24 * 3600;
+
+async fn pair(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
+    mut ctx: Ctx,
+    Path(secret): Path<String>,
+    Form(form): Form<PairForm>,
+) -> Response {
+    let ledger = ledger_of(site.as_deref());
+    let result = bridge::pair(&app, &ledger, &secret, &form.label).await;
+    if let Ok(device) = &result {
+        let cookie = ctx.cookie(DEVICE_COOKIE, device, Some(DEVICE_COOKIE_SECONDS));
+        ctx.set_cookie(cookie);
+    }
+    let page = PairPage {
+        ctx: &ctx,
+        action: format!("/till/pair/{}", super::urlencode(&secret)),
+        refusal: result.as_ref().err().map(|e| signin_sentence(ctx.lang, e)),
+        done: result.is_ok(),
+    };
+    let html = askama::Template::render(&page);
+    drop(page);
+    ctx.html(html)
+}
+
+/// The calls into the sign-in service.
+mod bridge {
+    use crate::app::App;
+    use crate::auth::Role;
+    use crate::error::{Error, ErrorCode};
+
+    use super::Visitor;
+
+    pub struct NewSession {
+        pub value: String,
+        pub max_age_seconds: Option<i64>,
+        pub role: Role,
+    }
+
+    pub async fn visitor(app: &App, value: &str) -> Option<Visitor> {
+        // Interim: until the session service lands, a session cookie may hold an API token.
+        let principal = app
+            .principal_of_bearer(Some(&format!("Bearer {value}")))
+            .await
+            .ok()?;
+        Some(Visitor {
+            name: principal.role.as_str().to_owned(),
+            principal,
+        })
+    }
+
+    fn missing() -> Error {
+        Error::bare(ErrorCode::Unauthorized)
+    }
+
+    pub async fn password(
+        _app: &App,
+        _ledger: &str,
+        _name: &str,
+        _password: &str,
+        _client: &str,
+    ) -> Result<NewSession, Error> {
+        Err(missing())
+    }
+
+    pub async fn phone(
+        _app: &App,
+        _ledger: &str,
+        _phone: &str,
+        _pin: &str,
+        _remember: bool,
+        _client: &str,
+    ) -> Result<NewSession, Error> {
+        Err(missing())
+    }
+
+    pub async fn clerk(
+        _app: &App,
+        _ledger: &str,
+        _device: &str,
+        _name: &str,
+        _pin: &str,
+        _client: &str,
+    ) -> Result<NewSession, Error> {
+        Err(missing())
+    }
+
+    pub async fn link(
+        _app: &App,
+        _ledger: &str,
+        _secret: &str,
+        _remember: bool,
+        _client: &str,
+    ) -> Result<NewSession, Error> {
+        Err(missing())
+    }
+
+    pub async fn sign_out(_app: &App, _value: &str) {}
+
+    pub async fn set_password(
+        _app: &App,
+        _ledger: &str,
+        _secret: &str,
+        _password: &str,
+    ) -> Result<(), Error> {
+        Err(missing())
+    }
+
+    pub async fn pair(
+        _app: &App,
+        _ledger: &str,
+        _secret: &str,
+        _label: &str,
+    ) -> Result<String, Error> {
+        Err(missing())
+    }
+}
