@@ -346,7 +346,11 @@ pub fn home_of(role: Role) -> &'static str {
 /// the camera for this origin only, and `no-store` for pages (they carry personal data).
 async fn page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    set_page_headers(response.headers_mut());
+    response
+}
+
+fn set_page_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -366,7 +370,6 @@ async fn page_headers(request: Request, next: Next) -> Response {
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    response
 }
 
 /// Refuses (403) a state-changing request that another site made the browser send: the
@@ -418,5 +421,7 @@ pub async fn not_found(ctx: Ctx) -> Response {
     };
     let html = askama::Template::render(&page);
     drop(page);
-    ctx.html_status(StatusCode::NOT_FOUND, html)
+    let mut response = ctx.html_status(StatusCode::NOT_FOUND, html);
+    set_page_headers(response.headers_mut());
+    response
 }

@@ -1,0 +1,243 @@
+//! The web edge without a browser: the headers every page carries, no external URL in any
+//! page, the embedded files and their caching, language and mode selection, cross-site POSTs
+//! refused, and the API's paths still answering problem+json. The browser suite
+//! (`tests/browser.rs`) drives the same pages in Chromium.
+
+mod common;
+
+use aixin::app::App;
+use aixin::web::{assets, CSP};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use common::Harness;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+async fn site() -> (Router, Harness) {
+    let h = Harness::sqlite().await;
+    let app = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
+    (aixin::http::router(app), h)
+}
+
+async fn get(app: &Router, path: &str, headers: &[(&str, &str)]) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::builder().method(Method::GET).uri(path);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Every page a visitor can reach without signing in.
+const PUBLIC_PAGES: &[&str] = &[
+    "/signin",
+    "/r/not-a-real-link",
+    "/set-password/not-a-real-link",
+    "/till/pair/not-a-real-link",
+    "/no-such-page",
+];
+
+/// Every `src`, `href` and `action` of a page.
+fn references(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["src=\"", "href=\"", "action=\"", "formaction=\""] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attr) {
+            rest = &rest[at + attr.len()..];
+            let end = rest.find('"').unwrap_or(rest.len());
+            out.push(rest[..end].to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn pages_carry_the_policy_and_reference_nothing_outside() {
+    let (app, _h) = site().await;
+    for path in PUBLIC_PAGES {
+        let (status, headers, html) = get(&app, path, &[]).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP, "{path}");
+        assert!(CSP.starts_with("default-src 'self';") && CSP.contains("frame-ancestors 'none'"));
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+        assert!(headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let refs = references(&html);
+        assert!(!refs.is_empty(), "{path} has no links at all");
+        for r in refs {
+            assert!(
+                r.starts_with('/') && !r.starts_with("//") || r.starts_with('#') || r.starts_with('?'),
+                "{path} references {r:?}, which is not on this site"
+            );
+        }
+        assert!(html.contains("<html lang=\"zh-CN\""), "{path}: Chinese first");
+    }
+}
+
+#[tokio::test]
+async fn every_embedded_file_is_served_immutable_under_this_builds_version_only() {
+    let (app, _h) = site().await;
+    for asset in assets::ASSETS {
+        let (status, headers, _) = get(&app, &assets::path(asset.name), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{}", asset.name);
+        assert_eq!(headers[header::CONTENT_TYPE], asset.content_type);
+        assert_eq!(
+            headers[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let stale = format!("/assets/000000000000/{}", asset.name);
+        assert_eq!(get(&app, &stale, &[]).await.0, StatusCode::NOT_FOUND);
+        if asset.name.ends_with(".js") || asset.name.ends_with(".mjs") {
+            assert!(asset.content_type.starts_with("text/javascript"));
+            let text = std::str::from_utf8(asset.bytes).unwrap();
+            for bad in ["https://", "http://", "//cdn", "unpkg", "jsdelivr"] {
+                let hits: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains(bad) && !l.trim_start().starts_with("//"))
+                    .filter(|l| !l.contains("http://www.w3.org/2000/svg"))
+                    .collect();
+                assert!(hits.is_empty(), "{} loads from outside: {hits:?}", asset.name);
+            }
+        }
+    }
+    // The pages name the files of this build.
+    let (_, _, html) = get(&app, "/signin", &[]).await;
+    assert!(html.contains(&assets::path("app.css")));
+}
+
+#[tokio::test]
+async fn language_comes_from_the_query_then_the_cookie_then_the_browser() {
+    let (app, _h) = site().await;
+    let (_, headers, html) = get(&app, "/signin?lang=en", &[]).await;
+    assert!(html.contains("<html lang=\"en\""));
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(cookies.iter().any(|c| c.starts_with("lang=en")), "{cookies:?}");
+    let (_, _, html) = get(&app, "/signin", &[("cookie", "lang=en")]).await;
+    assert!(html.contains("<html lang=\"en\""));
+    let (_, _, html) = get(&app, "/signin", &[("accept-language", "en-US,en;q=0.9")]).await;
+    assert!(html.contains("<html lang=\"en\""));
+    // The query wins over the cookie, the cookie over the browser.
+    let (_, _, html) = get(
+        &app,
+        "/signin?lang=zh",
+        &[("cookie", "lang=en"), ("accept-language", "en")],
+    )
+    .await;
+    assert!(html.contains("<html lang=\"zh-CN\""));
+    // The switch to the other language is marked as that language.
+    assert!(html.contains("lang=\"en\" hreflang=\"en\">English</a>"));
+}
+
+#[tokio::test]
+async fn large_mode_is_chosen_and_remembered() {
+    let (app, _h) = site().await;
+    let (_, headers, html) = get(&app, "/signin?mode=large", &[]).await;
+    assert!(html.contains("class=\"large\""));
+    assert!(headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("mode=large")));
+    let (_, _, html) = get(&app, "/signin", &[("cookie", "mode=large")]).await;
+    assert!(html.contains("class=\"large\""));
+    let (_, _, html) = get(&app, "/signin", &[]).await;
+    assert!(!html.contains("class=\"large\""));
+}
+
+/// Every state-changing route of the pages.
+const FORMS: &[&str] = &[
+    "/signin/password",
+    "/signin/phone",
+    "/signin/clerk",
+    "/signout",
+    "/r/some-link",
+    "/set-password/some-link",
+    "/till/pair/some-link",
+    "/till/redeem",
+    "/till/card",
+    "/till/refund",
+];
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_on_every_form() {
+    let (app, _h) = site().await;
+    for path in FORMS {
+        for (name, value) in [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://evil.example"),
+        ] {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(*path)
+                .header("host", "127.0.0.1:8080")
+                .header(name, value)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("name=a&password=b&key=k&code=1"))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} with {name}: {value}");
+        }
+        // The same form from this site's own page passes the check (and gets its own answer).
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(*path)
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "http://127.0.0.1:8080")
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("name=a&password=b&key=k&code=1"))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_ne!(response.status(), StatusCode::FORBIDDEN, "{path} from this site");
+    }
+}
+
+#[tokio::test]
+async fn pages_that_need_a_session_send_the_visitor_to_sign_in() {
+    let (app, _h) = site().await;
+    for path in ["/me", "/me/code", "/me/history", "/till", "/till/today", "/till/refund"] {
+        let (status, headers, _) = get(&app, path, &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(headers[header::LOCATION], format!("/signin?next={path}"));
+    }
+    // A made-up session value is nobody.
+    let (status, _, _) = get(&app, "/me", &[("cookie", "aixin_session=axs_made_up")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_api_still_answers_problems_and_pages_answer_pages() {
+    let (app, _h) = site().await;
+    let (status, headers, _) = get(&app, "/v1/no-such-route", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/problem+json"));
+    let (status, headers, html) = get(&app, "/no-such-page", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(html.contains("没有这个页面"));
+}
