@@ -20,7 +20,11 @@ async fn site() -> (Router, Harness) {
     (aixin::http::router(app), h)
 }
 
-async fn get(app: &Router, path: &str, headers: &[(&str, &str)]) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn get(
+    app: &Router,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let mut request = Request::builder().method(Method::GET).uri(path);
     for (k, v) in headers {
         request = request.header(*k, *v);
@@ -81,11 +85,16 @@ async fn pages_carry_the_policy_and_reference_nothing_outside() {
         assert!(!refs.is_empty(), "{path} has no links at all");
         for r in refs {
             assert!(
-                r.starts_with('/') && !r.starts_with("//") || r.starts_with('#') || r.starts_with('?'),
+                r.starts_with('/') && !r.starts_with("//")
+                    || r.starts_with('#')
+                    || r.starts_with('?'),
                 "{path} references {r:?}, which is not on this site"
             );
         }
-        assert!(html.contains("<html lang=\"zh-CN\""), "{path}: Chinese first");
+        assert!(
+            html.contains("<html lang=\"zh-CN\""),
+            "{path}: Chinese first"
+        );
     }
 }
 
@@ -111,7 +120,11 @@ async fn every_embedded_file_is_served_immutable_under_this_builds_version_only(
                     .filter(|l| l.contains(bad) && !l.trim_start().starts_with("//"))
                     .filter(|l| !l.contains("http://www.w3.org/2000/svg"))
                     .collect();
-                assert!(hits.is_empty(), "{} loads from outside: {hits:?}", asset.name);
+                assert!(
+                    hits.is_empty(),
+                    "{} loads from outside: {hits:?}",
+                    asset.name
+                );
             }
         }
     }
@@ -130,7 +143,10 @@ async fn language_comes_from_the_query_then_the_cookie_then_the_browser() {
         .iter()
         .map(|v| v.to_str().unwrap())
         .collect();
-    assert!(cookies.iter().any(|c| c.starts_with("lang=en")), "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.starts_with("lang=en")),
+        "{cookies:?}"
+    );
     let (_, _, html) = get(&app, "/signin", &[("cookie", "lang=en")]).await;
     assert!(html.contains("<html lang=\"en\""));
     let (_, _, html) = get(&app, "/signin", &[("accept-language", "en-US,en;q=0.9")]).await;
@@ -194,7 +210,11 @@ async fn a_cross_site_post_is_refused_on_every_form() {
                 .body(Body::from("name=a&password=b&key=k&code=1"))
                 .unwrap();
             let response = app.clone().oneshot(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} with {name}: {value}");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with {name}: {value}"
+            );
         }
         // The same form from this site's own page passes the check (and gets its own answer).
         let request = Request::builder()
@@ -207,14 +227,25 @@ async fn a_cross_site_post_is_refused_on_every_form() {
             .body(Body::from("name=a&password=b&key=k&code=1"))
             .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
-        assert_ne!(response.status(), StatusCode::FORBIDDEN, "{path} from this site");
+        assert_ne!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{path} from this site"
+        );
     }
 }
 
 #[tokio::test]
 async fn pages_that_need_a_session_send_the_visitor_to_sign_in() {
     let (app, _h) = site().await;
-    for path in ["/me", "/me/code", "/me/history", "/till", "/till/today", "/till/refund"] {
+    for path in [
+        "/me",
+        "/me/code",
+        "/me/history",
+        "/till",
+        "/till/today",
+        "/till/refund",
+    ] {
         let (status, headers, _) = get(&app, path, &[]).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(headers[header::LOCATION], format!("/signin?next={path}"));

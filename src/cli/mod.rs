@@ -80,6 +80,14 @@ enum Command {
         /// Seconds between signed checkpoints of every ledger's head (default: daily).
         #[arg(long, env = "AIXIN_CHECKPOINT_EVERY", default_value_t = 86_400)]
         checkpoint_every: u64,
+        /// Serve HTTPS with this certificate chain (PEM). The till's camera, the phone's code
+        /// generator and the screen wake lock need a secure context on anything but
+        /// localhost. Without it, put aixin behind a reverse proxy that terminates TLS.
+        #[arg(long, env = "AIXIN_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The private key (PEM) of `--tls-cert`.
+        #[arg(long, env = "AIXIN_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Apply database migrations and create the ledger if missing.
     Migrate,
@@ -168,7 +176,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve {
             listen,
             checkpoint_every,
-        } => serve::serve(g, listen, checkpoint_every).await,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                _ => None,
+            };
+            serve::serve(g, listen, checkpoint_every, tls).await
+        }
         Command::Migrate => database::migrate(g).await,
         Command::Verify => database::verify(g).await,
         Command::Receipt { command } => receipt::run(g, command),

@@ -30,7 +30,12 @@ pub(super) async fn serve(
     g: &Globals,
     listen: SocketAddr,
     checkpoint_every: u64,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> Result<ExitCode, String> {
+    let tls = match tls {
+        Some((cert, key)) => Some(tls_acceptor(&cert, &key)?),
+        None => None,
+    };
     let app = g.app().await?;
     let admins = app
         .store
@@ -45,12 +50,61 @@ pub(super) async fn serve(
     tokio::spawn(reload_keys(app.keys.clone()));
     tokio::spawn(expiry_schedule(app.earning.clone()));
     tokio::spawn(checkpoint_schedule(app.clone(), checkpoint_every));
-    print_banner(g, listen, &g.key_file(), created);
+    print_banner(g, listen, &g.key_file(), created, tls.is_some());
     if admins == 0 {
         print_first_admin_hint(g);
     }
-    serve_connections(listener, crate::http::router(app), shutdown_signal()).await;
+    let site = crate::web::Site {
+        ledger: g.ledger.clone(),
+    };
+    let router = crate::http::router(app).layer(axum::Extension(site));
+    serve_connections(listener, router, tls, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A TLS acceptor for `--tls-cert` / `--tls-key` (PEM files), HTTP/1.1 only.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// Serves one connection until it closes, or until `stop` turns true: then it finishes the
+/// request it is answering and closes.
+macro_rules! drive {
+    ($connection:ident, $stop:ident) => {{
+        tokio::pin!($connection);
+        tokio::select! {
+            result = $connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended");
+                }
+                return;
+            }
+            _ = $stop.wait_for(|stopped| *stopped) => {}
+        }
+        $connection.as_mut().graceful_shutdown();
+        if let Err(error) = $connection.await {
+            tracing::debug!(%error, "connection ended");
+        }
+    }};
 }
 
 /// The accept loop: at most [`CONNECTIONS_MAX`] connections at once, each HTTP/1.1 with the
@@ -59,6 +113,7 @@ pub(super) async fn serve(
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -78,10 +133,10 @@ async fn serve_connections(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, or a connection reset before it was accepted:
                     // wait a little instead of spinning.
@@ -91,24 +146,40 @@ async fn serve_connections(
                 }
             },
         };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let over_tls = tls.is_some();
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                // Who the pages count sign-in attempts against, and whether cookies get `Secure`.
+                request
+                    .extensions_mut()
+                    .insert(crate::web::ClientAddr(peer));
+                if over_tls {
+                    request.extensions_mut().insert(crate::web::OverTls);
+                }
+                request
+            },
+        ));
         let mut stop = stop_rx.clone();
+        let http = http.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "connection ended");
-                    }
-                    return;
+            match tls {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    drive!(connection, stop);
                 }
-                _ = stop.wait_for(|stopped| *stopped) => {}
-            }
-            connection.as_mut().graceful_shutdown();
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended");
+                Some(acceptor) => {
+                    // The TLS handshake is bounded like a request head.
+                    let accepted =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+                    let Ok(Ok(stream)) = accepted else {
+                        return;
+                    };
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    drive!(connection, stop);
+                }
             }
         });
     }
@@ -119,14 +190,18 @@ async fn serve_connections(
 }
 
 /// Where the server listens and which key file it signs with, on stderr.
-fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool) {
+fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
     eprintln!(
         "aixin is serving ledger {:?} from {}",
         g.ledger,
         redact(&g.database_url)
     );
-    eprintln!("  API:      http://{listen}/v1   (OpenAPI: http://{listen}/v1/openapi.json)");
-    eprintln!("  health:   http://{listen}/healthz");
+    eprintln!("  pages:    {scheme}://{listen}/   (till: /till, residents: /me, sign in: /signin)");
+    eprintln!(
+        "  API:      {scheme}://{listen}/v1   (OpenAPI: {scheme}://{listen}/v1/openapi.json)"
+    );
+    eprintln!("  health:   {scheme}://{listen}/healthz");
     eprintln!(
         "  keys:     {} ({})",
         key_file.display(),

@@ -64,7 +64,10 @@ pub async fn serve(Path((version, name)): Path<(String, String)>) -> Response {
     match found {
         Some(asset) if version == self::version() => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
                 (
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=31536000, immutable"),

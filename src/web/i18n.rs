@@ -216,7 +216,11 @@ pub fn expiring_words(lang: Lang, points_minor: i64, day: Date) -> String {
     let n = plain_number(points_minor);
     match lang {
         Lang::Zh => format!("{n} 分将于 {}月{}日到期", u8::from(day.month()), day.day()),
-        Lang::En => format!("{n} points expire on {} {}", month_name(day.month()), day.day()),
+        Lang::En => format!(
+            "{n} points expire on {} {}",
+            month_name(day.month()),
+            day.day()
+        ),
     }
 }
 
@@ -266,7 +270,10 @@ mod tests {
             Some(Lang::Zh)
         );
         assert_eq!(Lang::from_accept_language("fr, de"), None);
-        assert_eq!(Lang::from_accept_language("zh;q=0, en;q=0.1"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("zh;q=0, en;q=0.1"),
+            Some(Lang::En)
+        );
     }
 
     #[test]
@@ -277,6 +284,9 @@ mod tests {
         assert_eq!(signed_points(-4000), "−40");
         assert_eq!(signed_points(2500), "+25");
         let day = Date::from_calendar_date(2026, time::Month::December, 31).unwrap();
-        assert_eq!(expiring_words(Lang::Zh, 1200, day), "12 分将于 12月31日到期");
+        assert_eq!(
+            expiring_words(Lang::Zh, 1200, day),
+            "12 分将于 12月31日到期"
+        );
     }
 }

@@ -31,6 +31,7 @@ mod till;
 
 pub use i18n::{Lang, M};
 pub use refusal::sentence;
+pub use signin::Site;
 
 /// The Content-Security-Policy of every page: nothing from anywhere else; scripts only from
 /// this origin's files (and WebAssembly for the camera's barcode decoder); no inline script or
@@ -235,7 +236,8 @@ impl FromRequestParts<App> for Ctx {
         if let Some(mode) = asked_mode {
             ctx_cookie(MODE_COOKIE, mode);
         }
-        let large = asked_mode.or_else(|| cookie_value(&parts.headers, MODE_COOKIE)) == Some("large");
+        let large =
+            asked_mode.or_else(|| cookie_value(&parts.headers, MODE_COOKIE)) == Some("large");
         let asked_paper = query_value(query, "paper").filter(|p| matches!(*p, "58" | "80"));
         if let Some(paper) = asked_paper {
             ctx_cookie(PAPER_COOKIE, paper);
@@ -355,7 +357,10 @@ fn set_page_headers(h: &mut HeaderMap) {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -377,7 +382,10 @@ fn set_page_headers(h: &mut HeaderMap) {
 /// `Origin`, when sent, must be this host. Browsers send at least one of them on every POST;
 /// a client that sends neither is not a browser acting for someone else.
 pub async fn same_site_only(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();

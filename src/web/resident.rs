@@ -257,7 +257,11 @@ async fn history_inner(app: App, ctx: Ctx, before: Option<i64>) -> PageResult {
         }
     }
     let more = more
-        .then(|| items.last().map(|i| format!("/me/history?before={}", i.seq)))
+        .then(|| {
+            items
+                .last()
+                .map(|i| format!("/me/history?before={}", i.seq))
+        })
         .flatten();
     let page = HistoryPage {
         ctx: &ctx,

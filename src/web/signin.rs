@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{cookie_value, done, home_of, session_name, Ctx, Lang, PageError, Visitor, M};
-use super::{DEVICE_COOKIE, PageResult};
+use super::{PageResult, DEVICE_COOKIE};
 use crate::app::App;
 use crate::error::Error;
 
@@ -25,7 +25,10 @@ pub fn routes() -> Router<App> {
         .route("/signout", post(signout))
         .route("/signed-in", get(signed_in))
         .route("/r/{secret}", get(link_page).post(link))
-        .route("/set-password/{secret}", get(set_password_page).post(set_password))
+        .route(
+            "/set-password/{secret}",
+            get(set_password_page).post(set_password),
+        )
         .route("/till/pair/{secret}", get(pair_page).post(pair))
 }
 
@@ -214,9 +217,18 @@ async fn clerk(
 ) -> Response {
     let ledger = ledger_of(site.as_deref());
     let client = client_of(&headers, client.as_deref());
-    let device = cookie_value(&headers, DEVICE_COOKIE).unwrap_or("").to_owned();
+    let device = cookie_value(&headers, DEVICE_COOKIE)
+        .unwrap_or("")
+        .to_owned();
     let result = bridge::clerk(&app, &ledger, &device, &form.name, &form.pin, &client).await;
-    signed_in_or_again(ctx, result, "/till".to_owned(), true, form.name, String::new())
+    signed_in_or_again(
+        ctx,
+        result,
+        "/till".to_owned(),
+        true,
+        form.name,
+        String::new(),
+    )
 }
 
 async fn signout(State(app): State<App>, mut ctx: Ctx, headers: HeaderMap) -> Response {

@@ -498,11 +498,7 @@ struct RefundQuery {
     receipt: Option<String>,
 }
 
-async fn refund_page(
-    State(app): State<App>,
-    ctx: Ctx,
-    Query(q): Query<RefundQuery>,
-) -> Response {
+async fn refund_page(State(app): State<App>, ctx: Ctx, Query(q): Query<RefundQuery>) -> Response {
     done(refund_form(app, ctx, q.receipt.unwrap_or_default(), None))
 }
 
@@ -537,7 +533,10 @@ async fn refund(State(app): State<App>, ctx: Ctx, Form(form): Form<RefundForm>) 
 async fn refund_inner(app: App, ctx: Ctx, form: RefundForm) -> PageResult {
     let (p, _) = try_page!(ctx, clerk(&ctx));
     let text: String = form.receipt.trim().chars().take(4096).collect();
-    let verified = try_page!(ctx, app.redemption.verify_receipt(&p.ledger_id, &text).await);
+    let verified = try_page!(
+        ctx,
+        app.redemption.verify_receipt(&p.ledger_id, &text).await
+    );
     let receipt = match verified.0 {
         Ok(receipt) => receipt,
         Err(_) => {
