@@ -113,6 +113,7 @@ error_codes! {
     CorrectionNotOpen = ("correction_not_open", 409, "The correction was already resolved"),
     // Redemption.
     RedemptionCodeInvalid = ("redemption_code_invalid", 422, "The redemption code or card is invalid, expired or already used; ask the resident to refresh the code"),
+    ForeignPaymentCode = ("foreign_payment_code", 422, "This is a payment app's code, not an aixin code; ask the resident for their aixin code"),
     ShopAttemptsExhausted = ("shop_attempts_exhausted", 429, "Too many failed code attempts at this shop this hour"),
     ItemInactive = ("item_inactive", 422, "An item in the basket is not on sale"),
     UnknownItem = ("unknown_item", 422, "An item in the basket is not in this shop's catalogue"),
@@ -262,6 +263,10 @@ pub struct Fields {
     /// The request field that is wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The payment app whose code was shown instead of an aixin code: `wechat`, `alipay` or
+    /// `unionpay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 impl Error {

@@ -13,7 +13,7 @@ use aixin::keys::{KeyRing, SharedKeys};
 use aixin::ledger::code;
 use axum::body::Body;
 use axum::http::{Method, Request};
-use common::{assert_invariants, Harness, T0};
+use common::{assert_invariants, Harness, Raw, T0};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -292,6 +292,8 @@ on_both_backends!(
     a_shop_that_does_not_serve_a_resident_cannot_lock_their_card,
     the_guessing_bound_is_the_number_the_spec_states,
     an_unknown_number_takes_as_long_as_a_known_one,
+    a_payment_apps_code_is_named_and_counts_nothing,
+    a_code_shown_after_a_sale_is_accepted,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -1695,4 +1697,188 @@ async fn issuing_a_card_twice_with_one_key_keeps_the_card(h: Harness) {
         first.body["generation"].as_i64().map(|g| g + 1)
     );
     assert_eq!(reissued.body["number"], first.body["number"]);
+}
+
+/// Every failed-attempt count of the world's ledger: the credentials' failures at serving and
+/// at non-serving shops, and the shops' hourly failures, each summed.
+async fn failure_counts(w: &World) -> (i64, i64, i64) {
+    let sql = "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT),
+                      CAST(COALESCE(SUM(foreign_failures), 0) AS BIGINT),
+                      CAST((SELECT COALESCE(SUM(failures), 0) FROM code_failures) AS BIGINT)
+               FROM credentials";
+    match &w.h.raw {
+        Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        Raw::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+    }
+}
+
+async fn a_payment_apps_code_is_named_and_counts_nothing(h: Harness) {
+    // Proves TRUST.md's "the till names a foreign code and counts no failed attempt": an Alipay
+    // code (Alipay's own example, and a retired layout-1 code of the resident's own number,
+    // check digit and all, which is an Alipay code), a WeChat Pay code and a UnionPay code, as a
+    // code or typed into the card's number, are each refused at once as `foreign_payment_code`
+    // naming the app; nothing is posted, no count moves, and after more of them than the lock
+    // limit the resident's own code still works.
+    let w = world(h, 1, "100").await;
+    let number = &w.residents[0].1;
+    let layout1 = {
+        let body = format!("28{number}123456");
+        let check = code::damm(body.as_bytes());
+        format!("{body}{check}")
+    };
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    let counts = failure_counts(&w).await;
+    assert_eq!(counts, (0, 0, 0));
+    let head = w.h.store.head(LEDGER).await.unwrap().unwrap();
+    let cases = [
+        (json!({"code": "289431869362714645"}), "alipay"),
+        (json!({"code": layout1}), "alipay"),
+        (json!({"code": "1345 6789 0123 4567 89"}), "wechat"),
+        (json!({"code": "6212345678901234567"}), "unionpay"),
+        (
+            json!({"card": {"number": "134567890123456789", "pin": "123456"}}),
+            "wechat",
+        ),
+    ];
+    let mut n = 0;
+    for round in 0..3 {
+        for (shown, app) in &cases {
+            n += 1;
+            let r = w
+                .redeem(
+                    &w.clerk,
+                    &format!("foreign-{n}"),
+                    shown.clone(),
+                    oil.clone(),
+                )
+                .await;
+            assert_eq!(r.status, 422, "round {round}, {shown}: {}", r.body);
+            assert_eq!(
+                r.body["code"], "foreign_payment_code",
+                "{shown}: {}",
+                r.body
+            );
+            assert_eq!(r.body["type"], "urn:aixin:problem:foreign_payment_code");
+            assert_eq!(r.body["app"], *app, "{shown}: {}", r.body);
+        }
+    }
+    assert!(n > aixin::ledger::presence::CREDENTIAL_FAILURES_MAX as usize);
+    assert_eq!(
+        failure_counts(&w).await,
+        counts,
+        "no failed attempt counted"
+    );
+    assert_eq!(
+        w.h.store.head(LEDGER).await.unwrap().unwrap(),
+        head,
+        "nothing posted"
+    );
+    assert_eq!(w.balance(0).await, "100.00");
+    // The resident's own code: accepted.
+    let own = w.code(0).await;
+    let r = w
+        .redeem(&w.clerk, "own", json!({"code": own}), oil.clone())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(w.balance(0).await, "70.00");
+    // And a wrong aixin code does count (the counts above could move).
+    let mut wrong = own.into_bytes();
+    wrong.swap(20, 21);
+    if wrong[20] == wrong[21] {
+        wrong.swap(11, 12);
+    }
+    let r = w
+        .redeem(
+            &w.clerk,
+            "typo",
+            json!({"code": String::from_utf8(wrong).unwrap()}),
+            oil.clone(),
+        )
+        .await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "wrong-pin",
+            json!({"card": {"number": number, "pin": wrong_pin(&w, 0)}}),
+            oil,
+        )
+        .await;
+    assert_eq!(r.body["code"], "redemption_code_invalid", "{}", r.body);
+    assert_eq!(
+        failure_counts(&w).await,
+        (1, 0, 1),
+        "only the wrong PIN counted, not the typo"
+    );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_code_shown_after_a_sale_is_accepted(h: Harness) {
+    // Proves that the code GET /v1/residents/{id}/code answers after a sale, in the same 30 s
+    // step, is accepted at the till (the step just used is dead, so it is the next step's), that
+    // the answer carries what a phone needs to make the same code offline, and that a resident
+    // who used up the window is told how long to wait rather than shown a code the till refuses.
+    let w = world(h, 1, "1000").await;
+    let oil = json!([{"sku": "OIL1", "quantity": 1}]);
+    let secret: [u8; 32] = hex::decode(&w.secrets[0]).unwrap().try_into().unwrap();
+    let number: u32 = w.residents[0].1.parse().unwrap();
+    // 10 s into a step.
+    w.h.clock.set(T0 + 10_000_000);
+    let now = w.h.clock.now_micros();
+    let now_step = code::step_of(now);
+    let current = |w: &World| {
+        let path = format!("/v1/residents/{}/code", w.residents[0].0);
+        let api = w.api.clone();
+        let staff = w.staff.clone();
+        async move {
+            let r = api.call(&staff, Method::GET, &path, None, None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        }
+    };
+    let first = current(&w).await;
+    assert_eq!(first["layout"], 2);
+    assert_eq!(first["number"], w.residents[0].1);
+    assert_eq!(first["step"], now_step);
+    assert_eq!(first["last_used_step"], Value::Null);
+    assert_eq!(first["expires_in_seconds"], 20);
+    assert_eq!(first["valid_in_seconds"], 0);
+    let mut last = None;
+    for (i, ahead) in [0i64, 1, 2].into_iter().enumerate() {
+        let shown = if i == 0 {
+            first.clone()
+        } else {
+            current(&w).await
+        };
+        let step = now_step + ahead;
+        assert_eq!(shown["step"], step, "{shown}");
+        assert_eq!(shown["last_used_step"], json!(last), "{shown}");
+        assert_eq!(shown["expires_in_seconds"], 20 + 30 * ahead, "{shown}");
+        assert_eq!(shown["valid_in_seconds"], 0, "{shown}");
+        // What a phone makes offline from the secret, the number and the last used step.
+        let offline = code::code_for_step(&secret, number, code::step_to_show(now_step, last));
+        assert_eq!(shown["code"], offline);
+        let r = w
+            .redeem(
+                &w.clerk,
+                &format!("sale-{i}"),
+                json!({"code": shown["code"]}),
+                oil.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "sale {i} with {shown}: {}", r.body);
+        last = Some(step);
+    }
+    // Three sales in one step: the next unused step is beyond the window. The answer says how
+    // long to wait; at that moment the code is accepted.
+    let waiting = current(&w).await;
+    assert_eq!(waiting["step"], now_step + 3);
+    assert_eq!(waiting["valid_in_seconds"], 20, "{waiting}");
+    w.h.clock.advance(20_000_000);
+    let r = w
+        .redeem(&w.clerk, "sale-3", json!({"code": waiting["code"]}), oil)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(w.balance(0).await, "880.00");
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }

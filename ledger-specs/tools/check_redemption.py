@@ -29,14 +29,37 @@ def truncate(mac):
     return (struct.unpack(">I", mac[o:o + 4])[0] & 0x7FFFFFFF) % 1_000_000
 
 def otp(secret, number, step):
-    return truncate(hmac.new(secret, b"aixin-code-v1" + struct.pack(">Iq", number, step), hashlib.sha256).digest())
+    # Layout 2: the same dynamic truncation over 8 bytes (63 bits), 13 digits.
+    mac = hmac.new(secret, b"aixin-code-v2" + struct.pack(">Iq", number, step), hashlib.sha256).digest()
+    o = mac[31] & 0x0F
+    return (struct.unpack(">Q", mac[o:o + 8])[0] & 0x7FFFFFFFFFFFFFFF) % 10**13
 
 def pin(secret, number):
     return truncate(hmac.new(secret, b"aixin-pin-v1" + struct.pack(">I", number), hashlib.sha256).digest())
 
 def code(number, o):
-    body = "28%09d%06d" % (number, o)
+    body = "72%09d%013d" % (number, o)
     return body + str(damm(body))
+
+def step_of(unix_seconds):
+    return unix_seconds // 30  # floor, also below zero
+
+def step_to_show(unix_seconds, last_used_step):
+    now = step_of(unix_seconds)
+    return now if last_used_step is None else max(now, last_used_step + 1)
+
+# The ranges the till names (redemption-code.md section 3.1): (app, lengths, prefixes).
+RANGES = [("wechat", range(18, 19), range(10, 16)),
+          ("alipay", range(16, 25), range(25, 31)),
+          ("unionpay", range(19, 20), range(62, 63))]
+
+def foreign_app(digits):
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    for app, lengths, prefixes in RANGES:
+        if len(digits) in lengths and int(digits[:2]) in prefixes:
+            return app
+    return None
 
 class Reader:
     def __init__(self, b): self.b, self.i = b, 0
@@ -87,10 +110,21 @@ def check_vectors(v):
                   + struct.pack(">I", cs["generation"]))
     assert secret.hex() == cs["secret_hex"], "credential secret"
     c = v["codes"]; s = bytes.fromhex(c["secret_hex"])
+    assert c["layout"] == 2, "layout"
     for x in c["vectors"]:
+        assert step_of(x["unix_seconds"]) == x["step"], x
         o = otp(s, c["number"], x["step"])
-        assert "%06d" % o == x["otp"] and code(c["number"], o) == x["code"], x
-        assert damm(x["code"]) == 0
+        assert "%013d" % o == x["otp"] and code(c["number"], o) == x["code"], x
+        assert len(x["code"]) == 25 and x["code"].startswith("72") and damm(x["code"]) == 0
+        assert foreign_app(x["code"]) is None, x
+    sh = v["shown"]; s = bytes.fromhex(sh["secret_hex"])
+    for x in sh["vectors"]:
+        t, step = x["unix_seconds"], step_to_show(x["unix_seconds"], x["last_used_step"])
+        assert step == x["step"] and code(sh["number"], otp(s, sh["number"], step)) == x["code"], x
+        assert x["expires_in_seconds"] == (step + 1) * 30 - t, x
+        assert x["valid_in_seconds"] == max(0, (step - 2) * 30 - t), x
+    for x in v["foreign"]:
+        assert foreign_app(x["digits"]) == x["app"], x
     for x in v["damm"]:
         assert damm(x["digits"]) == x["check"], ("damm", x)
     p = v["pin"]
@@ -105,6 +139,8 @@ def check_vectors(v):
         assert sum(l["points_minor"] for l in f["lines"]) == f["total_minor"]
     print("damm: %d verified" % len(v["damm"]))
     print("codes: %d verified" % len(c["vectors"]))
+    print("shown: %d verified" % len(sh["vectors"]))
+    print("foreign: %d verified" % len(v["foreign"]))
     print("receipts: %d verified" % len(v["receipts"]))
 
 if __name__ == "__main__":

@@ -218,6 +218,9 @@ pub struct Problem {
     limit: Option<String>,
     #[schema(nullable = false)]
     field: Option<String>,
+    /// For `foreign_payment_code`: `wechat`, `alipay` or `unionpay`.
+    #[schema(nullable = false)]
+    app: Option<String>,
     /// For rosters: every bad line.
     #[schema(nullable = false)]
     lines: Option<Vec<LineProblemSchema>>,

@@ -448,7 +448,8 @@ pub struct CardBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemBody {
-    /// The 18-digit code as scanned or typed.
+    /// The 25-digit code (layout 2) as scanned or typed; a payment app's code is refused as
+    /// `foreign_payment_code`.
     pub code: Option<String>,
     /// Or a printed card's number and PIN.
     pub card: Option<CardBody>,

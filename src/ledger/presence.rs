@@ -48,8 +48,8 @@ pub fn hour_of(micros: i64) -> i64 {
 /// What the resident showed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proof {
-    /// The 6-digit one-time password of an 18-digit code.
-    Code { otp: u32 },
+    /// The 13-digit one-time password of a 25-digit code (layout 2).
+    Code { otp: u64 },
     /// A printed card's PIN.
     Card { pin: u32 },
 }

@@ -17,8 +17,7 @@ use crate::auth::{hash_token, token_text, Principal, Role};
 use crate::calendar::text as day_text;
 use crate::calendar::{day_of, day_start_micros, format_date};
 use crate::earning::service::{check_text, require_staff, Earning};
-use crate::error::Error;
-use crate::error::ErrorCode;
+use crate::error::{Error, ErrorCode, Fields};
 use crate::keys::SharedKeys;
 use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
@@ -162,14 +161,28 @@ pub struct IssuedCredential {
     pub card_pin: String,
 }
 
-/// The code to show right now.
+/// The code to show right now, and what a phone needs to go on showing the right one offline
+/// (`ledger-specs/redemption-code.md` §4.2; `src/web/assets/code.js` does it in a page).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CurrentCode {
     /// The digits to show as a barcode and a QR code.
+    #[schema(example = "7230511704215369712195956")]
     pub code: String,
-    /// The time step the code belongs to.
+    /// The code layout (2).
+    pub layout: u8,
+    /// The credential number (9 digits), which the code carries.
+    pub number: String,
+    /// The time step the code belongs to: the current one, or the first after the last step
+    /// used if a sale already used the current one.
     pub step: i64,
+    /// The step of the last code accepted at a till, if any: codes of it and earlier steps are
+    /// dead.
+    pub last_used_step: Option<i64>,
+    /// Seconds until a newer code replaces this one.
     pub expires_in_seconds: i64,
+    /// Seconds until the till accepts this code: 0, unless codes were used so often that the
+    /// next unused step lies beyond the accepted window (more than two steps ahead).
+    pub valid_in_seconds: i64,
 }
 
 /// A redemption or refund as answered to the till.
@@ -733,12 +746,20 @@ impl Redemption {
                 )
             })?;
         let now = self.now();
+        let seconds = now.div_euclid(1_000_000);
         let secret = self.secret_of(ledger, &credential);
-        let step = code::step_of(now);
+        // A credential's last step starts at 0 (1970): no code of it was ever used.
+        let last_used_step = Some(credential.last_step).filter(|s| *s > 0);
+        let now_step = code::step_of(now);
+        let step = code::step_to_show(now_step, last_used_step);
         Ok(CurrentCode {
-            code: code::code_at(&secret, credential.number, now),
+            code: code::code_for_step(&secret, credential.number, step),
+            layout: code::LAYOUT,
+            number: format!("{:09}", credential.number),
             step,
-            expires_in_seconds: (step + 1) * code::STEP_SECONDS - now.div_euclid(1_000_000),
+            last_used_step,
+            expires_in_seconds: (step + 1) * code::STEP_SECONDS - seconds,
+            valid_in_seconds: ((step - code::STEP_WINDOW) * code::STEP_SECONDS - seconds).max(0),
         })
     }
 
@@ -1396,19 +1417,42 @@ fn stand_in_holder(ledger: &str, number: u32, shop: &Shop) -> CredentialHolder {
 }
 
 /// The credential number a resident shows, the proof that goes with it, and the bytes the
-/// idempotency fingerprint adds for it.
+/// idempotency fingerprint adds for it. Text that is no aixin code is refused here, before
+/// the writer, so it counts as no failed attempt: a payment app's code (a resident showing
+/// the wrong app, or a scanner typing into the wrong field) as `foreign_payment_code`, naming
+/// the app; anything else malformed as `redemption_code_invalid`.
 fn parse_shown(shown: &Shown) -> Result<(u32, Proof, String)> {
-    let invalid = || Error::from(LedgerError::RedemptionCodeInvalid);
+    let invalid = |text: &str| match code::foreign_app(text) {
+        Some(app) => foreign_payment_code(app),
+        None => Error::from(LedgerError::RedemptionCodeInvalid),
+    };
     Ok(match shown {
         Shown::Code(text) => {
-            let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid())?;
+            let ParsedCode { number, otp } = code::parse(text).map_err(|_| invalid(text))?;
             (number, Proof::Code { otp }, format!("code:{number}:{otp}"))
         }
-        Shown::Card { number, pin } => {
-            let number = code::parse_number(number).ok_or_else(invalid)?;
-            let pin = code::parse_pin(pin).ok_or_else(invalid)?;
+        Shown::Card { number: text, pin } => {
+            let number = code::parse_number(text).ok_or_else(|| invalid(text))?;
+            let pin = code::parse_pin(pin).ok_or_else(|| invalid(pin))?;
             (number, Proof::Card { pin }, format!("card:{number}:{pin}"))
         }
+    })
+}
+
+/// The refusal of a payment app's code shown at the till.
+fn foreign_payment_code(app: code::PaymentApp) -> Error {
+    let name = match app {
+        code::PaymentApp::WeChat => "a WeChat Pay",
+        code::PaymentApp::Alipay => "an Alipay",
+        code::PaymentApp::UnionPay => "a UnionPay QuickPass",
+    };
+    err(
+        ErrorCode::ForeignPaymentCode,
+        format!("this is {name} payment code, not an aixin code: nothing was posted or counted"),
+    )
+    .with_fields(Fields {
+        app: Some(app.as_str().to_owned()),
+        ..Fields::default()
     })
 }
 
