@@ -763,6 +763,23 @@ impl Redemption {
         })
     }
 
+    /// The code secret (hex) for the resident's own phone, which makes the codes itself and so
+    /// keeps showing them without a network. Only the resident signed in as themself gets it;
+    /// staff hand it over only at issuance.
+    pub async fn phone_secret(&self, p: &Principal, resident: Uuid) -> Result<String> {
+        if p.role != Role::Resident || p.scope.as_deref() != Some(&resident.to_string()) {
+            return Err(Error::not_found());
+        }
+        let ledger = Self::ledger_of(p);
+        let credential = self
+            .store
+            .credential_of(ledger, resident)
+            .await?
+            .filter(|c| c.active)
+            .ok_or_else(|| Error::bare(ErrorCode::CredentialRevoked))?;
+        Ok(hex::encode(self.secret_of(ledger, &credential)))
+    }
+
     // ---- Redeeming ----
 
     /// Redeems a basket at the caller's shop with a code or card.

@@ -33,9 +33,13 @@ assets! {
     "print-80.css" => "text/css; charset=utf-8",
     "till.js" => "text/javascript; charset=utf-8",
     "resident.js" => "text/javascript; charset=utf-8",
+    "code.js" => "text/javascript; charset=utf-8",
     "code128.js" => "text/javascript; charset=utf-8",
     "scan.js" => "text/javascript; charset=utf-8",
     "vendor/qrcode-generator/qrcode.mjs" => "text/javascript; charset=utf-8",
+    "vendor/ponyfill.js" => "text/javascript; charset=utf-8",
+    "vendor/zxing-exported.js" => "text/javascript; charset=utf-8",
+    "vendor/zxing_reader.wasm" => "application/wasm",
 }
 
 /// The hash of every embedded file (12 hex digits), the path segment of this build's files.

@@ -88,20 +88,25 @@ async fn home_inner(app: App, ctx: Ctx) -> PageResult {
 #[template(path = "code.html")]
 struct CodePage<'a> {
     ctx: &'a Ctx,
-    /// The digits grouped in fours for reading aloud.
+    /// The digits grouped in fives for reading aloud (as code.js groups them).
     grouped: String,
     digits: String,
     qr: String,
     barcode: String,
     seconds_left: i64,
     points: String,
+    /// For the page's own generator: the secret, the number, the last step used, the time.
+    secret: String,
+    number: String,
+    last_used: String,
+    server_now: i64,
 }
 
-/// Digits in groups of four: "9012 3456 7890 1234 56".
+/// Digits in groups of five: "72305 11704 21536 97121 95956".
 pub fn grouped(digits: &str) -> String {
     let chars: Vec<char> = digits.chars().collect();
     chars
-        .chunks(4)
+        .chunks(5)
         .map(|c| c.iter().collect::<String>())
         .collect::<Vec<_>>()
         .join(" ")
@@ -113,7 +118,17 @@ async fn code_page(State(app): State<App>, ctx: Ctx) -> Response {
 
 async fn code_inner(app: App, ctx: Ctx) -> PageResult {
     let (p, id) = try_page!(ctx, me(&ctx));
-    let code = try_page!(ctx, app.redemption.current_code(&p, id).await);
+    let code = match app.redemption.current_code(&p, id).await {
+        Ok(code) => code,
+        Err(e) if e.code == crate::error::ErrorCode::CredentialRevoked => {
+            let page = NoCodePage { ctx: &ctx };
+            let html = askama::Template::render(&page);
+            drop(page);
+            return Ok(ctx.html(html));
+        }
+        Err(e) => return Err((ctx, e.into())),
+    };
+    let secret = try_page!(ctx, app.redemption.phone_secret(&p, id).await);
     let balance = try_page!(ctx, app.earning.balance(&p, id).await);
     let qr = crate::redeem::receipt::qr_svg(&code.code).unwrap_or_default();
     let barcode = super::till::code128_svg(&code.code);
@@ -125,10 +140,23 @@ async fn code_inner(app: App, ctx: Ctx) -> PageResult {
         barcode,
         seconds_left: code.expires_in_seconds,
         points: plain_number(balance.points_minor),
+        secret,
+        number: code.number.clone(),
+        last_used: code
+            .last_used_step
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        server_now: app.clock.now_micros().div_euclid(1_000_000),
     };
     let html = askama::Template::render(&page);
     drop(page);
     Ok(ctx.html(html))
+}
+
+#[derive(askama::Template)]
+#[template(path = "no_code.html")]
+struct NoCodePage<'a> {
+    ctx: &'a Ctx,
 }
 
 /// What the code page polls: the balance, so it notices a redemption and can say 兑换成功.
@@ -136,6 +164,7 @@ async fn code_inner(app: App, ctx: Ctx) -> PageResult {
 struct CodeStatus {
     points: String,
     step: i64,
+    last_used_step: Option<i64>,
 }
 
 async fn code_status(State(app): State<App>, ctx: Ctx) -> Response {
@@ -152,6 +181,7 @@ async fn code_status(State(app): State<App>, ctx: Ctx) -> Response {
     Json(CodeStatus {
         points: plain_number(balance.points_minor),
         step: code.step,
+        last_used_step: code.last_used_step,
     })
     .into_response()
 }

@@ -4,16 +4,12 @@
 // awake where the browser allows; while online the page notices a redemption and says 兑换成功
 // with the new balance, and moves on to a code the till has not seen.
 
-import { codeAt, stepOf, secondsLeft } from "./code.js";
+import { codeOfStep, stepFor, secondsLeft, validInSeconds, grouped } from "./code.js";
 import { svg as barcodeSvg } from "./code128.js";
 import qrcode from "./vendor/qrcode-generator/qrcode.mjs";
 
 const box = document.getElementById("code");
 for (const el of document.querySelectorAll(".js-only")) el.hidden = false;
-
-function grouped(digits) {
-  return digits.replace(/(\d{4})(?=\d)/g, "$1 ");
-}
 
 function qrSvg(digits) {
   const qr = qrcode(0, "M");
@@ -48,9 +44,9 @@ if (box && box.dataset.secret) {
 
   async function render() {
     const t = now();
-    const step = Math.max(stepOf(t), lastUsed === null ? -Infinity : lastUsed + 1);
+    const step = stepFor(t, lastUsed);
     if (step !== shown) {
-      const digits = await codeAt(secret, number, t, lastUsed);
+      const digits = await codeOfStep(secret, number, step);
       shown = step;
       box.dataset.digits = digits;
       document.getElementById("digits").textContent = grouped(digits);
@@ -58,8 +54,11 @@ if (box && box.dataset.secret) {
       document.getElementById("qr").replaceChildren(qrSvg(digits));
       document.getElementById("qr").setAttribute("aria-label", grouped(digits));
     }
-    const left = Math.max(1, Math.ceil(secondsLeft(t)));
-    document.getElementById("left").textContent = en ? `Changes in ${left} s` : `${left} 秒后更新`;
+    const wait = validInSeconds(t, lastUsed);
+    const left = Math.max(1, Math.ceil(secondsLeft(t, lastUsed)));
+    document.getElementById("left").textContent = wait > 0
+      ? (en ? `Usable in ${wait} s` : `${wait} 秒后可用`)
+      : (en ? `Changes in ${left} s` : `${left} 秒后更新`);
   }
   render();
   setInterval(render, 1000);

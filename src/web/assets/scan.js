@@ -5,8 +5,8 @@ let detector = null;
 
 async function ready() {
   if (detector) return detector;
-  const mod = await import("./vendor/barcode-detector/ponyfill.js");
-  const wasm = new URL("./vendor/zxing-wasm/zxing_reader.wasm", import.meta.url).href;
+  const mod = await import("./vendor/ponyfill.js");
+  const wasm = new URL("./vendor/zxing_reader.wasm", import.meta.url).href;
   await mod.prepareZXingModule({
     overrides: { locateFile: (path, prefix) => (path.endsWith(".wasm") ? wasm : prefix + path) },
     fireImmediately: true,
