@@ -234,8 +234,8 @@ pub trait SessionStore: Send + Sync + 'static {
     // ---- Counted attempts ----
 
     /// Counts attempt `id` under each of `keys` (scope, SHA-256 of the key) at `now_micros`,
-    /// forgetting attempts made before `since_micros`; returns, per key, the attempts counted
-    /// since then, this one included.
+    /// forgetting attempts made at or before `since_micros`; returns, per key, the attempts
+    /// counted after it, this one included.
     async fn count_attempt(
         &self,
         ledger_id: &str,

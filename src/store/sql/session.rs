@@ -511,7 +511,7 @@ macro_rules! session_store {
                     since_micros: i64,
                 ) -> Result<Vec<Counted>, StoreError> {
                     let mut tx = Self::begin_write(&self.pool).await?;
-                    sqlx::query("DELETE FROM sign_in_failures WHERE at < $2 AND ledger_id = $1")
+                    sqlx::query("DELETE FROM sign_in_failures WHERE at <= $2 AND ledger_id = $1")
                         .bind(ledger_id)
                         .bind(since_micros)
                         .execute(&mut *tx)
@@ -536,7 +536,7 @@ macro_rules! session_store {
                     for (_, key_hash) in keys {
                         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
                             "SELECT count(*), min(at) FROM sign_in_failures
-                             WHERE key_hash = $2 AND at >= $3 AND ledger_id = $1",
+                             WHERE key_hash = $2 AND at > $3 AND ledger_id = $1",
                         )
                         .bind(ledger_id)
                         .bind(key_hash.as_slice())
