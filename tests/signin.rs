@@ -37,6 +37,7 @@ on_both_backends!(
     managing_sign_in_is_authorized_in_the_service,
     passwords_and_pins_are_argon2id_at_owasp_cost,
     cashiers_may_scan_and_nothing_else,
+    the_demo_opens_to_a_browser,
 );
 
 const LEDGER: &str = "test";
@@ -1833,4 +1834,84 @@ async fn refusals_of(
             code(s.revoke_sessions_of(p, w.owner.0.token_id).await),
         ),
     ]
+}
+
+async fn the_demo_opens_to_a_browser(h: Harness) {
+    // Proves what `aixin seed-demo` prints lets a browser in: each demo user sets a password
+    // through their link and signs in with it; the pairing link pairs a till on which the demo
+    // clerk signs in with the printed PIN; the resident signs in with their link and with their
+    // phone and card PIN (the cards derive from the same keys as the server's App).
+    let keys = SharedKeys::fixed(KeyRing::generate(&aixin::clock::OsEntropy, T0));
+    let demo_ledger = "demo";
+    let report = aixin::seed::seed_demo_with_keys(
+        h.stores.clone(),
+        keys.clone(),
+        demo_ledger,
+        120,
+        2026,
+        T0,
+    )
+    .await
+    .unwrap();
+    let app = App::new(
+        h.stores.clone(),
+        h.clock.clone(),
+        std::sync::Arc::new(aixin::clock::OsEntropy),
+    )
+    .with_keys(keys);
+    let demo = aixin::seed::open_to_browsers(&app, demo_ledger, &report)
+        .await
+        .unwrap();
+    let s = &app.sessions;
+    let roles: Vec<Role> = demo.users.iter().map(|u| u.0).collect();
+    assert_eq!(roles, [Role::Admin, Role::Staff, Role::Auditor]);
+    for (role, name, link) in &demo.users {
+        s.set_password(demo_ledger, &link.secret, PASSWORD)
+            .await
+            .unwrap();
+        let session = s
+            .sign_in_password(demo_ledger, name, PASSWORD, CLIENT)
+            .await
+            .unwrap();
+        assert_eq!(session.signed_in.principal.role, *role);
+    }
+    let till = s
+        .redeem_pairing_link(demo_ledger, &demo.pairing.secret, None)
+        .await
+        .unwrap();
+    assert_eq!(till.device.shop_id, demo.shop_id);
+    let clerk = s
+        .sign_in_clerk(
+            demo_ledger,
+            &till.secret,
+            &demo.clerk,
+            &demo.clerk_pin,
+            CLIENT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(clerk.signed_in.principal.role, Role::Shop);
+    assert_eq!(
+        clerk.signed_in.principal.scope,
+        Some(demo.shop_id.to_string())
+    );
+    let resident = s
+        .sign_in_link(demo_ledger, &demo.resident_link.secret, true, CLIENT)
+        .await
+        .unwrap();
+    assert_eq!(resident.signed_in.name, demo.resident_name);
+    let me = resident.signed_in.principal;
+    let id: Uuid = me.scope.as_deref().unwrap().parse().unwrap();
+    app.redemption.current_code(&me, id).await.unwrap();
+    let by_phone = s
+        .sign_in_phone(
+            demo_ledger,
+            &demo.resident_phone,
+            &demo.resident_card_pin,
+            false,
+            CLIENT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_phone.signed_in.principal, me);
 }
