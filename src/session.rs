@@ -441,9 +441,13 @@ impl Sessions {
     }
 
     /// Verifies `secret` against each PHC string (or the stand-in when there is none, so the
-    /// work does not depend on it); the index of the first that matches.
+    /// work does not depend on it); the index of the first that matches. Only the first
+    /// [`PASSWORD_MAX_BYTES`] bytes are hashed (a longer secret is never a password or PIN, and
+    /// need not cost more to refuse).
     async fn first_match(&self, secret: &str, phcs: Vec<String>) -> Result<Option<usize>> {
-        let secret = secret.as_bytes().to_vec();
+        let too_long = secret.len() > PASSWORD_MAX_BYTES;
+        let secret = secret.as_bytes()[..secret.len().min(PASSWORD_MAX_BYTES)].to_vec();
+        let phcs = if too_long { Vec::new() } else { phcs };
         let _permit = self
             .hashing
             .acquire()
@@ -693,9 +697,7 @@ impl Sessions {
         let attempt = self
             .begin_attempt(ledger, Some(&format!("user\0{name}")), client)
             .await?;
-        let plausible = !name.is_empty()
-            && name.len() <= 4 * NAME_MAX_CHARS
-            && password.len() <= PASSWORD_MAX_BYTES;
+        let plausible = !name.is_empty() && name.len() <= 4 * NAME_MAX_CHARS;
         let user = if plausible {
             self.store.user_by_name(ledger, name).await?
         } else {
@@ -740,7 +742,7 @@ impl Sessions {
         };
         let account = format!("clerk\0{}\0{name}", device.shop_id);
         let attempt = self.begin_attempt(ledger, Some(&account), client).await?;
-        let clerks = if pin.len() <= 16 && name.len() <= 4 * NAME_MAX_CHARS {
+        let clerks = if name.len() <= 4 * NAME_MAX_CHARS {
             self.store
                 .clerks_with_pins(ledger, device.shop_id, Some(name))
                 .await?
