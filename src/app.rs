@@ -1,7 +1,7 @@
 //! The application core: the one place that puts the store, the writers, the key ring and the
 //! services together. Every edge — the HTTP API, the command line, the demo seed and the web
 //! pages — starts from an [`App`] and calls the same services with a [`Principal`] the edge
-//! resolved (a bearer token today, a session cookie for the pages); every authorization
+//! resolved (a bearer token, or a session cookie for the pages); every authorization
 //! decision is made inside the services, so no edge can skip one.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::journal::Journal;
 use crate::keys::{KeyRing, SharedKeys};
 use crate::redeem::Redemption;
+use crate::session::Sessions;
 use crate::store::{Store, Stores};
 use crate::writer::Writers;
 
@@ -34,6 +35,8 @@ pub struct App {
     pub redemption: Redemption,
     /// Bundles, checkpoints and reports.
     pub audit: Audit,
+    /// Signing in to the web pages: sessions, users, till devices, PINs, one-time links.
+    pub sessions: Sessions,
     /// The signing keys (receipts, checkpoints, manifests) and the master key.
     pub keys: SharedKeys,
 }
@@ -53,8 +56,9 @@ impl App {
         };
         let keys = SharedKeys::fixed(KeyRing::generate(entropy.as_ref(), clock.now_micros()));
         let redemption = Redemption::new(earning.clone(), stores.redeem.clone(), keys.clone());
+        let sessions = Sessions::new(stores.sessions.clone(), earning.clone(), redemption.clone());
         let audit = Audit {
-            stores: stores_of(&store, &earning, &redemption),
+            stores: stores_of(&store, &earning, &redemption, &sessions),
             earning: earning.clone(),
             keys: keys.clone(),
             clock: clock.clone(),
@@ -69,6 +73,7 @@ impl App {
             earning,
             redemption,
             audit,
+            sessions,
             keys,
         }
     }
@@ -76,6 +81,7 @@ impl App {
     /// Signs with `keys` (the server's key file) instead of the throwaway ring.
     pub fn with_keys(mut self, keys: SharedKeys) -> App {
         self.redemption.keys = keys.clone();
+        self.sessions.redemption.keys = keys.clone();
         self.audit.keys = keys.clone();
         self.keys = keys;
         self
@@ -83,19 +89,34 @@ impl App {
 
     /// The stores under the services, for work that reads across them (the audit export).
     pub fn stores(&self) -> Stores {
-        stores_of(&self.store, &self.earning, &self.redemption)
+        stores_of(&self.store, &self.earning, &self.redemption, &self.sessions)
     }
 
     /// The principal an `Authorization: Bearer …` header stands for, or `unauthorized`.
     pub async fn principal_of_bearer(&self, header: Option<&str>) -> Result<Principal, Error> {
         Ok(authenticate(self.store.as_ref(), self.clock.as_ref(), header).await?)
     }
+
+    /// Who a session cookie's value stands for (the same [`Principal`] its token would be as a
+    /// bearer token), or None for no live session: see [`Sessions::principal_of_session`].
+    pub async fn principal_of_session(
+        &self,
+        cookie: &str,
+    ) -> Result<Option<crate::session::SignedIn>, Error> {
+        self.sessions.principal_of_session(cookie).await
+    }
 }
 
-fn stores_of(ledger: &Arc<dyn Store>, earning: &Earning, redemption: &Redemption) -> Stores {
+fn stores_of(
+    ledger: &Arc<dyn Store>,
+    earning: &Earning,
+    redemption: &Redemption,
+    sessions: &Sessions,
+) -> Stores {
     Stores {
         ledger: ledger.clone(),
         earning: earning.store.clone(),
         redeem: redemption.store.clone(),
+        sessions: sessions.store.clone(),
     }
 }

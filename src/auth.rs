@@ -21,15 +21,18 @@ pub enum Role {
     Shop,
     Resident,
     Auditor,
+    /// A shop clerk who may scan and nothing else: redeem at their shop and read its receipts.
+    Cashier,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Staff,
         Role::Shop,
         Role::Resident,
         Role::Auditor,
+        Role::Cashier,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Role {
             Role::Shop => "shop",
             Role::Resident => "resident",
             Role::Auditor => "auditor",
+            Role::Cashier => "cashier",
         }
     }
 
@@ -46,10 +50,13 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == text)
     }
 
-    /// Staff, shop and resident tokens only make sense with a scope (a community, shop or
-    /// resident id); admin and auditor tokens see the whole ledger.
+    /// Staff, shop, cashier and resident tokens only make sense with a scope (a community, shop
+    /// or resident id); admin and auditor tokens see the whole ledger.
     pub fn needs_scope(self) -> bool {
-        matches!(self, Role::Staff | Role::Shop | Role::Resident)
+        matches!(
+            self,
+            Role::Staff | Role::Shop | Role::Resident | Role::Cashier
+        )
     }
 }
 
@@ -104,6 +111,8 @@ impl Principal {
                     && scope.is_some()
                     && account.owner_id.as_deref() == scope
             }
+            // A cashier sees no account, not even the shop's: only the receipts of its shop.
+            Role::Cashier => false,
         }
     }
 }

@@ -131,6 +131,12 @@ error_codes! {
     // Audit.
     AuditRangeInvalid = ("audit_range_invalid", 422, "The range does not name entries of this ledger"),
     AuditBoundInvalid = ("audit_bound_invalid", 400, "A range bound is neither a sequence number nor a date (YYYY-MM-DD)"),
+    // Signing in (the web pages).
+    SignInFailed = ("sign_in_failed", 401, "Signing in failed: the name, password, PIN, link or device is not right or no longer valid"),
+    TooManyAttempts = ("too_many_attempts", 429, "Too many failed sign-in attempts; wait before trying again"),
+    PasswordInvalid = ("password_invalid", 422, "A password must be 10 to 128 bytes long"),
+    PinInvalid = ("pin_invalid", 422, "A PIN must be 6 digits and not an easy one such as 123456"),
+    NameTaken = ("name_taken", 409, "A user with this name exists in this ledger"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),
@@ -267,6 +273,9 @@ pub struct Fields {
     /// `unionpay`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// For too many attempts: the seconds until one more is counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl Error {

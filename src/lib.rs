@@ -2,7 +2,8 @@
 //!
 //! See `ARCHITECTURE.md` for the map. In short: [`ledger`] holds the rules and does no IO;
 //! [`store`] persists them on SQLite or PostgreSQL; [`writer`] batches concurrent writes into
-//! group commits; [`http`] and [`cli`] (the `aixin` binary) are thin edges.
+//! group commits; [`session`] signs people in to the web pages; [`http`] and [`cli`] (the
+//! `aixin` binary) are thin edges.
 
 pub mod app;
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod ledger;
 pub mod model;
 pub mod redeem;
 pub mod seed;
+pub mod session;
 pub mod store;
 pub mod web;
 pub mod writer;

@@ -8,6 +8,11 @@
 //! ring its cards derive from come from the operating system's random source, the tokens expire
 //! when seeding ends and their secrets are dropped, so no two installations share a secret and
 //! none is known to anyone. The whole history lies before the moment seeding starts.
+//!
+//! `aixin seed-demo` derives the cards from the server's key file ([`seed_demo_with_keys`]), so
+//! that the codes and card PINs work against `serve`, and then opens the demo to a browser
+//! ([`open_to_browsers`]): users, a till clerk and a resident who can sign in, through one-time
+//! links and a PIN drawn from the OS and printed once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use crate::ledger::{Amount, Unit};
 use crate::model::{ExpiryPolicy, RuleMode};
 use crate::redeem::service::{NewItem, NewShop, Shown};
 use crate::redeem::Redemption;
+use crate::session::{check_pin, Link};
 use crate::store::{Store, StoreError, Stores};
 use crate::writer::WriteError;
 
@@ -131,12 +137,37 @@ pub struct SeedReport {
     pub accounts: usize,
     pub residents: usize,
     pub entries: u64,
+    /// The first community's first shop and first resident, for [`open_to_browsers`].
+    pub first_shop: Option<Uuid>,
+    pub first_resident: Option<FirstResident>,
+}
+
+/// A resident the browser demo signs in as: their id and the PIN printed on their card.
+#[derive(Clone, Debug)]
+pub struct FirstResident {
+    pub id: Uuid,
+    pub card_pin: String,
 }
 
 /// Seeds `ledger_id` with about `entries` entries dated over the six months before `now_micros`
-/// (every one at or before it).
+/// (every one at or before it). The cards derive from a throwaway key ring drawn from the OS
+/// (see [`seed_demo_with_keys`] for the server's).
 pub async fn seed_demo(
     stores: Stores,
+    ledger_id: &str,
+    entries: u64,
+    seed: u64,
+    now_micros: i64,
+) -> Result<SeedReport, SeedError> {
+    let keys = throwaway_keys(now_micros - SIX_MONTHS_MICROS);
+    seed_demo_with_keys(stores, keys, ledger_id, entries, seed, now_micros).await
+}
+
+/// [`seed_demo`] with the cards' secrets (and PINs) derived from `keys`: the server's key file,
+/// so that the demo's cards and phones work against `serve`.
+pub async fn seed_demo_with_keys(
+    stores: Stores,
+    keys: SharedKeys,
     ledger_id: &str,
     entries: u64,
     seed: u64,
@@ -146,7 +177,7 @@ pub async fn seed_demo(
         return Err(SeedError::TooMany);
     }
     ensure_empty(&stores, ledger_id, now_micros).await?;
-    let mut demo = Demo::new(stores, ledger_id, seed, now_micros);
+    let mut demo = Demo::new(stores, keys, ledger_id, seed, now_micros);
     let admin = demo.organisation().await?;
     let mut communities = Vec::new();
     for index in 0..COMMUNITIES.len() {
@@ -179,8 +210,24 @@ impl SeedReport {
                 .sum(),
             residents: communities.iter().map(|c| c.residents.len()).sum(),
             entries,
+            first_shop: communities
+                .first()
+                .and_then(|c| c.shops.first())
+                .map(|s| s.id),
+            first_resident: communities
+                .first()
+                .and_then(|c| c.residents.first())
+                .map(|r| FirstResident {
+                    id: r.id,
+                    card_pin: r.pin.clone(),
+                }),
         }
     }
+}
+
+/// A key ring from the OS, for a seed whose receipts and cards nothing outside it checks.
+fn throwaway_keys(now_micros: i64) -> SharedKeys {
+    SharedKeys::fixed(KeyRing::generate(&OsEntropy, now_micros))
 }
 
 /// The span of the demo's history, ending when seeding starts.
@@ -204,15 +251,15 @@ struct Demo {
 }
 
 impl Demo {
-    fn new(stores: Stores, ledger_id: &str, seed: u64, end: i64) -> Demo {
+    fn new(stores: Stores, keys: SharedKeys, ledger_id: &str, seed: u64, end: i64) -> Demo {
         let start = end - SIX_MONTHS_MICROS;
         let entropy = SeededEntropy::new(seed ^ 0x5eed);
         let clock = ManualClock::new(start);
         // The demo's history is written through the same core as a server's, on a clock that
         // walks through the past six months. Receipts are signed when they are answered, with
-        // the server's keys; the throwaway ring here signs nothing that is kept. Its master key
-        // (from which the cards' secrets and PINs derive) comes from the OS, never the seed.
-        let keys = SharedKeys::fixed(KeyRing::generate(&OsEntropy, start));
+        // the server's keys, so nothing signed here is kept. The master key (from which the
+        // cards' secrets and PINs derive) is the server's key file's or a throwaway ring's,
+        // from the OS either way, never from the seed.
         let app = App::new(stores, clock.clone(), entropy.clone()).with_keys(keys);
         Demo {
             ledger_id: ledger_id.to_owned(),
@@ -698,6 +745,104 @@ impl Demo {
     }
 }
 
+/// The demo opened to a browser: who can sign in and how, each secret drawn from the OS and
+/// shown only here. The links are one-time (`/set-password/{secret}`, `/till/pair/{secret}`,
+/// `/r/{secret}` on the pages).
+#[derive(Clone, Debug)]
+pub struct BrowserDemo {
+    /// (role, name, the link that sets their password): an admin, a community's staff, an
+    /// auditor.
+    pub users: Vec<(Role, String, Link)>,
+    pub shop_id: Uuid,
+    pub shop_name: String,
+    /// Opened on the till device, pairs it with the shop.
+    pub pairing: Link,
+    /// The clerk who signs in at that till, and their PIN.
+    pub clerk: String,
+    pub clerk_pin: String,
+    /// The resident who signs in with `resident_link`, or with their phone and card PIN.
+    pub resident_name: String,
+    pub resident_link: Link,
+    pub resident_phone: String,
+    pub resident_card_pin: String,
+}
+
+/// The demo's users: (role, name, the unit a staff user manages).
+const BROWSER_USERS: [(Role, &str, Option<&str>); 3] = [
+    (Role::Admin, "演示管理员", None),
+    (Role::Staff, "演示社区干部", Some(COMMUNITIES[0].0)),
+    (Role::Auditor, "演示审计员", None),
+];
+
+/// Opens a seeded demo to a browser (after [`seed_demo_with_keys`], through `app`: the server's
+/// keys, the system clock and the OS random source): an admin, a community staff member and an
+/// auditor with links that set their passwords, a clerk of the first shop with a PIN and a
+/// link that pairs a till with that shop, and the first resident's sign-in link. Nothing here
+/// is known in advance: every secret comes from `app`'s random source.
+pub async fn open_to_browsers(
+    app: &App,
+    ledger_id: &str,
+    report: &SeedReport,
+) -> Result<BrowserDemo, SeedError> {
+    let operator = Principal::operator(ledger_id, "seed-demo");
+    let missing = || SeedError::Refused("the demo has no shop or resident to open".into());
+    let (shop_id, first) = match (report.first_shop, report.first_resident.clone()) {
+        (Some(shop), Some(first)) => (shop, first),
+        _ => return Err(missing()),
+    };
+    let mut users = Vec::new();
+    for (role, name, scope) in BROWSER_USERS {
+        let (user, link) = app
+            .sessions
+            .create_user(&operator, role, scope, name)
+            .await?;
+        users.push((role, user.name, link));
+    }
+    let shop = app.redemption.shop(&operator, shop_id).await?;
+    let (clerk, _, _) = app
+        .redemption
+        .add_shop_staff(
+            &operator,
+            "seed-demo-browser-clerk",
+            shop.id,
+            "演示店员",
+            false,
+        )
+        .await?;
+    let clerk_pin = loop {
+        let mut bytes = [0u8; 4];
+        app.entropy.fill(&mut bytes);
+        let pin = format!("{:06}", u32::from_be_bytes(bytes) % 1_000_000);
+        if check_pin(&pin).is_ok() {
+            break pin;
+        }
+    };
+    app.sessions
+        .set_clerk_pin(&operator, clerk.token_id, &clerk_pin)
+        .await?;
+    let pairing = app
+        .sessions
+        .pairing_link(&operator, shop.id, "演示收银台")
+        .await?;
+    let resident = app.earning.resident(&operator, first.id).await?;
+    let resident_link = app
+        .sessions
+        .resident_sign_in_link(&operator, resident.id)
+        .await?;
+    Ok(BrowserDemo {
+        users,
+        shop_id: shop.id,
+        shop_name: shop.name_zh,
+        pairing,
+        clerk: clerk.name,
+        clerk_pin,
+        resident_name: resident.name,
+        resident_link,
+        resident_phone: resident.phone,
+        resident_card_pin: first.card_pin,
+    })
+}
+
 /// The history as it is generated: a small model of point balances, so every generated
 /// operation is valid when it runs, and how far the run has got.
 struct History {
@@ -794,7 +939,8 @@ mod tests {
                     .await
                     .unwrap(),
             );
-            let demo = Demo::new(stores, "default", 2026, 1_767_225_600_000_000);
+            let start = 1_767_225_600_000_000;
+            let demo = Demo::new(stores, throwaway_keys(start), "default", 2026, start);
             let card = demo.entropy.uuid();
             secrets.push((
                 card,

@@ -566,3 +566,172 @@ fn the_sqlite_database_is_created_owner_only() {
         );
     }
 }
+
+/// A one-time link as the sign-in commands print it: `{base}/{path}/axl_` and 64 hex digits.
+fn assert_link(line: &str, base: &str, path: &str) -> String {
+    let secret = line
+        .strip_prefix(&format!("{base}/{path}/"))
+        .unwrap_or_else(|| panic!("{line:?} is not a {path} link under {base}"));
+    assert!(
+        secret.len() == 68
+            && secret.starts_with("axl_")
+            && secret[4..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{line:?}"
+    );
+    secret.to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_commands_print_one_time_links() {
+    // Proves the sign-in commands' output: `seed-demo` prints one tab-separated line per way into
+    // the pages (users' set-password links, a till's pairing link, the clerk's PIN, the
+    // resident's link, phone and card PIN), `user create` and `user reset-password`, `resident
+    // sign-in-link` and `device pair` print their link alone on stdout under `--base-url`
+    // (default http://127.0.0.1:8080), `user list` one line per user; and a printed link works.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("signin.sqlite").display());
+    let keys = dir.path().join("keys.json");
+    let keys = keys.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--keys", keys];
+        all.extend_from_slice(args);
+        aixin(&url, "county-a", &all)
+    };
+    let seeded = run(&[
+        "seed-demo",
+        "--entries",
+        "100",
+        "--base-url",
+        "https://aixin.example/",
+    ]);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let printed = text(&seeded.stdout);
+    let lines: Vec<Vec<&str>> = printed.lines().map(|l| l.split('\t').collect()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l[0]).collect();
+    assert_eq!(
+        kinds,
+        [
+            "admin",
+            "staff",
+            "auditor",
+            "till",
+            "clerk",
+            "resident",
+            "resident-phone"
+        ],
+        "{printed}"
+    );
+    assert!(lines.iter().all(|l| l.len() == 3), "{printed}");
+    let base = "https://aixin.example";
+    for line in &lines[..3] {
+        assert_link(line[2], base, "set-password");
+    }
+    assert_link(lines[3][2], base, "till/pair");
+    assert!(lines[4][2].len() == 6 && lines[4][2].bytes().all(|b| b.is_ascii_digit()));
+    assert_link(lines[5][2], base, "r");
+    assert!(lines[6][2].len() == 6, "{printed}");
+
+    let created = run(&["user", "create", "--role", "auditor", "--name", "审计"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let line = text(&created.stdout);
+    let line = line.strip_suffix('\n').expect("one line");
+    assert_link(line, "http://127.0.0.1:8080", "set-password");
+    let again = run(&["user", "create", "--role", "auditor", "--name", "审计"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("name_taken"),
+        "{}",
+        text(&again.stderr)
+    );
+    let shop_role = run(&["user", "create", "--role", "shop", "--name", "x"]);
+    assert_eq!(shop_role.status.code(), Some(2));
+    assert!(shop_role.stdout.is_empty());
+
+    let listed = run(&["user", "list"]);
+    let listed = text(&listed.stdout);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    let auditor = listed
+        .lines()
+        .find(|l| l.ends_with("\t审计"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    let columns: Vec<&str> = auditor.split('\t').collect();
+    assert_eq!(
+        columns[1..],
+        ["auditor", "-", "no-password", "active", "审计"]
+    );
+
+    let reset = run(&[
+        "user",
+        "reset-password",
+        "--name",
+        "审计",
+        "--base-url",
+        base,
+    ]);
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    // The new link replaces the first one.
+    let secret = assert_link(text(&reset.stdout).trim_end(), base, "set-password");
+    let missing = run(&["user", "reset-password", "--name", "无此人"]);
+    assert_eq!(missing.status.code(), Some(2));
+
+    let stores = aixin::store::connect_all(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (shop,): (String,) = sqlx::query_as("SELECT id FROM shops ORDER BY id LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (resident,): (String,) = sqlx::query_as("SELECT id FROM residents ORDER BY id LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let paired = run(&["device", "pair", "--shop", &shop, "--label", "收银台 2"]);
+    assert!(paired.status.success(), "{}", text(&paired.stderr));
+    let pairing = assert_link(
+        text(&paired.stdout).trim_end(),
+        "http://127.0.0.1:8080",
+        "till/pair",
+    );
+    let link = run(&["resident", "sign-in-link", "--resident", &resident]);
+    assert!(link.status.success(), "{}", text(&link.stderr));
+    assert_link(text(&link.stdout).trim_end(), "http://127.0.0.1:8080", "r");
+    let nobody = run(&[
+        "resident",
+        "sign-in-link",
+        "--resident",
+        "00000000-0000-0000-0000-000000000001",
+    ]);
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(text(&nobody.stderr).contains("no resident"));
+
+    // The printed links work.
+    let app = aixin::app::App::new(
+        stores,
+        std::sync::Arc::new(aixin::clock::SystemClock),
+        std::sync::Arc::new(aixin::clock::OsEntropy),
+    );
+    app.sessions
+        .set_password("county-a", &secret, "a long enough password")
+        .await
+        .unwrap();
+    app.sessions
+        .sign_in_password("county-a", "审计", "a long enough password", "127.0.0.1")
+        .await
+        .unwrap();
+    let device = app
+        .sessions
+        .redeem_pairing_link("county-a", &pairing, None)
+        .await
+        .unwrap();
+    assert_eq!(device.device.label, "收银台 2");
+    let devices = run(&["device", "list", "--shop", &shop]);
+    let devices = text(&devices.stdout);
+    assert!(
+        devices.contains("\tpaired\t") && devices.ends_with("\t收银台 2\n"),
+        "{devices}"
+    );
+    let unpaired = run(&["device", "unpair", &device.device.id.to_string()]);
+    assert!(unpaired.status.success(), "{}", text(&unpaired.stderr));
+    assert!(text(&run(&["device", "list", "--shop", &shop]).stdout).contains("\tunpaired\t"));
+}

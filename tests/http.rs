@@ -472,7 +472,8 @@ async fn idempotency_over_http(h: Harness) {
 async fn authorization_matrix(h: Harness) {
     // Proves object-level authorization: every route × every role × own/foreign object; only
     // allowed cells succeed, a foreign object answers 404 (not 403), and a role that may not use
-    // a route at all gets 403.
+    // a route at all gets 403. (tests/signin.rs checks the cashier against every service
+    // operation.)
     let api = Api::new(h);
     let admin = api.token(Role::Admin, None).await;
     let issuance = api.open(&admin, "issuance", None, Some("c1")).await;
@@ -526,13 +527,15 @@ async fn authorization_matrix(h: Harness) {
         (Role::Staff, Some("c1"), own_resident, foreign_resident),
         (Role::Shop, Some("S1"), own_shop, foreign_shop),
         (Role::Resident, Some("R1"), own_resident, foreign_resident),
+        // A cashier (scan only) sees no account, not even its shop's.
+        (Role::Cashier, Some("S1"), own_shop, foreign_shop),
     ];
     let mut cells = 0;
     for (role, scope, own, foreign) in principals {
         let token = api.token(role, scope).await;
         let sees_all = matches!(role, Role::Admin | Role::Auditor);
         for (object, is_own) in [(own, true), (foreign, false)] {
-            let allowed = is_own || sees_all;
+            let allowed = (is_own && role != Role::Cashier) || sees_all;
             let expect = if allowed {
                 StatusCode::OK
             } else {
@@ -596,7 +599,7 @@ async fn authorization_matrix(h: Harness) {
         }
         cells += 2;
     }
-    assert_eq!(cells, 5 * (6 + 3 + 2));
+    assert_eq!(cells, 6 * (6 + 3 + 2));
     let verify = api
         .send(Method::GET, "/v1/verify", Some(&admin), None, None)
         .await;
@@ -1065,6 +1068,7 @@ async fn staff_operations_refuse_other_roles_in_the_service(h: Harness) {
         (Role::Auditor, None),
         (Role::Shop, Some("00000000-0000-0000-0000-000000000001")),
         (Role::Resident, Some("00000000-0000-0000-0000-000000000007")),
+        (Role::Cashier, Some("00000000-0000-0000-0000-000000000001")),
     ] {
         let token = api.token(role, scope).await;
         for (method, path, body) in &calls {

@@ -2,7 +2,9 @@
 //! database, builds the services through [`App`] and calls them as the server's own operator
 //! ([`crate::auth::Principal::operator`]). Each command is one function, in a file per group:
 //! `serve` (the API and its schedules), `database` (migrate, verify), `tokens`, `keys`,
-//! `receipt`, `audit` (export, verify, checkpoint), `reports`, `expire` and `demo` (seed-demo).
+//! `receipt`, `audit` (export, verify, checkpoint), `reports`, `expire`, `demo` (seed-demo),
+//! and for signing in to the web pages `users`, `residents` (sign-in links) and `devices`
+//! (till pairing).
 //!
 //! What a command prints and the status it exits with are part of its interface (the
 //! integration tests and the README run the binary and read them).
@@ -39,12 +41,15 @@ macro_rules! outln {
 mod audit;
 mod database;
 mod demo;
+mod devices;
 mod expire;
 mod keys;
 mod receipt;
 mod reports;
+mod residents;
 mod serve;
 mod tokens;
+mod users;
 
 /// aixin (爱心): a double-entry ledger of community volunteer points.
 #[derive(Parser)]
@@ -108,6 +113,21 @@ enum Command {
         #[command(subcommand)]
         command: tokens::TokenCommand,
     },
+    /// Users of the web pages who sign in with a password (admin, staff, auditor).
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+    /// Residents: one-time sign-in links for their pages.
+    Resident {
+        #[command(subcommand)]
+        command: residents::ResidentCommand,
+    },
+    /// Till devices: pair one with a shop, list, unpair.
+    Device {
+        #[command(subcommand)]
+        command: devices::DeviceCommand,
+    },
     /// Audit bundles, offline verification and signed checkpoints.
     Audit {
         #[command(subcommand)]
@@ -127,7 +147,8 @@ enum Command {
         #[arg(long)]
         as_of: Option<String>,
     },
-    /// Fill an empty ledger with a realistic demo programme.
+    /// Fill an empty ledger with a realistic demo programme, and print one-time links (and a
+    /// PIN) to sign in to its pages with.
     SeedDemo {
         /// How many entries to create.
         #[arg(long, default_value_t = 2_000)]
@@ -135,6 +156,8 @@ enum Command {
         /// Seed of the generator: the same seed gives the same programme.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        #[command(flatten)]
+        base: BaseUrl,
     },
 }
 
@@ -190,10 +213,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Receipt { command } => receipt::run(g, command),
         Command::Keys { command } => keys::run(g, command),
         Command::Token { command } => tokens::run(g, command).await,
+        Command::User { command } => users::run(g, command).await,
+        Command::Resident { command } => residents::run(g, command).await,
+        Command::Device { command } => devices::run(g, command).await,
         Command::Audit { command } => audit::run(g, command).await,
         Command::Report { command, csv } => reports::run(g, command, csv).await,
         Command::Expire { as_of } => expire::expire(g, as_of).await,
-        Command::SeedDemo { entries, seed } => demo::seed_demo(g, entries, seed).await,
+        Command::SeedDemo {
+            entries,
+            seed,
+            base,
+        } => demo::seed_demo(g, entries, seed, &base).await,
     }
 }
 
@@ -251,6 +281,42 @@ impl Globals {
         let (ring, created) = KeyRing::load_or_create(&path, &OsEntropy, SystemClock.now_micros())
             .map_err(|e| e.to_string())?;
         Ok((SharedKeys::from_file(path, ring), created))
+    }
+}
+
+/// Where the web pages are reached, for the one-time links a command prints.
+#[derive(clap::Args)]
+struct BaseUrl {
+    /// The address of the web pages: the printed link starts with it.
+    #[arg(long, env = "AIXIN_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+}
+
+/// A checked [`BaseUrl`].
+struct PagesUrl(String);
+
+impl BaseUrl {
+    /// The URL without a trailing slash, if it is an `http://` or `https://` URL.
+    fn check(&self) -> Result<PagesUrl, String> {
+        let url = self.base_url.trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or("");
+        if host.is_empty() || !crate::ledger::entry::text_is_clean(url) || url.contains(' ') {
+            return Err(format!(
+                "--base-url {:?} must be an http:// or https:// address",
+                self.base_url
+            ));
+        }
+        Ok(PagesUrl(url.to_owned()))
+    }
+}
+
+impl PagesUrl {
+    /// `{base}/{path}/{secret}`: the pages' paths are `set-password`, `r` and `till/pair`.
+    fn link(&self, path: &str, secret: &str) -> String {
+        format!("{}/{path}/{secret}", self.0)
     }
 }
 

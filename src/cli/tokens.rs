@@ -13,10 +13,11 @@ use crate::clock::OsEntropy;
 pub(super) enum TokenCommand {
     /// Create a token and print it alone on stdout (it is shown only this once).
     Create {
-        /// admin, staff, shop, resident or auditor.
+        /// admin, staff, shop, cashier, resident or auditor.
         #[arg(long)]
         role: String,
-        /// The community (staff), shop (shop) or resident (resident) the token is limited to.
+        /// The community (staff), shop (shop, cashier) or resident (resident) the token is
+        /// limited to.
         #[arg(long)]
         scope: Option<String>,
         /// A note on who holds the token.
@@ -51,8 +52,9 @@ async fn create(
     expires_in_days: Option<u32>,
 ) -> Result<ExitCode, String> {
     let app = g.app().await?;
-    let role = Role::parse(role)
-        .ok_or_else(|| format!("unknown role {role:?} (admin, staff, shop, resident, auditor)"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        format!("unknown role {role:?} (admin, staff, shop, cashier, resident, auditor)")
+    })?;
     if role.needs_scope() && scope.is_none() {
         return Err(format!("a {} token needs --scope", role.as_str()));
     }
@@ -103,7 +105,7 @@ async fn check_scope(app: &App, ledger: &str, role: Role, scope: &str) -> Result
             .await
             .map_err(store_error)?
             .is_some(),
-        Role::Shop => app
+        Role::Shop | Role::Cashier => app
             .redemption
             .store
             .shop(ledger, id()?)
@@ -124,7 +126,7 @@ async fn check_scope(app: &App, ledger: &str, role: Role, scope: &str) -> Result
     } else {
         let what = match role {
             Role::Staff => "organisation unit",
-            Role::Shop => "shop",
+            Role::Shop | Role::Cashier => "shop",
             _ => "resident",
         };
         Err(format!(

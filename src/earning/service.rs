@@ -572,7 +572,7 @@ impl Earning {
             Role::Admin | Role::Auditor => true,
             Role::Resident => p.scope.as_deref() == Some(id.to_string().as_str()),
             Role::Staff => self.manages(p, &resident.community_id).await?,
-            Role::Shop => false,
+            Role::Shop | Role::Cashier => false,
         };
         if visible {
             Ok(resident)
@@ -774,6 +774,8 @@ impl Earning {
         let visible = match p.role {
             Role::Admin | Role::Auditor | Role::Resident | Role::Shop => true,
             Role::Staff => self.manages(p, &first.community_id).await?,
+            // A cashier scans and reads its shop's receipts, nothing else.
+            Role::Cashier => false,
         };
         if visible {
             Ok(versions)

@@ -149,6 +149,26 @@ pub enum Shown {
     Card { number: String, pin: String },
 }
 
+/// What a member of shop staff may do at the till: a clerk redeems and refunds (not what they
+/// redeemed themself), the owner refunds anything, a cashier only redeems and reads the shop's
+/// receipts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffRole {
+    Clerk,
+    Owner,
+    Cashier,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Clerk => "staff",
+            StaffRole::Owner => "owner",
+            StaffRole::Cashier => "cashier",
+        }
+    }
+}
+
 /// A credential as issued: the secret goes to the resident's phone, the PIN on the printed card.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct IssuedCredential {
@@ -408,6 +428,24 @@ impl Redemption {
         name: &str,
         owner: bool,
     ) -> Result<(ShopStaff, String, bool)> {
+        let role = if owner {
+            StaffRole::Owner
+        } else {
+            StaffRole::Clerk
+        };
+        self.add_shop_staff_as(p, key, shop_id, name, role).await
+    }
+
+    /// [`Redemption::add_shop_staff`] with the member's role: a clerk or owner gets a `shop`
+    /// token, a cashier a `cashier` token (scan only).
+    pub async fn add_shop_staff_as(
+        &self,
+        p: &Principal,
+        key: &str,
+        shop_id: Uuid,
+        name: &str,
+        role: StaffRole,
+    ) -> Result<(ShopStaff, String, bool)> {
         check_text("name", name, true)?;
         // Before the lookup: the refusal of a role must not depend on whether the shop exists.
         if !matches!(p.role, Role::Admin | Role::Staff) {
@@ -422,21 +460,33 @@ impl Redemption {
                 .get()
                 .derived_secret("aixin shop staff token v1", token_id.as_bytes()),
         );
+        let owner = role == StaffRole::Owner;
+        let token_role = if role == StaffRole::Cashier {
+            Role::Cashier
+        } else {
+            Role::Shop
+        };
         let staff = ShopStaff {
             token_id,
             shop_id: shop.id,
             name: name.to_owned(),
             owner,
         };
+        let token_hash = hash_token(&secret);
         if let Some(existing) = self.store.shop_staff(ledger, token_id).await? {
-            return if existing == staff {
+            let same_role = self
+                .earning
+                .ledger
+                .token_by_hash(&token_hash)
+                .await?
+                .is_some_and(|t| t.role == token_role.as_str());
+            return if existing == staff && same_role {
                 Ok((existing, secret, false))
             } else {
                 Err(Error::key_reused())
             };
         }
         let now = self.now();
-        let token_hash = hash_token(&secret);
         // A token row without its staff row is a first attempt that stopped half-way.
         if self
             .earning
@@ -449,9 +499,9 @@ impl Redemption {
                 id: token_id,
                 ledger_id: ledger.to_owned(),
                 token_hash,
-                role: Role::Shop.as_str().to_owned(),
+                role: token_role.as_str().to_owned(),
                 scope: Some(shop.id.to_string()),
-                label: format!("{}: {name}", if owner { "owner" } else { "staff" }),
+                label: format!("{}: {name}", role.as_str()),
                 created_at_micros: now,
                 expires_at_micros: None,
                 revoked_at_micros: None,
@@ -709,6 +759,25 @@ impl Redemption {
         Err(err(ErrorCode::Unavailable, ErrorCode::Unavailable.title()))
     }
 
+    /// Whether `pin` is the PIN printed on the card of the resident's active credential,
+    /// compared in constant time. For the sign-in service (a resident's phone and card PIN); it
+    /// counts no failure against the credential (the sign-in service counts its own).
+    pub async fn card_pin_matches(&self, ledger: &str, resident: Uuid, pin: &str) -> Result<bool> {
+        let presented = Some(pin)
+            .filter(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok());
+        let credential = self
+            .store
+            .credential_of(ledger, resident)
+            .await?
+            .filter(|c| c.active);
+        let (Some(presented), Some(credential)) = (presented, credential) else {
+            return Ok(false);
+        };
+        let secret = self.secret_of(ledger, &credential);
+        Ok(code::pin_matches(&secret, credential.number, presented))
+    }
+
     pub async fn revoke_credential(&self, p: &Principal, resident: Uuid) -> Result<()> {
         require_staff(p)?;
         let r = self.resident_for_staff(p, resident).await?;
@@ -855,9 +924,10 @@ impl Redemption {
             .await
     }
 
-    /// The caller's shop and catalogue: only shop staff redeem, at their own shop.
+    /// The caller's shop and catalogue: only shop staff (cashiers included) redeem, at their
+    /// own shop.
     async fn till_of(&self, p: &Principal) -> Result<TillView> {
-        if p.role != Role::Shop {
+        if !matches!(p.role, Role::Shop | Role::Cashier) {
             return Err(Error::forbidden());
         }
         let shop_id = p
@@ -959,7 +1029,7 @@ impl Redemption {
             .ok_or_else(Error::not_found)?;
         let visible = match p.role {
             Role::Admin | Role::Auditor => true,
-            Role::Shop => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
+            Role::Shop | Role::Cashier => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
             Role::Resident => p.scope.as_deref() == Some(&stored.resident_id.to_string()),
             Role::Staff => self.earning.manages(p, &stored.community_id).await?,
         };

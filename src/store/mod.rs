@@ -1,6 +1,7 @@
 //! The store contract and its two native implementations.
 //!
-//! One trait per contract ([`Store`], [`earning::EarningStore`], [`redeem::RedeemStore`]);
+//! One trait per contract ([`Store`], [`earning::EarningStore`], [`redeem::RedeemStore`],
+//! [`session::SessionStore`]);
 //! [`sqlite::SqliteStore`] and [`postgres::PgStore`] implement them, each in its own folder with
 //! its native SQL (no `sqlx::Any`). The statements the two dialects agree on are written once
 //! (`sql/`), and so is the order of the one write path (`batch.rs`) over each backend's native
@@ -22,6 +23,7 @@ mod batch;
 pub mod earning;
 pub mod postgres;
 pub mod redeem;
+pub mod session;
 mod sql;
 pub mod sqlite;
 
@@ -263,16 +265,21 @@ pub struct Stores {
     pub ledger: Arc<dyn Store>,
     pub earning: Arc<dyn earning::EarningStore>,
     pub redeem: Arc<dyn redeem::RedeemStore>,
+    pub sessions: Arc<dyn session::SessionStore>,
 }
 
 impl Stores {
     /// Every contract of one concrete store.
-    pub fn of<S: Store + earning::EarningStore + redeem::RedeemStore>(store: S) -> Stores {
+    pub fn of<S>(store: S) -> Stores
+    where
+        S: Store + earning::EarningStore + redeem::RedeemStore + session::SessionStore,
+    {
         let store = Arc::new(store);
         Stores {
             ledger: store.clone(),
             earning: store.clone(),
-            redeem: store,
+            redeem: store.clone(),
+            sessions: store,
         }
     }
 }

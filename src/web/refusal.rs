@@ -48,6 +48,23 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "This code is used, expired or not valid: ask the resident to refresh the code and scan again."
         }
         .to_owned(),
+        C::ForeignPaymentCode => {
+            let app = match (f.app.as_deref(), zh) {
+                (Some("wechat"), true) => "微信",
+                (Some("alipay"), true) => "支付宝",
+                (Some("unionpay"), true) => "云闪付（银联）",
+                (_, true) => "其他支付",
+                (Some("wechat"), false) => "WeChat Pay",
+                (Some("alipay"), false) => "Alipay",
+                (Some("unionpay"), false) => "UnionPay",
+                (_, false) => "another payment app",
+            };
+            if zh {
+                format!("这是{app}付款码，不是爱心积分兑换码，没有扣任何东西。请居民打开爱心积分的兑换码。")
+            } else {
+                format!("This is a {app} payment code, not an aixin code; nothing was charged. Ask the resident to open their aixin code.")
+            }
+        }
         C::OutOfStock => {
             let (name, left) = (item(error, lang), f.available.clone().unwrap_or_default());
             if zh {
@@ -177,6 +194,11 @@ mod tests {
             ..Fields::default()
         });
         assert!(sentence(Lang::Zh, &cap).contains("今日限兑 2 件"));
+        let alipay = Error::bare(ErrorCode::ForeignPaymentCode).with_fields(Fields {
+            app: Some("alipay".into()),
+            ..Fields::default()
+        });
+        assert!(sentence(Lang::Zh, &alipay).starts_with("这是支付宝付款码"));
         let used = Error::bare(ErrorCode::RedemptionCodeInvalid);
         assert_eq!(
             sentence(Lang::Zh, &used),

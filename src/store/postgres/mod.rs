@@ -72,6 +72,7 @@ impl PgStore {
 
 super::sql::ledger::ledger_store!(PgStore, Postgres, Backend::Postgres, MIGRATOR);
 super::sql::earning::earning_store!(PgStore);
+super::sql::session::session_store!(PgStore, Postgres);
 
 /// What is native to PostgreSQL below the shared statements (see `store::sql`).
 ///

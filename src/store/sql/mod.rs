@@ -21,6 +21,7 @@ use uuid::Uuid;
 pub(crate) mod earning;
 pub(crate) mod ledger;
 pub(crate) mod redeem;
+pub(crate) mod session;
 
 /// A UUID column: lowercase hyphenated text on SQLite (how every id has been stored there),
 /// `uuid` on PostgreSQL.

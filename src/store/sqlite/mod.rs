@@ -113,6 +113,7 @@ fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
 
 super::sql::ledger::ledger_store!(SqliteStore, Sqlite, Backend::Sqlite, MIGRATOR);
 super::sql::earning::earning_store!(SqliteStore);
+super::sql::session::session_store!(SqliteStore, Sqlite);
 
 /// What is native to SQLite below the shared statements (see `store::sql`).
 impl SqliteStore {
