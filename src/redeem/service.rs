@@ -924,6 +924,44 @@ impl Redemption {
             .await
     }
 
+    /// What the till shows: the caller's shop and its items on sale, with stock (None: not
+    /// counted). For the shop's staff, cashiers included — what they need to ring up a basket.
+    pub async fn till(&self, p: &Principal) -> Result<(Shop, Vec<(Item, Option<i64>)>)> {
+        if !matches!(p.role, Role::Shop | Role::Cashier) {
+            return Err(Error::not_found());
+        }
+        let shop_id = p
+            .scope
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(Error::not_found)?;
+        let ledger = Self::ledger_of(p);
+        let shop = self
+            .store
+            .shop(ledger, shop_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let items: Vec<Item> = self
+            .store
+            .items(ledger, shop.id)
+            .await?
+            .into_iter()
+            .filter(|i| i.active)
+            .collect();
+        let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+        let levels = self.store.stock_levels(ledger, &ids).await?;
+        let items = items
+            .into_iter()
+            .map(|i| {
+                let level = i
+                    .track_stock
+                    .then(|| levels.get(&i.id).copied().unwrap_or(0));
+                (i, level)
+            })
+            .collect();
+        Ok((shop, items))
+    }
+
     /// The caller's shop and catalogue: only shop staff (cashiers included) redeem, at their
     /// own shop.
     async fn till_of(&self, p: &Principal) -> Result<TillView> {

@@ -339,7 +339,7 @@ pub fn urlencode(text: &str) -> String {
 pub fn home_of(role: Role) -> &'static str {
     match role {
         Role::Resident => "/me",
-        Role::Shop => "/till",
+        Role::Shop | Role::Cashier => "/till",
         _ => "/signed-in",
     }
 }

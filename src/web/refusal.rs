@@ -141,6 +141,32 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "This sale was already sent. Press “Next sale” to start again."
         }
         .to_owned(),
+        C::SignInFailed => if zh {
+            "登录没有成功：姓名、密码、PIN 或登录链接不对，或已失效。请再试一次，或请工作人员重新发链接。"
+        } else {
+            "Sign-in failed: the name, password, PIN or link is not right or no longer valid. Try again, or ask staff for a new link."
+        }
+        .to_owned(),
+        C::TooManyAttempts => {
+            let minutes = f.retry_after.map_or(15, |s| s.div_ceil(60).max(1));
+            if zh {
+                format!("尝试次数太多，已暂停登录。请 {minutes} 分钟后再试。")
+            } else {
+                format!("Too many tries; signing in is paused. Try again in {minutes} minutes.")
+            }
+        }
+        C::PasswordInvalid => if zh {
+            "密码要 10 到 128 个字符。请换一个更长的密码。"
+        } else {
+            "A password needs 10 to 128 characters. Choose a longer one."
+        }
+        .to_owned(),
+        C::PinInvalid => if zh {
+            "PIN 要 6 位数字，不能用 123456、000000 这类容易猜的。"
+        } else {
+            "A PIN is 6 digits and cannot be an easy one like 123456 or 000000."
+        }
+        .to_owned(),
         C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
         C::Forbidden | C::NotFound => if zh {
             "没有找到，或您没有权限查看。"

@@ -64,6 +64,8 @@ struct SigninPage<'a> {
     ctx: &'a Ctx,
     /// A paired till device: offer the clerk's sign-in first.
     device: bool,
+    /// The clerks who may sign in on this device, to choose from.
+    clerks: Vec<String>,
     refusal: Option<String>,
     next: String,
     /// What was typed before a refusal (never the secret), so nobody types it twice.
@@ -85,14 +87,17 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 async fn signin_page(
+    State(app): State<App>,
+    site: Option<axum::Extension<Site>>,
     ctx: Ctx,
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<Next>,
 ) -> Response {
-    let device = cookie_value(&headers, DEVICE_COOKIE).is_some();
+    let (device, clerks) = device_of(&app, site.as_deref(), &headers).await;
     let page = SigninPage {
         ctx: &ctx,
         device,
+        clerks,
         refusal: None,
         next: safe_next(q.next.as_deref()),
         name: String::new(),
@@ -124,6 +129,23 @@ struct ClerkForm {
     pin: String,
 }
 
+/// Whether this browser is a paired till, and who may sign in on it.
+async fn device_of(app: &App, site: Option<&Site>, headers: &HeaderMap) -> (bool, Vec<String>) {
+    match cookie_value(headers, DEVICE_COOKIE) {
+        Some(secret) => {
+            let ledger = ledger_of(site);
+            let paired = matches!(app.sessions.till_device(&ledger, secret).await, Ok(Some(_)));
+            let clerks = if paired {
+                bridge::clerks(app, &ledger, secret).await
+            } else {
+                Vec::new()
+            };
+            (paired, clerks)
+        }
+        None => (false, Vec::new()),
+    }
+}
+
 /// The client a sign-in attempt is counted against.
 fn client_of(headers: &HeaderMap, parts_client: Option<&super::ClientAddr>) -> String {
     let _ = headers;
@@ -136,7 +158,7 @@ fn signed_in_or_again(
     mut ctx: Ctx,
     result: Result<bridge::NewSession, Error>,
     next: String,
-    device: bool,
+    (device, clerks): (bool, Vec<String>),
     name: String,
     phone: String,
 ) -> Response {
@@ -160,6 +182,7 @@ fn signed_in_or_again(
             let page = SigninPage {
                 ctx: &ctx,
                 device,
+                clerks,
                 refusal: Some(sentence),
                 next,
                 name,
@@ -188,7 +211,8 @@ async fn password(
     let client = client_of(&headers, client.as_deref());
     let result = bridge::password(&app, &ledger, &form.name, &form.password, &client).await;
     let next = safe_next(form.next.as_deref());
-    signed_in_or_again(ctx, result, next, false, form.name, String::new())
+    let device = device_of(&app, site.as_deref(), &headers).await;
+    signed_in_or_again(ctx, result, next, device, form.name, String::new())
 }
 
 async fn phone(
@@ -204,7 +228,8 @@ async fn phone(
     let remember = form.remember.is_some();
     let result = bridge::phone(&app, &ledger, &form.phone, &form.pin, remember, &client).await;
     let next = safe_next(form.next.as_deref());
-    signed_in_or_again(ctx, result, next, false, String::new(), form.phone)
+    let device = device_of(&app, site.as_deref(), &headers).await;
+    signed_in_or_again(ctx, result, next, device, String::new(), form.phone)
 }
 
 async fn clerk(
@@ -221,11 +246,12 @@ async fn clerk(
         .unwrap_or("")
         .to_owned();
     let result = bridge::clerk(&app, &ledger, &device, &form.name, &form.pin, &client).await;
+    let device = device_of(&app, site.as_deref(), &headers).await;
     signed_in_or_again(
         ctx,
         result,
         "/till".to_owned(),
-        true,
+        device,
         form.name,
         String::new(),
     )
@@ -432,95 +458,134 @@ async fn pair(
     ctx.html(html)
 }
 
-/// The calls into the sign-in service.
+/// The calls into the sign-in service ([`crate::session::Sessions`]), in the shape the pages
+/// need: a cookie value, how long the browser keeps it, and where the person starts.
 mod bridge {
     use crate::app::App;
     use crate::auth::Role;
-    use crate::error::{Error, ErrorCode};
+    use crate::error::Error;
+    use crate::session::NewSession as Opened;
 
     use super::Visitor;
 
     pub struct NewSession {
         pub value: String,
+        /// None: the cookie ends with the browser (only a remembered phone keeps it).
         pub max_age_seconds: Option<i64>,
         pub role: Role,
     }
 
+    fn cookie_of(app: &App, opened: Opened) -> NewSession {
+        let s = opened.signed_in;
+        let max_age_seconds = s
+            .remember
+            .then(|| (s.expires_at_micros - app.clock.now_micros()).div_euclid(1_000_000));
+        NewSession {
+            value: opened.cookie,
+            max_age_seconds,
+            role: s.principal.role,
+        }
+    }
+
     pub async fn visitor(app: &App, value: &str) -> Option<Visitor> {
-        // Interim: until the session service lands, a session cookie may hold an API token.
-        let principal = app
-            .principal_of_bearer(Some(&format!("Bearer {value}")))
-            .await
-            .ok()?;
+        let signed_in = app.sessions.principal_of_session(value).await.ok()??;
         Some(Visitor {
-            name: principal.role.as_str().to_owned(),
-            principal,
+            principal: signed_in.principal,
+            name: signed_in.name,
         })
     }
 
-    fn missing() -> Error {
-        Error::bare(ErrorCode::Unauthorized)
-    }
-
     pub async fn password(
-        _app: &App,
-        _ledger: &str,
-        _name: &str,
-        _password: &str,
-        _client: &str,
+        app: &App,
+        ledger: &str,
+        name: &str,
+        password: &str,
+        client: &str,
     ) -> Result<NewSession, Error> {
-        Err(missing())
+        let opened = app
+            .sessions
+            .sign_in_password(ledger, name, password, client)
+            .await?;
+        Ok(cookie_of(app, opened))
     }
 
     pub async fn phone(
-        _app: &App,
-        _ledger: &str,
-        _phone: &str,
-        _pin: &str,
-        _remember: bool,
-        _client: &str,
+        app: &App,
+        ledger: &str,
+        phone: &str,
+        pin: &str,
+        remember: bool,
+        client: &str,
     ) -> Result<NewSession, Error> {
-        Err(missing())
+        let opened = app
+            .sessions
+            .sign_in_phone(ledger, phone, pin, remember, client)
+            .await?;
+        Ok(cookie_of(app, opened))
     }
 
     pub async fn clerk(
-        _app: &App,
-        _ledger: &str,
-        _device: &str,
-        _name: &str,
-        _pin: &str,
-        _client: &str,
+        app: &App,
+        ledger: &str,
+        device: &str,
+        name: &str,
+        pin: &str,
+        client: &str,
     ) -> Result<NewSession, Error> {
-        Err(missing())
+        let opened = app
+            .sessions
+            .sign_in_clerk(ledger, device, name, pin, client)
+            .await?;
+        Ok(cookie_of(app, opened))
     }
 
     pub async fn link(
-        _app: &App,
-        _ledger: &str,
-        _secret: &str,
-        _remember: bool,
-        _client: &str,
+        app: &App,
+        ledger: &str,
+        secret: &str,
+        remember: bool,
+        client: &str,
     ) -> Result<NewSession, Error> {
-        Err(missing())
+        let opened = app
+            .sessions
+            .sign_in_link(ledger, secret, remember, client)
+            .await?;
+        Ok(cookie_of(app, opened))
     }
 
-    pub async fn sign_out(_app: &App, _value: &str) {}
+    pub async fn sign_out(app: &App, value: &str) {
+        if let Err(error) = app.sessions.sign_out(value).await {
+            tracing::warn!(code = error.code.code(), "sign-out failed");
+        }
+    }
 
     pub async fn set_password(
-        _app: &App,
-        _ledger: &str,
-        _secret: &str,
-        _password: &str,
+        app: &App,
+        ledger: &str,
+        secret: &str,
+        password: &str,
     ) -> Result<(), Error> {
-        Err(missing())
+        app.sessions
+            .set_password(ledger, secret, password)
+            .await
+            .map(|_| ())
     }
 
-    pub async fn pair(
-        _app: &App,
-        _ledger: &str,
-        _secret: &str,
-        _label: &str,
-    ) -> Result<String, Error> {
-        Err(missing())
+    pub async fn pair(app: &App, ledger: &str, secret: &str, label: &str) -> Result<String, Error> {
+        let label = label.trim();
+        let label = (!label.is_empty()).then_some(label);
+        Ok(app
+            .sessions
+            .redeem_pairing_link(ledger, secret, label)
+            .await?
+            .secret)
+    }
+
+    /// The clerks who can sign in on this device, to pick from.
+    pub async fn clerks(app: &App, ledger: &str, device: &str) -> Vec<String> {
+        app.sessions
+            .till_clerks(ledger, device)
+            .await
+            .unwrap_or_default()
     }
 }

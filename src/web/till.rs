@@ -40,7 +40,7 @@ const QUANTITY_MAX: u32 = 999;
 
 /// The shop a till session works for.
 fn shop_of(p: &Principal) -> Result<Uuid, PageError> {
-    if !matches!(p.role, Role::Shop) {
+    if !matches!(p.role, Role::Shop | Role::Cashier) {
         return Err(PageError::Refused(Error::not_found()));
     }
     p.scope
@@ -119,12 +119,10 @@ async fn show_till(
     basket: Vec<(String, u32)>,
     refusal: Option<String>,
 ) -> PageResult {
-    let (p, shop_id) = try_page!(ctx, clerk(&ctx));
-    let shop = try_page!(ctx, app.redemption.shop(&p, shop_id).await);
-    let catalogue = try_page!(ctx, app.redemption.catalogue(&p, shop_id).await);
+    let (p, _) = try_page!(ctx, clerk(&ctx));
+    let (shop, catalogue) = try_page!(ctx, app.redemption.till(&p).await);
     let items: Vec<TillItem> = catalogue
         .into_iter()
-        .filter(|(item, _)| item.active)
         .map(|(item, stock)| {
             let quantity = basket
                 .iter()
@@ -289,7 +287,7 @@ async fn card(
 }
 
 async fn card_inner(app: App, ctx: Ctx, fields: Vec<(String, String)>) -> PageResult {
-    let (p, shop_id) = try_page!(ctx, clerk(&ctx));
+    let (p, _) = try_page!(ctx, clerk(&ctx));
     let form = try_page!(ctx, parse_form(fields));
     if form.card.is_empty() || form.basket.is_empty() {
         let error = Error::bare(if form.basket.is_empty() {
@@ -300,7 +298,7 @@ async fn card_inner(app: App, ctx: Ctx, fields: Vec<(String, String)>) -> PageRe
         let sentence = super::sentence(ctx.lang, &error);
         return show_till(app, ctx, form.basket, Some(sentence)).await;
     }
-    let catalogue = try_page!(ctx, app.redemption.catalogue(&p, shop_id).await);
+    let (_, catalogue) = try_page!(ctx, app.redemption.till(&p).await);
     let total: i64 = form
         .basket
         .iter()
