@@ -24,7 +24,9 @@
 //! restart), per account and per client, over a sliding window; past a limit the answer is
 //! `too_many_attempts` with `retry_after`. Every wrong name, password, PIN, link or device gets
 //! the same `sign_in_failed`, after the same work (an unknown name still costs an Argon2id
-//! verification), so nothing tells which part was wrong.
+//! verification), so nothing tells which part was wrong. The `client` every sign-in takes is how
+//! the edge names the caller: its address (behind a proxy, the forwarded one the edge trusts).
+//! Setting a password and pairing a device take a 256-bit link, which needs no count.
 
 use std::sync::{Arc, OnceLock};
 

@@ -57,7 +57,16 @@ where
     );
     assert!(unscoped.stdout.is_empty());
 
-    let seeded = aixin(url, ledger, &["seed-demo", "--entries", "300"]);
+    // seed-demo derives its cards from the key file `serve` uses: one of the test's own, not
+    // `aixin-keys.json` in the working directory.
+    let key_dir = tempfile::tempdir().unwrap();
+    let keys = key_dir.path().join("keys.json");
+    let keys = keys.to_str().unwrap();
+    let seeded = aixin(
+        url,
+        ledger,
+        &["--keys", keys, "seed-demo", "--entries", "300"],
+    );
     assert!(seeded.status.success(), "{}", text(&seeded.stderr));
     assert!(
         text(&seeded.stderr).contains("300 entries"),
@@ -99,7 +108,11 @@ where
         &["token", "create", "--role", "staff", "--scope", "guting"],
     );
     assert!(scoped.status.success(), "{}", text(&scoped.stderr));
-    let again = aixin(url, ledger, &["seed-demo", "--entries", "10"]);
+    let again = aixin(
+        url,
+        ledger,
+        &["--keys", keys, "seed-demo", "--entries", "10"],
+    );
     assert_eq!(
         again.status.code(),
         Some(2),

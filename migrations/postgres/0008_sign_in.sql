@@ -17,7 +17,7 @@ CREATE TABLE users (
     created_at    BIGINT  NOT NULL,
     disabled_at   BIGINT,
     PRIMARY KEY (ledger_id, id),
-    UNIQUE (ledger_id, name)
+    UNIQUE (name, ledger_id)
 );
 
 CREATE TABLE sessions (

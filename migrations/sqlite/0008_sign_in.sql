@@ -38,7 +38,7 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL,
     disabled_at   INTEGER,
     PRIMARY KEY (ledger_id, id),
-    UNIQUE (ledger_id, name)
+    UNIQUE (name, ledger_id)
 ) STRICT;
 
 -- A signed-in browser, by the SHA-256 of its cookie value (the value itself is never stored).
