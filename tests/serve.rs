@@ -208,3 +208,108 @@ fn sigterm_answers_the_request_in_flight() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A raw HTTP/1.1 exchange on a new connection: the whole answer as text.
+fn exchange(address: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn post_form(address: SocketAddr, path: &str, body: &str) -> String {
+    exchange(
+        address,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_fresh_serve_says_where_the_pages_are_and_how_to_sign_in() {
+    // The README's first command on an empty directory: the banner names the pages and a
+    // one-time link that sets the first administrator's password; with it, signing in works.
+    let dir = tempfile::tempdir().unwrap();
+    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_aixin"));
+    serve
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &address.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for name in [
+        "AIXIN_DATABASE_URL",
+        "AIXIN_LEDGER",
+        "AIXIN_KEYS",
+        "AIXIN_LISTEN",
+    ] {
+        serve.env_remove(name);
+    }
+    let mut server = Server(serve.spawn().expect("start aixin serve"));
+    // The server's stderr is read to its end by a thread (a closed pipe would fail its writes).
+    let stderr = server.0.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let mut link = None;
+    while link.is_none() && banner.len() < 30 {
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
+            break;
+        };
+        if let Some(at) = line.find("/set-password/axl_") {
+            link = Some(line[at..].trim().to_owned());
+        }
+        banner.push(line);
+    }
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains(&format!("pages:    http://{address}/")),
+        "{banner}"
+    );
+    let link = link.unwrap_or_else(|| panic!("no set-password link in:\n{banner}"));
+    let page = exchange(
+        address,
+        &format!("GET {link} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let set = post_form(address, &link, "password=a-long-enough-secret");
+    assert!(
+        set.starts_with("HTTP/1.1 200") && set.contains("密码已设置"),
+        "{set}"
+    );
+    // The link worked once.
+    let again = post_form(address, &link, "password=another-long-secret");
+    assert!(!again.contains("密码已设置"), "{again}");
+    let signed_in = post_form(
+        address,
+        "/signin/password",
+        "name=admin&password=a-long-enough-secret",
+    );
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    assert!(
+        signed_in.contains("set-cookie: aixin_session=axs_") && signed_in.contains("HttpOnly"),
+        "{signed_in}"
+    );
+    let wrong = post_form(
+        address,
+        "/signin/password",
+        "name=admin&password=not-the-password",
+    );
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+}

@@ -51,6 +51,7 @@ pub(super) async fn serve(
     tokio::spawn(expiry_schedule(app.earning.clone()));
     tokio::spawn(checkpoint_schedule(app.clone(), checkpoint_every));
     print_banner(g, listen, &g.key_file(), created, tls.is_some());
+    first_sign_in(&app, g, listen, tls.is_some()).await?;
     if admins == 0 {
         print_first_admin_hint(g);
     }
@@ -197,7 +198,10 @@ fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool,
         g.ledger,
         redact(&g.database_url)
     );
-    eprintln!("  pages:    {scheme}://{listen}/   (till: /till, residents: /me, sign in: /signin)");
+    eprintln!(
+        "  pages:    {}/   (the till: /till, residents: /me)",
+        base_of(listen, tls)
+    );
     eprintln!(
         "  API:      {scheme}://{listen}/v1   (OpenAPI: {scheme}://{listen}/v1/openapi.json)"
     );
@@ -214,8 +218,66 @@ fn print_banner(g: &Globals, listen: SocketAddr, key_file: &Path, created: bool,
 }
 
 /// With no admin token yet: the command that creates the first one.
+/// The name of the administrator `serve` makes on a ledger nobody can sign in to.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// While no administrator of the ledger has a password, prints a one-time link to set the
+/// first one (making the user `admin` if there is none): opening the pages then needs nothing
+/// but this terminal. Each start replaces the previous link.
+async fn first_sign_in(
+    app: &App,
+    g: &Globals,
+    listen: SocketAddr,
+    tls: bool,
+) -> Result<(), String> {
+    let operator = Principal::operator(&g.ledger, "aixin-serve");
+    let users = app.sessions.users(&operator).await.map_err(|e| e.detail)?;
+    let admins: Vec<_> = users
+        .iter()
+        .filter(|u| u.role == crate::auth::Role::Admin && u.disabled_at_micros.is_none())
+        .collect();
+    if admins.iter().any(|u| u.has_password) {
+        eprintln!("  sign in:  {}/signin", base_of(listen, tls));
+        return Ok(());
+    }
+    let (name, link) = match admins.first() {
+        Some(user) => (
+            user.name.clone(),
+            app.sessions
+                .password_reset_link(&operator, user.id)
+                .await
+                .map_err(|e| e.detail)?,
+        ),
+        None => {
+            let (user, link) = app
+                .sessions
+                .create_user(&operator, crate::auth::Role::Admin, None, FIRST_ADMIN)
+                .await
+                .map_err(|e| e.detail)?;
+            (user.name, link)
+        }
+    };
+    eprintln!("  sign in:  no administrator has a password yet; set one for `{name}` (this link works once):");
+    eprintln!("    {}/set-password/{}", base_of(listen, tls), link.secret);
+    Ok(())
+}
+
+/// The address a browser on this machine opens.
+fn base_of(listen: SocketAddr, tls: bool) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!(
+        "{}://{host}:{}",
+        if tls { "https" } else { "http" },
+        listen.port()
+    )
+}
+
 fn print_first_admin_hint(g: &Globals) {
-    eprintln!("  no admin token exists yet; create the first one with:");
+    eprintln!("  no admin API token exists yet; create the first one with:");
     eprintln!("    {}", token_create_command(g));
 }
 
