@@ -221,6 +221,9 @@ pub struct Problem {
     /// For `foreign_payment_code`: `wechat`, `alipay` or `unionpay`.
     #[schema(nullable = false)]
     app: Option<String>,
+    /// For `too_many_attempts`: seconds until one more attempt is counted.
+    #[schema(nullable = false)]
+    retry_after: Option<u64>,
     /// For rosters: every bad line.
     #[schema(nullable = false)]
     lines: Option<Vec<LineProblemSchema>>,
