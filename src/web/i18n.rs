@@ -188,6 +188,12 @@ messages! {
     Offers => "可兑换", "Offers";
     Communities => "服务社区", "Communities served";
     Verify => "小票核验", "Check a receipt";
+    SignInCard => "居民登录二维码", "Resident sign-in QR code";
+    SignInCardMake => "生成并打印登录二维码", "Make and print the sign-in QR code";
+    SignInCardHint => "用手机相机扫描这个二维码，点“登录”就能查看积分、出示兑换码。不用记密码。此码只能用一次。", "Scan this QR code with the phone's camera and press “Sign in” to see your points and show your code. No password to remember. It works once.";
+    SignInCardAgain => "再生成一张会让上一张失效。", "Making another one makes the previous one stop working.";
+    ResidentId => "居民编号", "Resident id";
+    ValidUntil => "有效期至", "Valid until";
 }
 
 /// "12.50" → "12.5", "40.00" → "40": points and hours as people say them.

@@ -27,6 +27,7 @@ pub mod i18n;
 mod refusal;
 mod resident;
 mod signin;
+mod staff;
 mod till;
 
 pub use i18n::{Lang, M};
@@ -56,6 +57,7 @@ pub fn routes() -> Router<App> {
         .merge(signin::routes())
         .merge(resident::routes())
         .merge(till::routes())
+        .merge(staff::routes())
         .layer(axum::middleware::from_fn(same_site_only))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(tower_http::compression::CompressionLayer::new())

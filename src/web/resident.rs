@@ -40,7 +40,7 @@ macro_rules! try_page {
     ($ctx:ident, $e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(error) => return Err(($ctx, PageError::from(error))),
+            Err(error) => return Err(($ctx, $crate::web::PageError::from(error))),
         }
     };
 }
