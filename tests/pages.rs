@@ -1,0 +1,900 @@
+//! The till and the resident's pages proven in Chromium (the harness is `tests/browser/`): a
+//! shop's day at the till from pairing to today's takings, the camera decoding a code in the
+//! page, the resident's phone (sign-in link, balance, a code that refreshes by itself, offline
+//! too, and notices a sale), the session cookie and cross-site forms, and every page checked by
+//! axe-core in the standard mode and in 长辈模式 at phone and till sizes, with screenshots in
+//! `target/screenshots/`.
+//!
+//! Data is set up through the services, as an operator, community staff and the shop would;
+//! the server's clock is frozen (the harness's `ManualClock`) wherever a code matters.
+//!
+//! Skipped (loudly) only when Chromium or chromedriver is not installed and neither `CI` nor
+//! `AIXIN_REQUIRE_BROWSER=1` is set.
+
+#[path = "browser/mod.rs"]
+mod browser;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aixin::auth::{new_token, Principal, Role};
+use aixin::calendar::day_of;
+use aixin::clock::Clock;
+use aixin::earning::service::{NewOrgUnit, NewRecord, NewResident, RuleTerms};
+use aixin::ledger::{code, Amount};
+use aixin::model::{ExpiryPolicy, Resident, RuleMode};
+use aixin::redeem::service::{IssuedCredential, NewItem, NewShop, Shown, StaffRole, StockChange};
+use aixin::store::redeem::{Shop, ShopStaff};
+use aixin::web::i18n::plain_number;
+use browser::*;
+use common::T0;
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const LEDGER: &str = "test";
+/// One code step in microseconds.
+const STEP: i64 = code::STEP_SECONDS * 1_000_000;
+const SECOND: i64 = 1_000_000;
+const CLERK_A: &str = "小李";
+const CLERK_B: &str = "小王";
+const PIN_A: &str = "482915";
+const PIN_B: &str = "305718";
+const PIN_OTHER: &str = "770412";
+/// The client the services count sign-in attempts against when a test signs in through them.
+const CLIENT: &str = "198.51.100.7";
+/// Alipay's documented example of a payment code, and a code in WeChat Pay's range.
+const ALIPAY: &str = "289431869362714645";
+const WECHAT: &str = "134567890123456789";
+
+// ---- The world: a community, a shop, clerks, residents with points and cards ----
+
+/// A resident with a card.
+struct Person {
+    resident: Resident,
+    card: IssuedCredential,
+}
+
+impl Person {
+    fn id(&self) -> Uuid {
+        self.resident.id
+    }
+
+    /// The resident as their own session stands for them.
+    fn principal(&self) -> Principal {
+        Principal {
+            token_id: Uuid::nil(),
+            ledger_id: LEDGER.into(),
+            role: Role::Resident,
+            scope: Some(self.id().to_string()),
+            operator: None,
+        }
+    }
+
+    fn secret(&self) -> [u8; 32] {
+        hex::decode(&self.card.secret).unwrap().try_into().unwrap()
+    }
+
+    fn number(&self) -> u32 {
+        self.card.number.parse().unwrap()
+    }
+}
+
+struct World {
+    server: Server,
+    admin: Principal,
+    staff: Principal,
+    /// 爱心粮油店: 大米5kg 40 (3 in stock, 2 a day each), 面粉5kg 30, 鸡蛋 20 (not counted).
+    shop: Shop,
+    clerk_a: ShopStaff,
+    clerk_b: ShopStaff,
+    /// 幸福便利店, another shop of the community, with its own clerk and one sale.
+    other_shop: Shop,
+    other_clerk: ShopStaff,
+    other_receipt: Uuid,
+    /// 王秀英 (300 points), 李建国 (100, of which 20 spent at the other shop), 张桂兰 (10).
+    people: Vec<Person>,
+}
+
+/// What a refusal must leave as it was.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    head: i64,
+    balances: Vec<i64>,
+    stock: Vec<(String, Option<i64>)>,
+}
+
+fn item(name: &str, unit: &str, price: &str, track: bool, cap_day: Option<i64>) -> NewItem {
+    NewItem {
+        name_zh: name.into(),
+        name_en: String::new(),
+        unit: unit.into(),
+        price: Amount::parse(price).unwrap(),
+        track_stock: track,
+        cap_day,
+        cap_month: None,
+        active: true,
+    }
+}
+
+async fn world() -> World {
+    let server = Server::start_with(|app| {
+        aixin::http::router(app).layer(axum::Extension(aixin::web::Site {
+            ledger: LEDGER.into(),
+        }))
+    })
+    .await;
+    server.clock.set(T0);
+    let app = server.app.clone();
+    let admin = Principal::operator(LEDGER, "test-admin");
+    app.earning
+        .create_org_unit(
+            &admin,
+            NewOrgUnit {
+                id: "c1".into(),
+                parent_id: None,
+                level: "community".into(),
+                name_zh: "幸福社区".into(),
+                name_en: "Xingfu".into(),
+                community: Some(ExpiryPolicy::Never),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, record) = new_token(
+        server.harness.entropy.as_ref(),
+        T0,
+        LEDGER,
+        Role::Staff,
+        Some("c1".into()),
+        String::new(),
+        None,
+    );
+    server.harness.store.insert_token(&record).await.unwrap();
+    let staff = Principal {
+        token_id: record.id,
+        ledger_id: LEDGER.into(),
+        role: Role::Staff,
+        scope: Some("c1".into()),
+        operator: None,
+    };
+    let shop_of = |name_zh: &str, name_en: &str| NewShop {
+        name_zh: name_zh.into(),
+        name_en: name_en.into(),
+        community_id: "c1".into(),
+        serves: Vec::new(),
+        refund_window_days: None,
+    };
+    let r = &app.redemption;
+    let (shop, _) = r
+        .create_shop(&staff, "shop-1", shop_of("爱心粮油店", "Love Grain & Oil"))
+        .await
+        .unwrap();
+    for (sku, new) in [
+        ("RICE5", item("大米5kg", "袋", "40", true, Some(2))),
+        ("FLOUR5", item("面粉5kg", "袋", "30", false, None)),
+        ("EGG", item("鸡蛋", "盒", "20", false, None)),
+    ] {
+        r.put_item(&staff, shop.id, sku, new).await.unwrap();
+    }
+    let stock = StockChange {
+        delta: 3,
+        reason: "restock".into(),
+        note: "进货".into(),
+    };
+    r.move_stock(&staff, "stock-rice", shop.id, "RICE5", stock)
+        .await
+        .unwrap();
+    let (other_shop, _) = r
+        .create_shop(
+            &staff,
+            "shop-2",
+            shop_of("幸福便利店", "Xingfu Corner Shop"),
+        )
+        .await
+        .unwrap();
+    r.put_item(
+        &staff,
+        other_shop.id,
+        "EGG",
+        item("鸡蛋", "盒", "20", false, None),
+    )
+    .await
+    .unwrap();
+    let mut clerks = Vec::new();
+    for (key, shop_id, name, pin) in [
+        ("clerk-a", shop.id, CLERK_A, PIN_A),
+        ("clerk-b", shop.id, CLERK_B, PIN_B),
+        ("clerk-other", other_shop.id, "小赵", PIN_OTHER),
+    ] {
+        let (member, _, _) = r
+            .add_shop_staff_as(&staff, key, shop_id, name, StaffRole::Clerk)
+            .await
+            .unwrap();
+        app.sessions
+            .set_clerk_pin(&staff, member.token_id, pin)
+            .await
+            .unwrap();
+        clerks.push(member);
+    }
+    let terms = RuleTerms {
+        community_id: "c1".into(),
+        category: "visit".into(),
+        name_zh: "入户走访".into(),
+        name_en: "Home visits".into(),
+        mode: RuleMode::PerHour,
+        points: Amount::parse("20").unwrap(),
+        records_hours: true,
+        cap_day: None,
+        cap_month: None,
+        valid_from: day_of(T0),
+        valid_until: None,
+    };
+    app.earning
+        .set_rule(&staff, "visit", 0, terms)
+        .await
+        .unwrap();
+    let mut people = Vec::new();
+    for (i, (name, phone, hours_minor)) in [
+        ("王秀英", "13800001234", 1500),
+        ("李建国", "13900005678", 500),
+        ("张桂兰", "13700002468", 50),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (resident, _) = app
+            .earning
+            .register_resident(
+                &staff,
+                &format!("resident-{i}"),
+                NewResident {
+                    name: name.into(),
+                    phone: phone.into(),
+                    community_id: "c1".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let new = NewRecord {
+            resident_id: resident.id,
+            rule_id: "visit".into(),
+            service_date: day_of(T0),
+            hours_minor,
+            note: String::new(),
+        };
+        let (record, _) = app
+            .earning
+            .submit_record(&staff, &format!("record-{i}"), new)
+            .await
+            .unwrap();
+        app.earning.approve_record(&admin, record.id).await.unwrap();
+        let card = r
+            .issue_credential(&staff, &format!("card-{i}"), resident.id)
+            .await
+            .unwrap();
+        people.push(Person { resident, card });
+    }
+    let other_clerk = clerks.pop().unwrap();
+    let clerk_b = clerks.pop().unwrap();
+    let clerk_a = clerks.pop().unwrap();
+    let mut w = World {
+        server,
+        admin,
+        staff,
+        shop,
+        clerk_a,
+        clerk_b,
+        other_shop,
+        other_clerk,
+        other_receipt: Uuid::nil(),
+        people,
+    };
+    // 李建国 buys eggs at the other shop.
+    let code = w.code_of(1).await;
+    let other = w.clerk_principal(&w.other_clerk);
+    let sale = r
+        .redeem(
+            &other,
+            "other-sale",
+            Shown::Code(code),
+            &[("EGG".into(), 1)],
+        )
+        .await
+        .unwrap();
+    w.other_receipt = sale.signed.receipt.id;
+    // The day starts at 08:10 in the shop (T0 is 08:00 Beijing time).
+    w.server.clock.set(T0 + 600 * SECOND);
+    w
+}
+
+impl World {
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    fn clerk_principal(&self, clerk: &ShopStaff) -> Principal {
+        Principal {
+            token_id: clerk.token_id,
+            ledger_id: LEDGER.into(),
+            role: Role::Shop,
+            scope: Some(clerk.shop_id.to_string()),
+            operator: None,
+        }
+    }
+
+    /// Resident `i`'s code now. When codes were used so fast that the next one lies beyond the
+    /// till's window, the clock moves on to when it is valid (as a resident would wait).
+    async fn code_of(&self, i: usize) -> String {
+        let p = self.people[i].principal();
+        let r = &self.server.app.redemption;
+        let mut code = r.current_code(&p, self.people[i].id()).await.unwrap();
+        if code.valid_in_seconds > 0 {
+            self.server.clock.advance(code.valid_in_seconds * SECOND);
+            code = r.current_code(&p, self.people[i].id()).await.unwrap();
+            assert_eq!(code.valid_in_seconds, 0);
+        }
+        code.code
+    }
+
+    async fn balance(&self, i: usize) -> i64 {
+        self.server
+            .app
+            .earning
+            .balance(&self.admin, self.people[i].id())
+            .await
+            .unwrap()
+            .points_minor
+    }
+
+    async fn head(&self) -> i64 {
+        self.server
+            .app
+            .store
+            .head(LEDGER)
+            .await
+            .unwrap()
+            .map_or(0, |h| h.seq)
+    }
+
+    async fn snapshot(&self) -> Snapshot {
+        let mut balances = Vec::new();
+        for i in 0..self.people.len() {
+            balances.push(self.balance(i).await);
+        }
+        let stock = self
+            .server
+            .app
+            .redemption
+            .catalogue(&self.staff, self.shop.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(item, level)| (item.sku, level))
+            .collect();
+        Snapshot {
+            head: self.head().await,
+            balances,
+            stock,
+        }
+    }
+
+    /// Failed code attempts counted: every credential's and every shop's (this hour's and
+    /// before).
+    async fn failures(&self) -> (Vec<i64>, i64) {
+        let mut credentials = Vec::new();
+        for p in &self.people {
+            let c = self
+                .server
+                .app
+                .redemption
+                .store
+                .credential_of(LEDGER, p.id())
+                .await
+                .unwrap()
+                .unwrap();
+            credentials.push(c.failures);
+        }
+        let common::Raw::Sqlite(pool) = &self.server.harness.raw else {
+            unreachable!("the browser tests run on SQLite")
+        };
+        let shops: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(failures), 0) FROM code_failures")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        (credentials, shops)
+    }
+
+    /// A till device paired with `shop` through the service; its secret.
+    async fn paired_device(&self, shop: Uuid) -> String {
+        let s = &self.server.app.sessions;
+        let link = s.pairing_link(&self.staff, shop, "收银台2").await.unwrap();
+        s.redeem_pairing_link(LEDGER, &link.secret, None)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// A clerk's session cookie on `device`.
+    async fn clerk_cookie(&self, device: &str, name: &str, pin: &str) -> String {
+        self.server
+            .app
+            .sessions
+            .sign_in_clerk(LEDGER, device, name, pin, CLIENT)
+            .await
+            .unwrap()
+            .cookie
+    }
+
+    /// Resident `i`'s session cookie (signed in with a fresh link).
+    async fn resident_cookie(&self, i: usize) -> String {
+        let s = &self.server.app.sessions;
+        let link = s
+            .resident_sign_in_link(&self.staff, self.people[i].id())
+            .await
+            .unwrap();
+        s.sign_in_link(LEDGER, &link.secret, true, CLIENT)
+            .await
+            .unwrap()
+            .cookie
+    }
+}
+
+// ---- Page helpers ----
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+async fn js_string(c: &Client, script: &str) -> String {
+    match js(c, script).await {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn path(c: &Client) -> String {
+    js_string(c, "return location.pathname").await
+}
+
+/// The text of the page's main part as a person sees it.
+async fn main_text(c: &Client) -> String {
+    js_string(
+        c,
+        "return (document.querySelector('main') || document.body).innerText",
+    )
+    .await
+}
+
+async fn refusal(c: &Client) -> String {
+    js_string(
+        c,
+        "const r = document.querySelector('.refusal'); return r ? r.innerText : ''",
+    )
+    .await
+}
+
+/// Marks the current document; [`wait_new_page`] then waits until another one has loaded.
+async fn mark(c: &Client) {
+    js(c, "window.__aixinOld = true;").await;
+}
+
+async fn wait_new_page(c: &Client) {
+    wait_for_js(
+        c,
+        "!window.__aixinOld && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
+}
+
+async fn goto(c: &Client, url: &str) {
+    c.goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    wait_for_js(c, "document.readyState === 'complete'", WAIT).await;
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("find {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Clicks and waits for the page the click leads to.
+async fn click_to(c: &Client, css: &str) {
+    mark(c).await;
+    click(c, css).await;
+    wait_new_page(c).await;
+}
+
+/// Puts `n` of `sku` in the basket with the item's + button.
+async fn plus(c: &Client, sku: &str, n: u32) {
+    let css = format!(".item[data-sku='{sku}'] .qty > button:last-child");
+    wait_for_js(c, &format!("document.querySelector(\"{css}\")"), WAIT).await;
+    for _ in 0..n {
+        click(c, &css).await;
+    }
+}
+
+/// The till with a fresh basket of `basket`.
+async fn fresh_till(c: &Client, w: &World, basket: &[(&str, u32)]) {
+    goto(c, &w.url("/till")).await;
+    assert_eq!(path(c).await, "/till");
+    for (sku, n) in basket {
+        plus(c, sku, *n).await;
+    }
+}
+
+/// Types `text` into the till's code field like a scanner (or a person) and waits for the page
+/// that answers.
+async fn scan(c: &Client, text: &str, per_key_ms: u64, enter: bool) {
+    let field = c.find(Locator::Id("code")).await.unwrap();
+    mark(c).await;
+    type_like_scanner(c, Some(&field), text, per_key_ms, enter).await;
+    wait_new_page(c).await;
+}
+
+/// Full-width digits (U+FF10–FF19), as some scanner and IME setups type them.
+fn full_width(digits: &str) -> String {
+    digits
+        .chars()
+        .map(|d| char::from_u32(0xFF10 + d.to_digit(10).unwrap()).unwrap())
+        .collect()
+}
+
+/// Puts a session or device cookie into the browser (on the site's origin).
+async fn set_cookie(c: &Client, w: &World, name: &str, value: &str) {
+    let here = c.current_url().await.unwrap();
+    if !here.as_str().starts_with(&w.server.url) {
+        goto(c, &w.url("/signin")).await;
+    }
+    let cookie = cookie::Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .build();
+    c.add_cookie(cookie).await.unwrap();
+}
+
+/// The HTTP status the current page was answered with.
+async fn status(c: &Client) -> u64 {
+    js(
+        c,
+        "return performance.getEntriesByType('navigation')[0].responseStatus",
+    )
+    .await
+    .as_u64()
+    .unwrap()
+}
+
+/// A chromedriver command fantoccini has no method for: Chromium's network conditions.
+#[derive(Debug)]
+struct NetworkConditions {
+    offline: bool,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.expect("a session");
+        base_url.join(&format!("session/{session}/chromium/network_conditions"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "network_conditions": {
+            "offline": self.offline, "latency": 0,
+            "download_throughput": -1, "upload_throughput": -1,
+        }});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+async fn set_offline(c: &Client, offline: bool) {
+    c.issue_cmd(NetworkConditions { offline })
+        .await
+        .unwrap_or_else(|e| panic!("network conditions (offline {offline}): {e}"));
+}
+
+// ---- 1. A day at the till ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_at_the_till() {
+    // Proves the till's flow as a shop runs it: pairing, a clerk's PIN sign-in, a basket built
+    // with the + buttons, a scanner with and without Enter, typing, full-width digits, the next
+    // code accepted in the same step, every refusal in its sentence changing nothing (foreign
+    // payment codes counting no attempt), a double submit posting once, a one-page 58 mm
+    // receipt, a refund by another clerk (not by the one who sold), and today's takings.
+    let w = world().await;
+    let Some(browser) = Browser::start(BrowserOptions::till()).await else {
+        return;
+    };
+    let c = &browser.client;
+    let started = Instant::now();
+
+    // Pair this browser, then sign in as clerk A with name and PIN.
+    let link = w
+        .server
+        .app
+        .sessions
+        .pairing_link(&w.staff, w.shop.id, "收银台1")
+        .await
+        .unwrap();
+    goto(c, &w.url(&format!("/till/pair/{}", link.secret))).await;
+    click_to(c, "main form button[type=submit]").await;
+    assert!(
+        main_text(c).await.contains("配对完成"),
+        "{}",
+        main_text(c).await
+    );
+    click_to(c, "main a[href='/signin']").await;
+    sign_in_clerk(c, CLERK_A, PIN_A).await;
+    assert_eq!(path(c).await, "/till");
+    screenshot(c, "day-till").await;
+
+    // Sale 1: 面粉5kg + 鸡蛋 with the + buttons, a scanner gun with Enter.
+    let before = w.snapshot().await;
+    plus(c, "FLOUR5", 1).await;
+    plus(c, "EGG", 1).await;
+    assert_eq!(
+        js_string(c, "return document.getElementById('total').textContent").await,
+        "50"
+    );
+    let code1 = w.code_of(0).await;
+    let step1 = code::step_of(w.server.clock.now_micros());
+    scan(c, &code1, SCANNER_MS, true).await;
+    assert!(
+        path(c).await.starts_with("/till/receipts/"),
+        "{}",
+        main_text(c).await
+    );
+    let receipt1 = c.current_url().await.unwrap().to_string();
+    let text = main_text(c).await;
+    for words in ["兑换成功", "面粉5kg", "鸡蛋", "兑换后余额：250 分", "−50"] {
+        assert!(text.contains(words), "receipt lacks {words:?}:\n{text}");
+    }
+    let compact1 = js_string(
+        c,
+        "return document.querySelector('details code').textContent",
+    )
+    .await;
+    let after = w.snapshot().await;
+    assert_eq!(after.head, before.head + 1, "exactly one entry");
+    assert_eq!(after.balances[0], before.balances[0] - 5000);
+    screenshot(c, "day-receipt").await;
+
+    // Sale 2, in the same step: the resident's next code; a scanner without Enter (the page
+    // submits a whole code by itself).
+    click_to(c, "#next").await;
+    plus(c, "EGG", 1).await;
+    let code2 = w.code_of(0).await;
+    assert_eq!(
+        code::step_of(w.server.clock.now_micros()),
+        step1,
+        "the same step"
+    );
+    assert_ne!(code2, code1);
+    scan(c, &code2, SCANNER_MS, false).await;
+    assert!(
+        main_text(c).await.contains("兑换成功"),
+        "{}",
+        main_text(c).await
+    );
+    assert_eq!(w.balance(0).await, before.balances[0] - 7000);
+
+    // Sale 3: typed by a person, 120 ms a digit, no Enter.
+    click_to(c, "#next").await;
+    plus(c, "EGG", 1).await;
+    let code3 = w.code_of(0).await;
+    scan(c, &code3, PERSON_MS, false).await;
+    assert!(
+        main_text(c).await.contains("兑换成功"),
+        "{}",
+        main_text(c).await
+    );
+
+    // Sale 4: full-width digits from a scanner with Enter.
+    click_to(c, "#next").await;
+    plus(c, "EGG", 1).await;
+    let code4 = w.code_of(0).await;
+    scan(c, &full_width(&code4), SCANNER_MS, true).await;
+    assert!(
+        main_text(c).await.contains("兑换成功"),
+        "{}",
+        main_text(c).await
+    );
+    assert_eq!(w.balance(0).await, before.balances[0] - 11000);
+    assert_eq!(w.head().await, before.head + 4);
+    eprintln!("four sales: {:?}", started.elapsed());
+
+    // 王秀英 takes the day's 2 bags of rice (1 left in stock).
+    fresh_till(c, &w, &[("RICE5", 2)]).await;
+    let code = w.code_of(0).await;
+    scan(c, &code, SCANNER_MS, true).await;
+    assert!(
+        main_text(c).await.contains("大米5kg"),
+        "{}",
+        main_text(c).await
+    );
+
+    // Refusals: each says why in its sentence and changes nothing.
+    let refusals: [(usize, &[(&str, u32)], Option<&str>, &str); 4] = [
+        (2, &[("EGG", 1)], None, "积分不足（余额 10 分，还差 10 分）"),
+        (0, &[("EGG", 1)], Some(code1.as_str()), "该码已使用"),
+        (1, &[("RICE5", 2)], None, "库存不足：大米5kg 仅剩 1 件"),
+        (0, &[("RICE5", 1)], None, "今日限兑 2 件"),
+    ];
+    for (person, basket, stale, sentence) in refusals {
+        fresh_till(c, &w, basket).await;
+        let shown = match stale {
+            Some(code) => code.to_owned(),
+            None => w.code_of(person).await,
+        };
+        let before = w.snapshot().await;
+        scan(c, &shown, SCANNER_MS, true).await;
+        let said = refusal(c).await;
+        assert!(
+            said.contains(sentence),
+            "expected {sentence:?}, the till says {said:?}"
+        );
+        assert_eq!(w.snapshot().await, before, "{sentence}: nothing changed");
+        screenshot(c, &format!("day-refusal-{person}-{}", basket[0].0)).await;
+    }
+    // Payment apps' codes: named, nothing changed, no attempt counted (Alipay with Enter, WeChat
+    // as a scanner burst without Enter).
+    for (foreign, enter, sentence) in [
+        (ALIPAY, true, "这是支付宝付款码"),
+        (WECHAT, false, "这是微信付款码"),
+    ] {
+        fresh_till(c, &w, &[("EGG", 1)]).await;
+        let (before, failures) = (w.snapshot().await, w.failures().await);
+        scan(c, foreign, SCANNER_MS, enter).await;
+        let said = refusal(c).await;
+        assert!(
+            said.contains(sentence),
+            "expected {sentence:?}, the till says {said:?}"
+        );
+        assert_eq!(w.snapshot().await, before, "{sentence}: nothing changed");
+        assert_eq!(
+            w.failures().await,
+            failures,
+            "{sentence}: no attempt counted"
+        );
+    }
+    screenshot(c, "day-refusal-alipay-wechat").await;
+    eprintln!("refusals done: {:?}", started.elapsed());
+
+    // A double submit: Enter twice at scanner speed, then the same form (same hidden key) sent
+    // again twice at once by script: one entry, one receipt.
+    fresh_till(c, &w, &[("EGG", 1)]).await;
+    js(
+        c,
+        "const f = document.getElementById('till'); f.addEventListener('submit', () => \
+         sessionStorage.setItem('replay', new URLSearchParams(new FormData(f)).toString()));",
+    )
+    .await;
+    let before = w.snapshot().await;
+    let code = w.code_of(0).await;
+    let enter: char = fantoccini::key::Key::Enter.into();
+    scan(c, &format!("{code}{enter}"), SCANNER_MS, true).await;
+    assert!(
+        main_text(c).await.contains("兑换成功"),
+        "{}",
+        main_text(c).await
+    );
+    let receipt = path(c).await;
+    let replies = c
+        .execute_async(
+            "const done = arguments[0]; const body = sessionStorage.getItem('replay'); \
+             const post = () => fetch('/till/redeem', { method: 'POST', body, headers: \
+             { 'content-type': 'application/x-www-form-urlencoded' } }) \
+             .then((r) => [r.status, new URL(r.url).pathname, body.includes('key=till-')]); \
+             Promise.all([post(), post()]).then(done, (e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replies,
+        json!([[200, receipt, true], [200, receipt, true]]),
+        "the replayed basket answers the same receipt"
+    );
+    let after = w.snapshot().await;
+    assert_eq!(
+        after.head,
+        before.head + 1,
+        "one entry for the double submit"
+    );
+    assert_eq!(after.balances[0], before.balances[0] - 2000);
+
+    // Print: one page of 5.8 cm.
+    let pdf = artifact("day-receipt-58mm.pdf");
+    print_pdf(c, 5.8, &pdf).await;
+    assert_eq!(
+        pdf_page_count(&pdf),
+        1,
+        "the receipt prints on one 58 mm page"
+    );
+
+    // Refunds: clerk A may not refund their own sale; clerk B may.
+    goto(c, &w.url("/till/refund")).await;
+    refund(c, &compact1).await;
+    let said = refusal(c).await;
+    assert!(said.contains("办理兑换的店员不能给自己退货"), "{said}");
+    screenshot(c, "day-refund-own-sale").await;
+    click_to(c, "header form button[type=submit]").await;
+    assert_eq!(path(c).await, "/signin");
+    sign_in_clerk(c, CLERK_B, PIN_B).await;
+    assert_eq!(path(c).await, "/till");
+    let before = w.snapshot().await;
+    goto(c, &w.url("/till/refund")).await;
+    refund(c, &compact1).await;
+    assert!(
+        path(c).await.starts_with("/till/receipts/"),
+        "{}",
+        main_text(c).await
+    );
+    assert_ne!(c.current_url().await.unwrap().to_string(), receipt1);
+    let text = main_text(c).await;
+    assert!(text.contains("已退货") && text.contains("+50"), "{text}");
+    let after = w.snapshot().await;
+    assert_eq!(after.head, before.head + 1);
+    assert_eq!(after.balances[0], before.balances[0] + 5000);
+    screenshot(c, "day-refund-receipt").await;
+
+    // Today's takings: exactly the statement's net.
+    goto(c, &w.url("/till/today")).await;
+    let day = day_of(w.server.clock.now_micros());
+    let statement = w
+        .server
+        .app
+        .redemption
+        .statement(&w.staff, w.shop.id, day, day)
+        .await
+        .unwrap();
+    let net = js_string(c, "return document.getElementById('net').textContent").await;
+    assert_eq!(net, plain_number(statement.net_minor));
+    assert_eq!((statement.redemptions, statement.refunds), (6, 1));
+    let text = main_text(c).await;
+    assert!(
+        text.contains(&format!("兑换笔数\t{}", statement.redemptions)),
+        "{text}"
+    );
+    screenshot(c, "day-today").await;
+    eprintln!("a day at the till: {:?}", started.elapsed());
+    browser.close().await;
+}
+
+/// Signs in on the paired till's sign-in page with a clerk's name and PIN.
+async fn sign_in_clerk(c: &Client, name: &str, pin: &str) {
+    assert_eq!(path(c).await, "/signin");
+    c.find(Locator::Id("clerk-name"))
+        .await
+        .unwrap()
+        .select_by_label(name)
+        .await
+        .unwrap();
+    c.find(Locator::Id("clerk-pin"))
+        .await
+        .unwrap()
+        .send_keys(pin)
+        .await
+        .unwrap();
+    click_to(c, "section[aria-labelledby=clerk] button[type=submit]").await;
+}
+
+/// Pastes a receipt's text on the refund page and sends it.
+async fn refund(c: &Client, compact: &str) {
+    let field = c.find(Locator::Id("receipt-text")).await.unwrap();
+    field.send_keys(compact).await.unwrap();
+    click_to(c, "main form button[type=submit]").await;
+}
