@@ -556,6 +556,7 @@ async fn set_cookie(c: &Client, w: &World, name: &str, value: &str) {
         goto(c, &w.url("/signin")).await;
     }
     let cookie = cookie::Cookie::build((name.to_owned(), value.to_owned()))
+        .domain("127.0.0.1")
         .path("/")
         .http_only(true)
         .same_site(cookie::SameSite::Lax)
@@ -897,4 +898,360 @@ async fn refund(c: &Client, compact: &str) {
     let field = c.find(Locator::Id("receipt-text")).await.unwrap();
     field.send_keys(compact).await.unwrap();
     click_to(c, "main form button[type=submit]").await;
+}
+
+// ---- 2. The camera ----
+
+/// Records, in the tab's session storage, every file the page loads and every load the CSP
+/// refuses, so the next page (after the form's navigation) can still read them.
+const WATCH_LOADS: &str = "
+  const keep = () => sessionStorage.setItem('loads', JSON.stringify(
+    performance.getEntriesByType('resource').map((e) => e.name)));
+  addEventListener('pagehide', keep);
+  document.addEventListener('securitypolicyviolation', (e) => {
+    const seen = JSON.parse(sessionStorage.getItem('blocked') || '[]');
+    seen.push(e.blockedURI + ' ' + e.violatedDirective);
+    sessionStorage.setItem('blocked', JSON.stringify(seen));
+  });";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_reads_the_residents_code() {
+    // Proves the till's camera: the resident's code as a QR code in front of the (fake)
+    // camera is decoded in the page by the vendored decoder, served from this site, and the
+    // exchange completes; the page loads nothing from anywhere else.
+    let w = world().await;
+    let code = w.code_of(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("code.y4m");
+    y4m_qr(&code, &video);
+    let Some(browser) = Browser::start(BrowserOptions::till().camera(&video)).await else {
+        return;
+    };
+    let c = &browser.client;
+    let started = Instant::now();
+    let device = w.paired_device(w.shop.id).await;
+    let session = w.clerk_cookie(&device, CLERK_A, PIN_A).await;
+    set_cookie(c, &w, aixin::web::DEVICE_COOKIE, &device).await;
+    set_cookie(c, &w, aixin::web::SESSION_COOKIE, &session).await;
+    fresh_till(c, &w, &[("EGG", 1)]).await;
+    js(c, WATCH_LOADS).await;
+    wait_for_js(
+        c,
+        "!document.getElementById('camera-box').hidden && !document.getElementById('camera').disabled",
+        WAIT,
+    )
+    .await;
+    let before = w.snapshot().await;
+    click_to(c, "#camera").await;
+    assert!(
+        path(c).await.starts_with("/till/receipts/"),
+        "{}",
+        main_text(c).await
+    );
+    assert!(main_text(c).await.contains("兑换成功"));
+    let after = w.snapshot().await;
+    assert_eq!(after.head, before.head + 1);
+    assert_eq!(after.balances[0], before.balances[0] - 2000);
+    eprintln!(
+        "camera: receipt {:?} after the till opened",
+        started.elapsed()
+    );
+
+    let loads: Vec<String> =
+        serde_json::from_str(&js_string(c, "return sessionStorage.getItem('loads') || '[]'").await)
+            .unwrap();
+    assert!(
+        loads
+            .iter()
+            .any(|l| l.ends_with("/vendor/zxing_reader.wasm")),
+        "the decoder's wasm came from this site: {loads:?}"
+    );
+    for load in &loads {
+        assert!(
+            load.starts_with(&w.server.url),
+            "loaded from elsewhere: {load}"
+        );
+    }
+    let blocked = js_string(c, "return sessionStorage.getItem('blocked') || '[]'").await;
+    assert_eq!(blocked, "[]", "loads the CSP refused");
+    browser.close().await;
+}
+
+// ---- 3. The resident's phone ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_residents_phone_shows_a_code_that_refreshes_by_itself() {
+    // Proves the resident's pages on a phone: a printed sign-in link (remembering the phone),
+    // the balance in large digits, the code page showing exactly the server's code, refreshing
+    // by itself across a step boundary, also with the network cut, and after a sale saying
+    // 兑换成功 with the new balance and moving on to a code the till accepts; and phone number +
+    // card PIN sign-in.
+    let w = world().await;
+    let Some(browser) = Browser::start(BrowserOptions::phone()).await else {
+        return;
+    };
+    let c = &browser.client;
+    let started = Instant::now();
+    let me = &w.people[0];
+    let p = me.principal();
+    let r = &w.server.app.redemption;
+    let boundary = |micros: i64| (code::step_of(micros) + 1) * STEP;
+
+    // The printed link: 记住这部手机 is ticked; sign in.
+    let link = w
+        .server
+        .app
+        .sessions
+        .resident_sign_in_link(&w.staff, me.id())
+        .await
+        .unwrap();
+    goto(c, &w.url(&format!("/r/{}", link.secret))).await;
+    let remember = c.find(Locator::Css("input[name=remember]")).await.unwrap();
+    assert!(
+        remember.is_selected().await.unwrap(),
+        "记住这部手机 is ticked"
+    );
+    click_to(c, "main form button[type=submit]").await;
+    assert_eq!(path(c).await, "/me");
+    let cookie = c
+        .get_named_cookie(aixin::web::SESSION_COOKIE)
+        .await
+        .unwrap();
+    assert!(
+        cookie.expires().is_some(),
+        "a remembered phone keeps its cookie"
+    );
+    let points = js_string(c, "return document.getElementById('points').textContent").await;
+    assert_eq!(points, plain_number(w.balance(0).await));
+    let size = js(
+        c,
+        "return parseFloat(getComputedStyle(document.getElementById('points')).fontSize)",
+    )
+    .await;
+    assert!(
+        size.as_f64().unwrap() >= 40.0,
+        "the balance in large digits: {size} px"
+    );
+    screenshot(c, "phone-me").await;
+
+    // The code page, 3 s before a step ends: the server's code, then the next step's by itself.
+    let b1 = boundary(w.server.clock.now_micros());
+    w.server.clock.set(b1 - 3 * SECOND);
+    goto(c, &w.url("/me/code")).await;
+    let shown = wait_for_code(c, None).await;
+    assert_eq!(shown, r.current_code(&p, me.id()).await.unwrap().code);
+    screenshot(c, "phone-code").await;
+    let next = wait_for_code(c, Some(&shown)).await;
+    assert_eq!(
+        next,
+        code::code_for_step(&me.secret(), me.number(), b1 / STEP)
+    );
+    w.server.clock.set(b1 + SECOND);
+    assert_eq!(next, r.current_code(&p, me.id()).await.unwrap().code);
+    eprintln!(
+        "phone: refreshed across a step after {:?}",
+        started.elapsed()
+    );
+
+    // With the network cut: still refreshing, from the phone's own secret.
+    let b2 = b1 + 2 * STEP;
+    w.server.clock.set(b2 - 3 * SECOND);
+    goto(c, &w.url("/me/code")).await;
+    let shown = wait_for_code(c, None).await;
+    assert_eq!(shown, r.current_code(&p, me.id()).await.unwrap().code);
+    set_offline(c, true).await;
+    let fetched = c
+        .execute_async(
+            "const done = arguments[0]; fetch('/me/code/status', { cache: 'no-store' })\
+             .then((r) => done('online ' + r.status), (e) => done('offline'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched, "offline", "the network is cut");
+    let offline = wait_for_code(c, Some(&shown)).await;
+    assert_eq!(
+        offline,
+        code::code_for_step(&me.secret(), me.number(), b2 / STEP)
+    );
+    screenshot(c, "phone-code-offline").await;
+
+    // The code shown is accepted at the till; back online the page says so and moves on.
+    w.server.clock.set(b2 + SECOND);
+    let clerk = w.clerk_principal(&w.clerk_a);
+    let balance = w.balance(0).await;
+    r.redeem(
+        &clerk,
+        "phone-sale",
+        Shown::Code(offline.clone()),
+        &[("EGG".into(), 1)],
+    )
+    .await
+    .expect("the code the phone showed offline is accepted");
+    assert_eq!(w.balance(0).await, balance - 2000);
+    set_offline(c, false).await;
+    wait_for_js(c, "!document.getElementById('done').hidden", WAIT).await;
+    let done = js_string(c, "return document.getElementById('done').innerText").await;
+    assert!(
+        done.contains("兑换成功") && done.contains(&plain_number(balance - 2000)),
+        "{done}"
+    );
+    let after_sale = wait_for_code(c, Some(&offline)).await;
+    assert_eq!(after_sale, r.current_code(&p, me.id()).await.unwrap().code);
+    screenshot(c, "phone-code-after-sale").await;
+
+    // The till takes the new code (this browser as the clerk's till for a moment).
+    let device = w.paired_device(w.shop.id).await;
+    let session = w.clerk_cookie(&device, CLERK_A, PIN_A).await;
+    c.delete_cookie(aixin::web::SESSION_COOKIE).await.unwrap();
+    set_cookie(c, &w, aixin::web::SESSION_COOKIE, &session).await;
+    fresh_till(c, &w, &[("EGG", 1)]).await;
+    scan(c, &after_sale, SCANNER_MS, true).await;
+    assert!(
+        main_text(c).await.contains("兑换成功"),
+        "{}",
+        main_text(c).await
+    );
+    assert_eq!(w.balance(0).await, balance - 4000);
+
+    // Phone number and the card's PIN.
+    c.delete_cookie(aixin::web::SESSION_COOKIE).await.unwrap();
+    goto(c, &w.url("/signin")).await;
+    c.find(Locator::Id("phone"))
+        .await
+        .unwrap()
+        .send_keys("138 0000 1234")
+        .await
+        .unwrap();
+    c.find(Locator::Id("phone-pin"))
+        .await
+        .unwrap()
+        .send_keys(&me.card.card_pin)
+        .await
+        .unwrap();
+    click_to(c, "section[aria-labelledby=resident] button[type=submit]").await;
+    assert_eq!(path(c).await, "/me", "{}", main_text(c).await);
+    let points = js_string(c, "return document.getElementById('points').textContent").await;
+    assert_eq!(points, plain_number(balance - 4000));
+    eprintln!("the resident's phone: {:?}", started.elapsed());
+    browser.close().await;
+}
+
+/// The digits the code page shows (`#code[data-digits]`, and `#digits` without its spaces),
+/// once the page's own generator has drawn them (the QR code's label is then the grouped
+/// digits), and different from `not` when given.
+async fn wait_for_code(c: &Client, not: Option<&str>) -> String {
+    let not = not.unwrap_or("");
+    let value = wait_for_js(
+        c,
+        &format!(
+            "(() => {{ const box = document.getElementById('code'); \
+               const label = document.getElementById('qr').getAttribute('aria-label'); \
+               const digits = document.getElementById('digits').textContent.replace(/\\s/g, ''); \
+               return box.dataset.digits !== '{not}' && label === document.getElementById('digits').textContent \
+                 && digits === box.dataset.digits && box.dataset.digits; }})()"
+        ),
+        WAIT,
+    )
+    .await;
+    value.as_str().unwrap().to_owned()
+}
+
+// ---- 4. Security in the browser ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_cross_site_forms_and_other_peoples_pages() {
+    // Proves in a browser: the session and device cookies are HttpOnly and SameSite=Lax; a
+    // form another origin auto-submits to the till is refused (403) and posts nothing; a
+    // clerk's session gets the not-found page for a resident's page and another shop's receipt.
+    let w = world().await;
+    let Some(browser) = Browser::start(BrowserOptions::till()).await else {
+        return;
+    };
+    let c = &browser.client;
+    let link = w
+        .server
+        .app
+        .sessions
+        .pairing_link(&w.staff, w.shop.id, "收银台1")
+        .await
+        .unwrap();
+    goto(c, &w.url(&format!("/till/pair/{}", link.secret))).await;
+    click_to(c, "main form button[type=submit]").await;
+    goto(c, &w.url("/signin")).await;
+    sign_in_clerk(c, CLERK_A, PIN_A).await;
+    assert_eq!(path(c).await, "/till");
+    for name in [aixin::web::SESSION_COOKIE, aixin::web::DEVICE_COOKIE] {
+        let cookie = c.get_named_cookie(name).await.unwrap();
+        assert_eq!(cookie.http_only(), Some(true), "{name} is HttpOnly");
+        assert_eq!(
+            cookie.same_site(),
+            Some(cookie::SameSite::Lax),
+            "{name} is SameSite=Lax"
+        );
+        assert_eq!(cookie.path(), Some("/"), "{name}");
+    }
+
+    // Another origin (another port of 127.0.0.1) posts a whole basket with a live code.
+    let code = w.code_of(0).await;
+    let evil_page = format!(
+        "<!doctype html><html lang=en><title>Win a prize</title><form method=post \
+         action=\"{}/till/redeem\"><input name=key value=evil-1><input name=q.EGG value=1>\
+         <input name=code value={code}></form><script>document.forms[0].submit()</script></html>",
+        w.server.url
+    );
+    let evil = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let evil_url = format!("http://{}", evil.local_addr().unwrap());
+    let evil_router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = evil_page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let evil_task = tokio::spawn(async move { axum::serve(evil, evil_router).await.unwrap() });
+    let before = w.snapshot().await;
+    c.goto(&evil_url).await.unwrap();
+    wait_for_js(
+        c,
+        &format!(
+            "location.href === '{}/till/redeem' && document.readyState === 'complete'",
+            w.server.url
+        ),
+        WAIT,
+    )
+    .await;
+    assert_eq!(status(c).await, 403);
+    let text = js_string(c, "return document.body.innerText").await;
+    assert!(text.contains("这个请求来自别的网站，已拒绝"), "{text}");
+    assert_eq!(w.snapshot().await, before, "nothing was posted");
+    let now = w
+        .server
+        .app
+        .redemption
+        .current_code(&w.people[0].principal(), w.people[0].id())
+        .await
+        .unwrap();
+    assert_eq!(now.code, code, "the code was not even presented");
+    screenshot(c, "security-cross-site").await;
+    evil_task.abort();
+
+    // A clerk's session: a resident's page and another shop's receipt are not found.
+    for page in [
+        "/me".to_owned(),
+        "/me/code".to_owned(),
+        format!("/till/receipts/{}", w.other_receipt),
+    ] {
+        goto(c, &w.url(&page)).await;
+        assert_eq!(status(c).await, 404, "{page}");
+        let said = refusal(c).await;
+        assert!(
+            said.contains("没有找到，或您没有权限查看"),
+            "{page}: {said}"
+        );
+    }
+    screenshot(c, "security-not-found").await;
+    browser.close().await;
 }
