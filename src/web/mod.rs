@@ -310,14 +310,18 @@ impl PageError {
     }
 }
 
-/// The answer of a page handler: the page, or the error rendered as one.
-pub type PageResult = Result<Response, (Ctx, PageError)>;
+/// The answer of a page handler: the page, or the error rendered as one (boxed: a `Ctx` is
+/// large, and the page path is the common one).
+pub type PageResult = Result<Response, Box<(Ctx, PageError)>>;
 
 /// Turns a handler's `Err((ctx, error))` into the error page.
 pub fn done(result: PageResult) -> Response {
     match result {
         Ok(response) => response,
-        Err((ctx, error)) => error.page(ctx),
+        Err(refused) => {
+            let (ctx, error) = *refused;
+            error.page(ctx)
+        }
     }
 }
 
