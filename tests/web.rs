@@ -74,7 +74,7 @@ async fn pages_carry_the_policy_and_reference_nothing_outside() {
         );
         assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP, "{path}");
         assert!(CSP.starts_with("default-src 'self';") && CSP.contains("frame-ancestors 'none'"));
-        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{path}");
         assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
         assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
         assert!(headers[header::CONTENT_TYPE]
@@ -205,6 +205,8 @@ async fn a_cross_site_post_is_refused_on_every_form() {
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-site", "same-site"),
             ("origin", "http://evil.example"),
+            // A cross-origin form under the pages' `same-origin` referrer policy.
+            ("origin", "null"),
         ] {
             let request = Request::builder()
                 .method(Method::POST)

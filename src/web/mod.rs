@@ -312,14 +312,18 @@ impl PageError {
     }
 }
 
-/// The answer of a page handler: the page, or the error rendered as one.
-pub type PageResult = Result<Response, (Ctx, PageError)>;
+/// The answer of a page handler: the page, or the error rendered as one (boxed: a `Ctx` is
+/// large, and the page path is the common one).
+pub type PageResult = Result<Response, Box<(Ctx, PageError)>>;
 
 /// Turns a handler's `Err((ctx, error))` into the error page.
 pub fn done(result: PageResult) -> Response {
     match result {
         Ok(response) => response,
-        Err((ctx, error)) => error.page(ctx),
+        Err(refused) => {
+            let (ctx, error) = *refused;
+            error.page(ctx)
+        }
     }
 }
 
@@ -346,8 +350,14 @@ pub fn home_of(role: Role) -> &'static str {
     }
 }
 
-/// Headers of every page and file: the CSP, no referrer (links can carry one-time secrets),
-/// the camera for this origin only, and `no-store` for pages (they carry personal data).
+/// Headers of every page and file: the CSP, a referrer for this origin only (links can carry
+/// one-time secrets, which must not reach another site), the camera for this origin only, and
+/// `no-store` for pages (they carry personal data).
+///
+/// `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null` with
+/// every form POST, and over plain `http://` to a LAN address (a shop's till) it sends no
+/// `Sec-Fetch-Site` either, so [`same_site_only`] could not tell our own forms from another
+/// site's and would refuse them all (seen in Chromium: pairing a till was refused).
 async fn page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     set_page_headers(response.headers_mut());
@@ -361,7 +371,7 @@ fn set_page_headers(h: &mut HeaderMap) {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -382,7 +392,9 @@ fn set_page_headers(h: &mut HeaderMap) {
 /// Refuses (403) a state-changing request that another site made the browser send: the
 /// browser's `Sec-Fetch-Site` must say `same-origin` (or `none`, typed by the user), and an
 /// `Origin`, when sent, must be this host. Browsers send at least one of them on every POST;
-/// a client that sends neither is not a browser acting for someone else.
+/// a client that sends neither is not a browser acting for someone else. `Origin: null` (what a
+/// browser sends for a cross-origin form under our `same-origin` referrer policy, or from a
+/// sandboxed frame) is not this host, so it is refused.
 pub async fn same_site_only(request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),

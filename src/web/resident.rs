@@ -40,7 +40,7 @@ macro_rules! try_page {
     ($ctx:ident, $e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(error) => return Err(($ctx, $crate::web::PageError::from(error))),
+            Err(error) => return Err(Box::new(($ctx, $crate::web::PageError::from(error)))),
         }
     };
 }
@@ -121,12 +121,10 @@ async fn code_inner(app: App, ctx: Ctx) -> PageResult {
     let code = match app.redemption.current_code(&p, id).await {
         Ok(code) => code,
         Err(e) if e.code == crate::error::ErrorCode::CredentialRevoked => {
-            let page = NoCodePage { ctx: &ctx };
-            let html = askama::Template::render(&page);
-            drop(page);
+            let html = askama::Template::render(&NoCodePage { ctx: &ctx });
             return Ok(ctx.html(html));
         }
-        Err(e) => return Err((ctx, e.into())),
+        Err(e) => return Err(Box::new((ctx, e.into()))),
     };
     let secret = try_page!(ctx, app.redemption.phone_secret(&p, id).await);
     let balance = try_page!(ctx, app.earning.balance(&p, id).await);
@@ -223,14 +221,29 @@ async fn history(
     done(history_inner(app, ctx, q.before).await)
 }
 
+/// The rule's name in `lang` from an earning's memo "中文名 / English name" (the Chinese one
+/// when the English is empty).
+fn rule_name(lang: Lang, memo: &str) -> Option<String> {
+    let (zh, en) = memo.split_once(" / ")?;
+    let (zh, en) = (zh.trim(), en.trim());
+    let name = if lang == Lang::En && !en.is_empty() {
+        en
+    } else {
+        zh
+    };
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 /// A history line in plain words: "入户走访 2.5小时", "爱心粮油店 大米5kg×1".
 fn what_of(lang: Lang, item: &crate::earning::service::HistoryItem) -> String {
     let zh = lang == Lang::Zh;
     match item.kind {
         EntryKind::Earn => {
-            let activity = item
-                .activity
-                .clone()
+            // An approved record's memo names its rule in both languages ("入户走访 / Home
+            // visits"); the activity is the rule's category code ("visit"), which no resident
+            // should have to read.
+            let activity = rule_name(lang, &item.memo)
+                .or_else(|| item.activity.clone())
                 .or_else(|| item.rule.clone())
                 .unwrap_or_else(|| item.memo.clone());
             let hours = plain_number(item.hours_minor.abs());

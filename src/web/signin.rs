@@ -280,7 +280,7 @@ async fn signed_in(ctx: Ctx) -> Response {
 
 fn signed_in_inner(ctx: Ctx) -> PageResult {
     let Some(v) = ctx.visitor.clone() else {
-        return Err((ctx, PageError::SignIn));
+        return Err(Box::new((ctx, PageError::SignIn)));
     };
     let page = SignedInPage {
         ctx: &ctx,
