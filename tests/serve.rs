@@ -313,3 +313,130 @@ fn a_fresh_serve_says_where_the_pages_are_and_how_to_sign_in() {
     );
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
 }
+
+/// One HTTP/1.1 exchange over TLS, trusting only `cert_der`: the whole answer as text.
+fn tls_exchange(address: SocketAddr, cert_der: &[u8], request: &str) -> String {
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(cert_der.to_vec())).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let socket = TcpStream::connect(address).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, socket);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    // The server closes the connection after answering (Connection: close); a TLS peer that
+    // closes without close_notify is still a complete HTTP/1.1 answer here.
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn serve_with_tls_answers_https_and_its_session_cookie_is_secure_and_host_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_aixin"));
+    serve
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &address.to_string()])
+        .args(["--tls-cert", &cert_path.display().to_string()])
+        .args(["--tls-key", &key_path.display().to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for name in [
+        "AIXIN_DATABASE_URL",
+        "AIXIN_LEDGER",
+        "AIXIN_KEYS",
+        "AIXIN_LISTEN",
+    ] {
+        serve.env_remove(name);
+    }
+    let mut server = Server(serve.spawn().expect("start aixin serve"));
+    let stderr = server.0.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut link = None;
+    let mut banner = Vec::new();
+    while link.is_none() && banner.len() < 30 {
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
+            break;
+        };
+        if let Some(at) = line.find("/set-password/axl_") {
+            link = Some(line[at..].trim().to_owned());
+        }
+        banner.push(line);
+    }
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains(&format!("pages:    https://{address}/")),
+        "{banner}"
+    );
+    let link = link.unwrap_or_else(|| panic!("no link in:\n{banner}"));
+    let der = cert.cert.der().to_vec();
+    let health = tls_exchange(
+        address,
+        &der,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = std::panic::catch_unwind(|| {
+        exchange(
+            address,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    });
+    assert!(plain.map_or(true, |a| !a.starts_with("HTTP/1.1 200")));
+    let form = |path: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost:{}\r\nOrigin: https://localhost:{}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            address.port(),
+            address.port(),
+            body.len()
+        )
+    };
+    let set = tls_exchange(address, &der, &form(&link, "password=a-long-enough-secret"));
+    assert!(set.contains("密码已设置"), "{set}");
+    let signed_in = tls_exchange(
+        address,
+        &der,
+        &form(
+            "/signin/password",
+            "name=admin&password=a-long-enough-secret",
+        ),
+    );
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    let cookie = signed_in
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: __host-aixin_session=")
+        })
+        .unwrap_or_else(|| panic!("no __Host- session cookie in:\n{signed_in}"));
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+}

@@ -1082,6 +1082,26 @@ impl Redemption {
         })
     }
 
+    /// The resident's name as a printed receipt shows it, masked (王*英): for whoever may see
+    /// the receipt (the shop's clerks included), never more of the name than that.
+    pub async fn masked_resident_name(&self, p: &Principal, receipt_id: Uuid) -> Result<String> {
+        // Visibility is the receipt's own.
+        self.receipt(p, receipt_id).await?;
+        let stored = self
+            .store
+            .receipt(Self::ledger_of(p), receipt_id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let name = self
+            .earning
+            .store
+            .resident(Self::ledger_of(p), stored.resident_id)
+            .await?
+            .map(|r| r.name)
+            .unwrap_or_default();
+        Ok(mask_name(&name))
+    }
+
     /// The receipt of a posted entry (a redemption or refund), for whoever may see it: the
     /// resident's history links to its receipts by entry.
     pub async fn receipt_of_entry(&self, p: &Principal, entry_id: Uuid) -> Result<Exchange> {
@@ -1742,4 +1762,21 @@ fn basket_memo(verb: &str, lines: &[StoredLine]) -> String {
     }
     memo.truncate(end);
     memo
+}
+
+/// A name with its middle hidden: 王秀英 → 王*英, 李明 → 李*, a single character kept.
+///
+/// ```
+/// assert_eq!(aixin::redeem::service::mask_name("王秀英"), "王*英");
+/// assert_eq!(aixin::redeem::service::mask_name("欧阳明华"), "欧**华");
+/// assert_eq!(aixin::redeem::service::mask_name("李明"), "李*");
+/// ```
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => chars[0].to_string(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
 }

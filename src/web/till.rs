@@ -382,7 +382,10 @@ pub fn receipt_page(
         ctx: &ctx,
         refund: r.kind == crate::redeem::receipt::ReceiptKind::Refund,
         shop: r.shop_name.clone(),
-        resident: resident_name.unwrap_or_else(|| r.resident.clone()),
+        resident: match resident_name {
+            Some(name) => format!("{name}（{}）", r.resident),
+            None => r.resident.clone(),
+        },
         lines: r
             .lines
             .iter()
@@ -419,7 +422,8 @@ async fn receipt(State(app): State<App>, ctx: Ctx, Path(id): Path<Uuid>) -> Resp
 async fn receipt_inner(app: App, ctx: Ctx, id: Uuid) -> PageResult {
     let (p, _) = try_page!(ctx, clerk(&ctx));
     let exchange = try_page!(ctx, app.redemption.receipt(&p, id).await);
-    receipt_page(ctx, exchange, None, true)
+    let name = app.redemption.masked_resident_name(&p, id).await.ok();
+    receipt_page(ctx, exchange, name.filter(|n| !n.is_empty()), true)
 }
 
 // ---- Today's takings ----
