@@ -1033,6 +1033,14 @@ async fn the_residents_phone_shows_a_code_that_refreshes_by_itself() {
     );
     let points = js_string(c, "return document.getElementById('points').textContent").await;
     assert_eq!(points, plain_number(w.balance(0).await));
+    // The love shops that serve the resident's community, with what they offer.
+    goto(c, &w.url("/me/shops")).await;
+    let shops = main_text(c).await;
+    assert!(
+        shops.contains("爱心粮油店") && shops.contains("大米5kg") && shops.contains("40 分"),
+        "{shops}"
+    );
+    goto(c, &w.url("/me")).await;
     let size = js(
         c,
         "return parseFloat(getComputedStyle(document.getElementById('points')).fontSize)",
@@ -1370,6 +1378,7 @@ async fn tour(options: BrowserOptions, size: &str) {
         ("me", Who::Resident, get("/me".into())),
         ("code", Who::Resident, get("/me/code".into())),
         ("history", Who::Resident, get("/me/history".into())),
+        ("shops", Who::Resident, get("/me/shops".into())),
         (
             "my-receipt",
             Who::Resident,

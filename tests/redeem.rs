@@ -294,6 +294,7 @@ on_both_backends!(
     an_unknown_number_takes_as_long_as_a_known_one,
     a_payment_apps_code_is_named_and_counts_nothing,
     a_code_shown_after_a_sale_is_accepted,
+    a_resident_sees_the_shops_that_serve_their_community,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -1881,4 +1882,48 @@ async fn a_code_shown_after_a_sale_is_accepted(h: Harness) {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(w.balance(0).await, "880.00");
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_resident_sees_the_shops_that_serve_their_community(h: Harness) {
+    // Proves the resident's "love shops" list: the shops serving their community with the items
+    // on sale, not a shop of another community; only the resident themself may ask.
+    let w = world(h, 1, "100").await;
+    let _other_owner = foreign_shop(&w, "elsewhere").await;
+    let app = App::new(w.h.stores.clone(), w.h.clock.clone(), w.h.entropy.clone());
+    let resident = uuid::Uuid::parse_str(&w.residents[0].0).unwrap();
+    let me = aixin::auth::Principal {
+        token_id: uuid::Uuid::nil(),
+        ledger_id: LEDGER.into(),
+        role: Role::Resident,
+        scope: Some(resident.to_string()),
+        operator: None,
+    };
+    let shops = app
+        .redemption
+        .shops_for_resident(&me, resident)
+        .await
+        .unwrap();
+    let ids: Vec<String> = shops.iter().map(|(s, _)| s.id.to_string()).collect();
+    assert_eq!(ids, vec![w.shop.clone()], "only the shop serving c1");
+    assert!(shops[0].1.iter().any(|i| i.sku == "RICE5" && i.active));
+    let as_staff = aixin::auth::Principal {
+        role: Role::Staff,
+        scope: Some("c1".into()),
+        ..me.clone()
+    };
+    let refused = app
+        .redemption
+        .shops_for_resident(&as_staff, resident)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, aixin::error::ErrorCode::NotFound);
+    let someone_else = aixin::auth::Principal {
+        scope: Some(uuid::Uuid::nil().to_string()),
+        ..me
+    };
+    assert!(app
+        .redemption
+        .shops_for_resident(&someone_else, resident)
+        .await
+        .is_err());
 }

@@ -1082,6 +1082,34 @@ impl Redemption {
         })
     }
 
+    /// The love shops where the signed-in resident can spend points, with what they offer now.
+    pub async fn shops_for_resident(
+        &self,
+        p: &Principal,
+        resident: Uuid,
+    ) -> Result<Vec<(Shop, Vec<Item>)>> {
+        if p.role != Role::Resident {
+            return Err(Error::not_found());
+        }
+        let r = self.earning.resident(p, resident).await?;
+        let ledger = Self::ledger_of(p);
+        let mut shops = Vec::new();
+        for id in self.store.shops_serving(ledger, &r.community_id).await? {
+            let Some(shop) = self.store.shop(ledger, id).await? else {
+                continue;
+            };
+            let items: Vec<Item> = self
+                .store
+                .items(ledger, shop.id)
+                .await?
+                .into_iter()
+                .filter(|i| i.active)
+                .collect();
+            shops.push((shop, items));
+        }
+        Ok(shops)
+    }
+
     /// The resident's name as a printed receipt shows it, masked (王*英): for whoever may see
     /// the receipt (the shop's clerks included), never more of the name than that.
     pub async fn masked_resident_name(&self, p: &Principal, receipt_id: Uuid) -> Result<String> {

@@ -138,6 +138,12 @@ pub trait RedeemStore: Send + Sync + 'static {
     async fn insert_shop(&self, ledger_id: &str, shop: &Shop)
         -> Result<Inserted<Shop>, StoreError>;
     async fn shop(&self, ledger_id: &str, id: Uuid) -> Result<Option<Shop>, StoreError>;
+    /// The shops that serve residents of `community_id` (at most [`SHOPS_SERVING_MAX`]).
+    async fn shops_serving(
+        &self,
+        ledger_id: &str,
+        community_id: &str,
+    ) -> Result<Vec<Uuid>, StoreError>;
     async fn insert_shop_staff(
         &self,
         ledger_id: &str,
@@ -298,3 +304,6 @@ impl RecentReceipts {
             .map(|(_, receipt)| receipt.clone())
     }
 }
+
+/// Most shops [`RedeemStore::shops_serving`] answers: a community is served by a handful.
+pub const SHOPS_SERVING_MAX: i64 = 100;

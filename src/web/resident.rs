@@ -23,6 +23,7 @@ pub fn routes() -> Router<App> {
         .route("/me/code/status", get(code_status))
         .route("/me/history", get(history))
         .route("/me/receipts/{entry}", get(receipt))
+        .route("/me/shops", get(shops))
 }
 
 /// The resident a session stands for; anyone else gets "not found".
@@ -324,4 +325,51 @@ async fn receipt_inner(app: App, ctx: Ctx, entry: Uuid) -> PageResult {
     let (p, _) = try_page!(ctx, me(&ctx));
     let exchange = try_page!(ctx, app.redemption.receipt_of_entry(&p, entry).await);
     super::till::receipt_page(ctx, exchange, None, false)
+}
+
+/// A love shop as the resident's page lists it.
+struct ShopView {
+    name: String,
+    offers: Vec<(String, String)>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "shops.html")]
+struct ShopsPage<'a> {
+    ctx: &'a Ctx,
+    shops: Vec<ShopView>,
+}
+
+async fn shops(State(app): State<App>, ctx: Ctx) -> Response {
+    done(shops_inner(app, ctx).await)
+}
+
+async fn shops_inner(app: App, ctx: Ctx) -> PageResult {
+    let (p, id) = try_page!(ctx, me(&ctx));
+    let found = try_page!(ctx, app.redemption.shops_for_resident(&p, id).await);
+    let en = ctx.lang == Lang::En;
+    let shops = found
+        .into_iter()
+        .map(|(shop, items)| ShopView {
+            name: if en && !shop.name_en.is_empty() {
+                shop.name_en
+            } else {
+                shop.name_zh
+            },
+            offers: items
+                .into_iter()
+                .map(|i| {
+                    let name = if en && !i.name_en.is_empty() {
+                        i.name_en
+                    } else {
+                        i.name_zh
+                    };
+                    (name, plain_number(i.price_minor))
+                })
+                .collect(),
+        })
+        .collect();
+    let page = ShopsPage { ctx: &ctx, shops };
+    let html = askama::Template::render(&page);
+    Ok(ctx.html(html))
 }

@@ -110,6 +110,23 @@ macro_rules! redeem_store {
                     }))
                 }
 
+                async fn shops_serving(
+                    &self,
+                    ledger_id: &str,
+                    community_id: &str,
+                ) -> Result<Vec<Uuid>, StoreError> {
+                    let ids: Vec<Id> = sqlx::query_scalar(
+                        "SELECT shop_id FROM shop_communities WHERE ledger_id = $1 AND community_id = $2
+                         ORDER BY shop_id LIMIT $3",
+                    )
+                    .bind(ledger_id)
+                    .bind(community_id)
+                    .bind($crate::store::redeem::SHOPS_SERVING_MAX)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(ids.into_iter().map(|id| id.0).collect())
+                }
+
                 async fn insert_shop_staff(
                     &self,
                     ledger_id: &str,
