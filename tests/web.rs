@@ -6,6 +6,7 @@
 mod common;
 
 use aixin::app::App;
+use aixin::clock::Clock;
 use aixin::web::{assets, CSP};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -278,4 +279,124 @@ async fn the_api_still_answers_problems_and_pages_answer_pages() {
         .unwrap()
         .starts_with("text/html"));
     assert!(html.contains("没有这个页面"));
+}
+
+/// A staff member signed in to the pages of `community`, as a cookie header value.
+async fn staff_cookie(app: &App, ledger: &str, community: &str, name: &str) -> String {
+    let operator = aixin::auth::Principal::operator(ledger, "test");
+    let (_, link) = app
+        .sessions
+        .create_user(&operator, aixin::auth::Role::Staff, Some(community), name)
+        .await
+        .unwrap();
+    app.sessions
+        .set_password(ledger, &link.secret, "a-long-enough-secret")
+        .await
+        .unwrap();
+    let session = app
+        .sessions
+        .sign_in_password(ledger, name, "a-long-enough-secret", "127.0.0.1")
+        .await
+        .unwrap();
+    format!("aixin_session={}", session.cookie)
+}
+
+#[tokio::test]
+async fn staff_print_a_one_time_sign_in_qr_code_for_a_resident_of_their_community() {
+    let h = Harness::sqlite().await;
+    let app = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
+    let ledger = "test";
+    h.stores
+        .ledger
+        .ensure_ledger(ledger, h.clock.now_micros())
+        .await
+        .unwrap();
+    let site = aixin::web::Site {
+        ledger: ledger.to_owned(),
+    };
+    let router = aixin::http::router(app.clone()).layer(axum::Extension(site));
+    let operator = aixin::auth::Principal::operator(ledger, "test");
+    for (id, name, name_en) in [("c1", "幸福社区", "Xingfu"), ("c2", "和平社区", "Heping")]
+    {
+        app.earning
+            .create_org_unit(
+                &operator,
+                aixin::earning::service::NewOrgUnit {
+                    id: id.into(),
+                    parent_id: None,
+                    level: "community".into(),
+                    name_zh: name.into(),
+                    name_en: name_en.into(),
+                    community: Some(aixin::model::ExpiryPolicy::Never),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let (resident, _) = app
+        .earning
+        .register_resident(
+            &operator,
+            "r1",
+            aixin::earning::service::NewResident {
+                name: "王秀英".into(),
+                phone: "13800000001".into(),
+                community_id: "c1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let mine = staff_cookie(&app, ledger, "c1", "干部甲").await;
+    let other = staff_cookie(&app, ledger, "c2", "干部乙").await;
+    let path = format!("/staff/sign-in-card?resident={}", resident.id);
+    let (status, _, html) = get(&router, &path, &[("cookie", &mine)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("王秀英") && html.contains("生成并打印登录二维码"),
+        "{html}"
+    );
+    let post = |cookie: String| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "http://127.0.0.1:8080")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = router.clone().oneshot(post(mine.clone())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&body).into_owned();
+    assert!(html.contains("<svg"), "the card shows a QR code");
+    let at = html.find("http://127.0.0.1:8080/r/axl_").expect("the link");
+    let secret: String = html[at + "http://127.0.0.1:8080/r/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    // The printed link signs the resident in, once.
+    let session = app
+        .sessions
+        .sign_in_link(ledger, &secret, true, "10.0.0.9")
+        .await
+        .unwrap();
+    assert_eq!(
+        session.signed_in.principal.role,
+        aixin::auth::Role::Resident
+    );
+    assert_eq!(
+        session.signed_in.principal.scope.as_deref(),
+        Some(resident.id.to_string().as_str())
+    );
+    assert!(app
+        .sessions
+        .sign_in_link(ledger, &secret, true, "10.0.0.9")
+        .await
+        .is_err());
+    // Staff of another community neither see the resident nor make a link for them.
+    let (status, _, _) = get(&router, &path, &[("cookie", &other)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = router.clone().oneshot(post(other)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
