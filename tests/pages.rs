@@ -987,6 +987,68 @@ async fn camera(write: fn(&str, &std::path::Path), what: &str) {
     browser.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_starts_from_the_receipts_qr_code_on_the_camera() {
+    // Proves the refund started by scanning the receipt: clerk A's sale, its printed QR code in
+    // front of clerk B's camera on the refund page, and the refund receipt follows; the
+    // redemption is refunded once.
+    let w = world().await;
+    let code = w.code_of(0).await;
+    let sale = w
+        .server
+        .app
+        .redemption
+        .redeem(
+            &w.clerk_principal(&w.clerk_a),
+            "camera-refund-sale",
+            Shown::Code(code),
+            &[("EGG".into(), 1)],
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("receipt.y4m");
+    y4m_qr(&sale.signed.compact, &video);
+    let Some(browser) = Browser::start(BrowserOptions::till().camera(&video)).await else {
+        return;
+    };
+    let c = &browser.client;
+    let device = w.paired_device(w.shop.id).await;
+    let session = w.clerk_cookie(&device, CLERK_B, PIN_B).await;
+    set_cookie(c, &w, aixin::web::DEVICE_COOKIE, &device).await;
+    set_cookie(c, &w, aixin::web::SESSION_COOKIE, &session).await;
+    goto(c, &w.url("/till/refund")).await;
+    wait_for_js(
+        c,
+        "!document.getElementById('camera-box').hidden && !document.getElementById('camera').disabled",
+        WAIT,
+    )
+    .await;
+    let balance = w.balance(0).await;
+    click_to(c, "#camera").await;
+    assert!(
+        path(c).await.starts_with("/till/receipts/"),
+        "{}",
+        main_text(c).await
+    );
+    assert!(
+        main_text(c).await.contains("已退货"),
+        "{}",
+        main_text(c).await
+    );
+    assert_eq!(w.balance(0).await, balance + 2000);
+    let refunded = w
+        .server
+        .app
+        .redemption
+        .receipt(&w.clerk_principal(&w.clerk_a), sale.signed.receipt.id)
+        .await
+        .unwrap();
+    assert!(refunded.refunded_by.is_some());
+    screenshot(c, "day-refund-by-camera").await;
+    browser.close().await;
+}
+
 // ---- 3. The resident's phone ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

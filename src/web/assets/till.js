@@ -137,9 +137,16 @@ if (cameraButton) {
       video.hidden = false;
       const text = await scan(video);
       video.hidden = true;
-      code.value = normalise(text);
-      code.dispatchEvent(new Event("input"));
-      if (!isFullCode(code.value)) submitCode();
+      const receipt = document.getElementById("receipt-text");
+      if (code) {
+        code.value = normalise(text);
+        code.dispatchEvent(new Event("input"));
+        if (!isFullCode(code.value)) submitCode();
+      } else if (receipt) {
+        // The refund page: the receipt's QR code carries its signed text.
+        receipt.value = text.trim();
+        receipt.form.requestSubmit();
+      }
     } catch (error) {
       off.hidden = false;
     }
