@@ -209,6 +209,33 @@ fn sigterm_answers_the_request_in_flight() {
     }
 }
 
+/// The banner `serve` printed on stderr up to its first-admin link, and that link's path. The
+/// rest of stderr is read to its end by a thread (a closed pipe would fail the server's writes).
+fn banner_and_link(server: &mut Server) -> (String, Option<String>) {
+    let stderr = server.0.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let mut link = None;
+    while link.is_none() && banner.len() < 30 {
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
+            break;
+        };
+        if let Some(at) = line.find("/set-password/axl_") {
+            link = Some(line[at..].trim().to_owned());
+        }
+        banner.push(line);
+    }
+    (banner.join("\n"), link)
+}
+
 /// A raw HTTP/1.1 exchange on a new connection: the whole answer as text.
 fn exchange(address: SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
@@ -255,29 +282,7 @@ fn a_fresh_serve_says_where_the_pages_are_and_how_to_sign_in() {
         serve.env_remove(name);
     }
     let mut server = Server(serve.spawn().expect("start aixin serve"));
-    // The server's stderr is read to its end by a thread (a closed pipe would fail its writes).
-    let stderr = server.0.stderr.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = Vec::new();
-    let mut link = None;
-    while link.is_none() && banner.len() < 30 {
-        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
-            break;
-        };
-        if let Some(at) = line.find("/set-password/axl_") {
-            link = Some(line[at..].trim().to_owned());
-        }
-        banner.push(line);
-    }
-    let banner = banner.join("\n");
+    let (banner, link) = banner_and_link(&mut server);
     assert!(
         banner.contains(&format!("pages:    http://{address}/")),
         "{banner}"
@@ -366,28 +371,7 @@ fn serve_with_tls_answers_https_and_its_session_cookie_is_secure_and_host_bound(
         serve.env_remove(name);
     }
     let mut server = Server(serve.spawn().expect("start aixin serve"));
-    let stderr = server.0.stderr.take().unwrap();
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut link = None;
-    let mut banner = Vec::new();
-    while link.is_none() && banner.len() < 30 {
-        let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) else {
-            break;
-        };
-        if let Some(at) = line.find("/set-password/axl_") {
-            link = Some(line[at..].trim().to_owned());
-        }
-        banner.push(line);
-    }
-    let banner = banner.join("\n");
+    let (banner, link) = banner_and_link(&mut server);
     assert!(
         banner.contains(&format!("pages:    https://{address}/")),
         "{banner}"

@@ -600,6 +600,11 @@ impl Redemption {
         let shop = self.shop(p, shop_id).await?;
         let ledger = Self::ledger_of(p);
         let items = self.store.items(ledger, shop.id).await?;
+        self.with_stock(ledger, items).await
+    }
+
+    /// `items` with their stock levels (None: stock not tracked).
+    async fn with_stock(&self, ledger: &str, items: Vec<Item>) -> Result<Vec<(Item, Option<i64>)>> {
         let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
         let levels = self.store.stock_levels(ledger, &ids).await?;
         Ok(items
@@ -948,18 +953,7 @@ impl Redemption {
             .into_iter()
             .filter(|i| i.active)
             .collect();
-        let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
-        let levels = self.store.stock_levels(ledger, &ids).await?;
-        let items = items
-            .into_iter()
-            .map(|i| {
-                let level = i
-                    .track_stock
-                    .then(|| levels.get(&i.id).copied().unwrap_or(0));
-                (i, level)
-            })
-            .collect();
-        Ok((shop, items))
+        Ok((shop, self.with_stock(ledger, items).await?))
     }
 
     /// The caller's shop and catalogue: only shop staff (cashiers included) redeem, at their
@@ -1060,20 +1054,7 @@ impl Redemption {
     /// resident's community.
     pub async fn receipt(&self, p: &Principal, id: Uuid) -> Result<Exchange> {
         let ledger = Self::ledger_of(p);
-        let stored = self
-            .store
-            .receipt(ledger, id)
-            .await?
-            .ok_or_else(Error::not_found)?;
-        let visible = match p.role {
-            Role::Admin | Role::Auditor => true,
-            Role::Shop | Role::Cashier => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
-            Role::Resident => p.scope.as_deref() == Some(&stored.resident_id.to_string()),
-            Role::Staff => self.earning.manages(p, &stored.community_id).await?,
-        };
-        if !visible {
-            return Err(Error::not_found());
-        }
+        let stored = self.visible_receipt(p, id).await?;
         let refunded_by = self.store.refund_of(ledger, stored.id).await?.map(|r| r.id);
         Ok(Exchange {
             signed: self.sign(ledger, &stored)?,
@@ -1110,16 +1091,30 @@ impl Redemption {
         Ok(shops)
     }
 
+    /// The stored receipt `id` if `p` may see it (see [`Redemption::receipt`]), else not found.
+    async fn visible_receipt(&self, p: &Principal, id: Uuid) -> Result<StoredReceipt> {
+        let stored = self
+            .store
+            .receipt(Self::ledger_of(p), id)
+            .await?
+            .ok_or_else(Error::not_found)?;
+        let visible = match p.role {
+            Role::Admin | Role::Auditor => true,
+            Role::Shop | Role::Cashier => p.scope.as_deref() == Some(&stored.shop_id.to_string()),
+            Role::Resident => p.scope.as_deref() == Some(&stored.resident_id.to_string()),
+            Role::Staff => self.earning.manages(p, &stored.community_id).await?,
+        };
+        if visible {
+            Ok(stored)
+        } else {
+            Err(Error::not_found())
+        }
+    }
+
     /// The resident's name as a printed receipt shows it, masked (王*英): for whoever may see
     /// the receipt (the shop's clerks included), never more of the name than that.
     pub async fn masked_resident_name(&self, p: &Principal, receipt_id: Uuid) -> Result<String> {
-        // Visibility is the receipt's own.
-        self.receipt(p, receipt_id).await?;
-        let stored = self
-            .store
-            .receipt(Self::ledger_of(p), receipt_id)
-            .await?
-            .ok_or_else(Error::not_found)?;
+        let stored = self.visible_receipt(p, receipt_id).await?;
         let name = self
             .earning
             .store

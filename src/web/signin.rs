@@ -146,10 +146,9 @@ async fn device_of(app: &App, site: Option<&Site>, headers: &HeaderMap) -> (bool
     }
 }
 
-/// The client a sign-in attempt is counted against.
-fn client_of(headers: &HeaderMap, parts_client: Option<&super::ClientAddr>) -> String {
-    let _ = headers;
-    parts_client.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+/// The client a sign-in attempt is counted against: the connection's peer address.
+fn client_of(client: Option<&super::ClientAddr>) -> String {
+    client.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
 /// After a sign-in attempt: the session cookie and the next page, or the sign-in page again
@@ -178,7 +177,7 @@ fn signed_in_or_again(
             ctx.redirect(&to)
         }
         Err(error) => {
-            let sentence = signin_sentence(ctx.lang, &error);
+            let sentence = super::sentence(ctx.lang, &error);
             let page = SigninPage {
                 ctx: &ctx,
                 device,
@@ -195,10 +194,6 @@ fn signed_in_or_again(
     }
 }
 
-fn signin_sentence(lang: Lang, error: &Error) -> String {
-    super::sentence(lang, error)
-}
-
 async fn password(
     State(app): State<App>,
     site: Option<axum::Extension<Site>>,
@@ -208,7 +203,7 @@ async fn password(
     Form(form): Form<PasswordForm>,
 ) -> Response {
     let ledger = ledger_of(site.as_deref());
-    let client = client_of(&headers, client.as_deref());
+    let client = client_of(client.as_deref());
     let result = bridge::password(&app, &ledger, &form.name, &form.password, &client).await;
     let next = safe_next(form.next.as_deref());
     let device = device_of(&app, site.as_deref(), &headers).await;
@@ -224,7 +219,7 @@ async fn phone(
     Form(form): Form<PhoneForm>,
 ) -> Response {
     let ledger = ledger_of(site.as_deref());
-    let client = client_of(&headers, client.as_deref());
+    let client = client_of(client.as_deref());
     let remember = form.remember.is_some();
     let result = bridge::phone(&app, &ledger, &form.phone, &form.pin, remember, &client).await;
     let next = safe_next(form.next.as_deref());
@@ -241,7 +236,7 @@ async fn clerk(
     Form(form): Form<ClerkForm>,
 ) -> Response {
     let ledger = ledger_of(site.as_deref());
-    let client = client_of(&headers, client.as_deref());
+    let client = client_of(client.as_deref());
     let device = cookie_value(&headers, DEVICE_COOKIE)
         .unwrap_or("")
         .to_owned();
@@ -325,12 +320,11 @@ async fn link(
     site: Option<axum::Extension<Site>>,
     client: Option<axum::Extension<super::ClientAddr>>,
     mut ctx: Ctx,
-    headers: HeaderMap,
     Path(secret): Path<String>,
     Form(form): Form<LinkForm>,
 ) -> Response {
     let ledger = ledger_of(site.as_deref());
-    let client = client_of(&headers, client.as_deref());
+    let client = client_of(client.as_deref());
     let remember = form.remember.is_some();
     match bridge::link(&app, &ledger, &secret, remember, &client).await {
         Ok(session) => {
@@ -346,7 +340,7 @@ async fn link(
             let page = LinkPage {
                 ctx: &ctx,
                 action: format!("/r/{}", super::urlencode(&secret)),
-                refusal: Some(signin_sentence(ctx.lang, &error)),
+                refusal: Some(super::sentence(ctx.lang, &error)),
             };
             let html = askama::Template::render(&page);
             drop(page);
@@ -395,7 +389,7 @@ async fn set_password(
     let page = SetPasswordPage {
         ctx: &ctx,
         action: format!("/set-password/{}", super::urlencode(&secret)),
-        refusal: result.as_ref().err().map(|e| signin_sentence(ctx.lang, e)),
+        refusal: result.as_ref().err().map(|e| super::sentence(ctx.lang, e)),
         done: result.is_ok(),
     };
     let html = askama::Template::render(&page);
@@ -450,7 +444,7 @@ async fn pair(
     let page = PairPage {
         ctx: &ctx,
         action: format!("/till/pair/{}", super::urlencode(&secret)),
-        refusal: result.as_ref().err().map(|e| signin_sentence(ctx.lang, e)),
+        refusal: result.as_ref().err().map(|e| super::sentence(ctx.lang, e)),
         done: result.is_ok(),
     };
     let html = askama::Template::render(&page);

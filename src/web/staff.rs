@@ -40,7 +40,7 @@ fn resident_id(text: Option<&str>) -> Result<Uuid, Error> {
 }
 
 async fn card_page(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -> Response {
-    done(show(app, ctx, q.resident, None).await)
+    done(show(app, ctx, q.resident, None, String::new()).await)
 }
 
 async fn card(
@@ -64,19 +64,10 @@ async fn make(app: App, ctx: Ctx, headers: HeaderMap, resident: Option<String>) 
     let url = format!("{scheme}://{host}/r/{}", link.secret);
     let qr = crate::redeem::receipt::qr_svg(&url).unwrap_or_default();
     let expires = super::i18n::day_words(ctx.lang, crate::calendar::day_of(link.expires_at_micros));
-    show_with(app, ctx, resident, Some((url, qr)), expires).await
+    show(app, ctx, resident, Some((url, qr)), expires).await
 }
 
 async fn show(
-    app: App,
-    ctx: Ctx,
-    resident: Option<String>,
-    link: Option<(String, String)>,
-) -> PageResult {
-    show_with(app, ctx, resident, link, String::new()).await
-}
-
-async fn show_with(
     app: App,
     ctx: Ctx,
     resident: Option<String>,

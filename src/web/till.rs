@@ -366,18 +366,11 @@ pub fn receipt_page(
     at_till: bool,
 ) -> PageResult {
     let r = &exchange.signed.receipt;
-    let when = {
-        let day = day_of(r.posted_at_micros);
-        let seconds = (r.posted_at_micros.div_euclid(1_000_000)
-            + crate::calendar::CALENDAR_UTC_OFFSET_SECONDS)
-            .rem_euclid(86_400);
-        format!(
-            "{} {:02}:{:02}",
-            day_words(ctx.lang, day),
-            seconds / 3600,
-            seconds % 3600 / 60
-        )
-    };
+    let when = format!(
+        "{} {}",
+        day_words(ctx.lang, day_of(r.posted_at_micros)),
+        clock_time(r.posted_at_micros)
+    );
     let page = ReceiptPage {
         ctx: &ctx,
         refund: r.kind == crate::redeem::receipt::ReceiptKind::Refund,
@@ -426,6 +419,13 @@ async fn receipt_inner(app: App, ctx: Ctx, id: Uuid) -> PageResult {
     receipt_page(ctx, exchange, name.filter(|n| !n.is_empty()), true)
 }
 
+/// The time of day (UTC+8, the calendar's days) of a moment: "14:05".
+fn clock_time(micros: i64) -> String {
+    let seconds = (micros.div_euclid(1_000_000) + crate::calendar::CALENDAR_UTC_OFFSET_SECONDS)
+        .rem_euclid(86_400);
+    format!("{:02}:{:02}", seconds / 3600, seconds % 3600 / 60)
+}
+
 // ---- Today's takings ----
 
 #[derive(askama::Template)]
@@ -453,12 +453,9 @@ async fn today_inner(app: App, ctx: Ctx) -> PageResult {
         .receipts
         .iter()
         .map(|r| {
-            let seconds = (r.posted_at_micros.div_euclid(1_000_000)
-                + crate::calendar::CALENDAR_UTC_OFFSET_SECONDS)
-                .rem_euclid(86_400);
             (
                 format!("/till/receipts/{}", r.receipt_id),
-                format!("{:02}:{:02}", seconds / 3600, seconds % 3600 / 60),
+                clock_time(r.posted_at_micros),
                 match (r.kind.as_str(), ctx.lang) {
                     ("refund", Lang::Zh) => "退货".to_owned(),
                     ("refund", Lang::En) => "refund".to_owned(),
