@@ -29,9 +29,11 @@ use crate::ledger::{
 };
 use crate::store::{Account, Outcome, PAGE_LIMIT_MAX};
 
+pub mod admin;
 pub mod audit;
 pub mod earning;
 pub mod headers;
+pub mod lists;
 pub mod problem;
 pub mod redeem;
 
@@ -60,6 +62,8 @@ pub fn router(state: App) -> Router {
         .merge(earning::routes())
         .merge(redeem::routes())
         .merge(audit::routes())
+        .merge(lists::routes())
+        .merge(admin::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { Error::bare(ErrorCode::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(BODY_MAX_BYTES))
@@ -460,6 +464,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc.merge(earning::EarningDoc::openapi());
     doc.merge(redeem::RedeemDoc::openapi());
     doc.merge(audit::AuditDoc::openapi());
+    doc.merge(lists::ListsDoc::openapi());
+    doc.merge(admin::AdminDoc::openapi());
     problem::complete_document(&mut doc, KEYED_OPERATIONS);
     doc
 }

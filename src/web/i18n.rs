@@ -78,23 +78,37 @@ impl Lang {
     }
 }
 
-macro_rules! messages {
-    ($($name:ident => $zh:literal, $en:literal;)*) => {
-        /// A message of the pages; [`M::text`] gives it in a language.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum M { $($name),* }
+/// Words of one language pair; every message table ([`messages!`]) implements it, so each area
+/// of the pages (till, resident, staff, owner, auditor, administrator) keeps its own table in
+/// its own file and [`super::Ctx::t`] takes any of them.
+pub trait Text: Copy {
+    fn text(self, lang: Lang) -> &'static str;
+}
 
-        impl M {
-            pub fn text(self, lang: Lang) -> &'static str {
+/// `messages! { enum Name; Key => "中文", "English"; ... }` makes the enum `Name` and its
+/// [`Text`] implementation.
+macro_rules! messages {
+    (enum $enum:ident; $($name:ident => $zh:literal, $en:literal;)*) => {
+        /// Messages of the pages; [`Text::text`](crate::web::i18n::Text::text) gives one in a
+        /// language.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $enum { $($name),* }
+
+        impl $crate::web::i18n::Text for $enum {
+            fn text(self, lang: $crate::web::i18n::Lang) -> &'static str {
+                use $crate::web::i18n::Lang;
                 match (self, lang) {
-                    $((M::$name, Lang::Zh) => $zh, (M::$name, Lang::En) => $en,)*
+                    $(($enum::$name, Lang::Zh) => $zh, ($enum::$name, Lang::En) => $en,)*
                 }
             }
         }
     };
 }
+#[allow(unused_imports)] // used by the other areas' tables
+pub(crate) use messages;
 
 messages! {
+    enum M;
     Brand => "爱心积分", "Aixin points";
     LargeMode => "长辈模式", "Large mode";
     StandardMode => "标准模式", "Standard mode";

@@ -22,8 +22,13 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::error::Error;
 
+mod admin;
 pub mod assets;
+mod auditor;
+mod check;
 pub mod i18n;
+mod owner;
+mod records;
 mod refusal;
 mod resident;
 mod signin;
@@ -58,6 +63,11 @@ pub fn routes() -> Router<App> {
         .merge(resident::routes())
         .merge(till::routes())
         .merge(staff::routes())
+        .merge(records::routes())
+        .merge(owner::routes())
+        .merge(auditor::routes())
+        .merge(admin::routes())
+        .merge(check::routes())
         .layer(axum::middleware::from_fn(same_site_only))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(tower_http::compression::CompressionLayer::new())
@@ -87,7 +97,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn t(&self, m: M) -> &'static str {
+    pub fn t(&self, m: impl i18n::Text) -> &'static str {
         m.text(self.lang)
     }
 
