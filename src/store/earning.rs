@@ -51,6 +51,48 @@ pub trait EarningStore: Send + Sync + 'static {
         pseudonym: &str,
     ) -> Result<Option<Resident>, StoreError>;
 
+    // ---- Resident search and the staff's work table (`earning/search.rs`) ----
+
+    /// Residents matching `query`, in registration order (created_at, id) after its cursor, at
+    /// most `query.limit`, each with their credential.
+    async fn search_residents(
+        &self,
+        ledger_id: &str,
+        query: &ResidentQuery,
+    ) -> Result<Vec<FoundResident>, StoreError>;
+    /// The resident's credential, if one was ever issued.
+    async fn card_of(
+        &self,
+        ledger_id: &str,
+        resident: Uuid,
+    ) -> Result<Option<CardState>, StoreError>;
+    /// The communities at or below `scope` (every community without one), by id, at most
+    /// `limit`.
+    async fn communities_under(
+        &self,
+        ledger_id: &str,
+        scope: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrgUnit>, StoreError>;
+    /// Open points whose last valid day is within `from..=until` (days as text), of residents
+    /// of communities at or below `scope`: the totals, and the residents with the soonest
+    /// such day first (at most `limit`).
+    async fn expiring_between(
+        &self,
+        ledger_id: &str,
+        scope: Option<&str>,
+        from: &str,
+        until: &str,
+        limit: i64,
+    ) -> Result<ExpiringSummary, StoreError>;
+    /// Service records waiting for approval and open corrections, of residents of communities
+    /// at or below `scope`.
+    async fn waiting_counts(
+        &self,
+        ledger_id: &str,
+        scope: Option<&str>,
+    ) -> Result<(i64, i64), StoreError>;
+
     /// Inserts a rule version; false if that (rule, version) exists already.
     async fn insert_rule(&self, ledger_id: &str, rule: &Rule) -> Result<bool, StoreError>;
     /// Every version of a rule, oldest first.
@@ -113,3 +155,57 @@ pub trait EarningStore: Send + Sync + 'static {
 
 /// Deepest organisation tree followed when walking up from a unit.
 pub const ORG_DEPTH_MAX: usize = 8;
+
+/// What a resident search matches: any of the keys given (none: every resident), within the
+/// scope and community, after the cursor.
+#[derive(Clone, Debug, Default)]
+pub struct ResidentQuery {
+    /// Communities at or below this unit only (None: the whole ledger).
+    pub scope: Option<String>,
+    /// This community only.
+    pub community: Option<String>,
+    /// A substring of the name (matched case-insensitively for ASCII letters).
+    pub name: Option<String>,
+    /// The phone's digits, exactly (spaces, '-' and '+' ignored on both sides).
+    pub phone_digits: Option<String>,
+    /// The credential's number, exactly.
+    pub card_number: Option<i64>,
+    /// The pseudonym, exactly.
+    pub pseudonym: Option<String>,
+    /// Only residents after this (created_at, id).
+    pub after: Option<(i64, Uuid)>,
+    pub limit: i64,
+}
+
+/// A resident's credential as staff see it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardState {
+    pub number: i64,
+    pub generation: i64,
+    pub active: bool,
+    pub failures: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundResident {
+    pub resident: Resident,
+    pub card: Option<CardState>,
+}
+
+/// A resident with points expiring in a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringResident {
+    pub resident_id: Uuid,
+    pub name: String,
+    pub community_id: String,
+    pub points_minor: i64,
+    /// The soonest last valid day in the range.
+    pub first_day: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpiringSummary {
+    pub residents: i64,
+    pub points_minor: i64,
+    pub soonest: Vec<ExpiringResident>,
+}

@@ -151,6 +151,148 @@ macro_rules! earning_store {
                     row.map(resident_from).transpose()
                 }
 
+                async fn search_residents(
+                    &self,
+                    ledger_id: &str,
+                    query: &$crate::store::earning::ResidentQuery,
+                ) -> Result<Vec<$crate::store::earning::FoundResident>, StoreError> {
+                    let (sql, binds) = search_sql(query);
+                    let mut q = sqlx::query_as::<_, FoundRow>(&sql).bind(ledger_id);
+                    for b in binds {
+                        q = match b {
+                            Bind::Text(t) => q.bind(t),
+                            Bind::Int(i) => q.bind(i),
+                            Bind::Id(id) => q.bind(Id(id)),
+                        };
+                    }
+                    let rows = q.fetch_all(&self.pool).await?;
+                    rows.into_iter().map(found_from).collect()
+                }
+
+                async fn card_of(
+                    &self,
+                    ledger_id: &str,
+                    resident: Uuid,
+                ) -> Result<Option<$crate::store::earning::CardState>, StoreError> {
+                    let row: Option<(i64, i64, bool, i64)> = sqlx::query_as(
+                        "SELECT CAST(number AS BIGINT), CAST(generation AS BIGINT), active, CAST(failures AS BIGINT)
+                         FROM credentials WHERE ledger_id = $1 AND resident_id = $2",
+                    )
+                    .bind(ledger_id)
+                    .bind(Id(resident))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(row.map(|(number, generation, active, failures)| $crate::store::earning::CardState {
+                        number,
+                        generation,
+                        active,
+                        failures,
+                    }))
+                }
+
+                async fn communities_under(
+                    &self,
+                    ledger_id: &str,
+                    scope: Option<&str>,
+                    limit: i64,
+                ) -> Result<Vec<OrgUnit>, StoreError> {
+                    let mut args = Args::new();
+                    let (with, filter) = scope_sql(&mut args, scope, "o.id");
+                    let limit_arg = args.next();
+                    let sql = format!(
+                        "{with} SELECT {ORG_COLUMNS} FROM org_units o WHERE o.ledger_id = $1 AND o.is_community = {TRUE} {filter}
+                         ORDER BY o.id LIMIT {limit_arg}"
+                    );
+                    let mut q = sqlx::query_as::<_, OrgRow>(&sql).bind(ledger_id);
+                    if let Some(scope) = scope {
+                        q = q.bind(scope);
+                    }
+                    let rows = q.bind(limit).fetch_all(&self.pool).await?;
+                    rows.into_iter().map(org_from).collect()
+                }
+
+                async fn expiring_between(
+                    &self,
+                    ledger_id: &str,
+                    scope: Option<&str>,
+                    from: &str,
+                    until: &str,
+                    limit: i64,
+                ) -> Result<$crate::store::earning::ExpiringSummary, StoreError> {
+                    let mut args = Args::new();
+                    let (with, filter) = scope_sql(&mut args, scope, "r.community_id");
+                    let (a_from, a_until) = (args.next(), args.next());
+                    let body = format!(
+                        "FROM lots l JOIN residents r ON r.ledger_id = l.ledger_id AND r.account_id = l.account_id
+                         WHERE l.ledger_id = $1 AND l.remaining_minor > 0 AND l.expires_on >= {a_from}
+                           AND l.expires_on <= {a_until} {filter}"
+                    );
+                    let totals_sql = format!(
+                        "{with} SELECT COUNT(DISTINCT r.id), CAST(COALESCE(SUM(l.remaining_minor), 0) AS BIGINT) {body}"
+                    );
+                    let mut q = sqlx::query_as::<_, (i64, i64)>(&totals_sql).bind(ledger_id);
+                    if let Some(scope) = scope {
+                        q = q.bind(scope);
+                    }
+                    let (residents, points_minor) =
+                        q.bind(from).bind(until).fetch_one(&self.pool).await?;
+                    let limit_arg = args.next();
+                    let list_sql = format!(
+                        "{with} SELECT r.id, r.name, r.community_id, CAST(SUM(l.remaining_minor) AS BIGINT), MIN(l.expires_on) {body}
+                         GROUP BY r.id, r.name, r.community_id ORDER BY MIN(l.expires_on), r.id LIMIT {limit_arg}"
+                    );
+                    let mut q = sqlx::query_as::<_, (Id, String, String, i64, String)>(&list_sql).bind(ledger_id);
+                    if let Some(scope) = scope {
+                        q = q.bind(scope);
+                    }
+                    let rows = q.bind(from).bind(until).bind(limit).fetch_all(&self.pool).await?;
+                    Ok($crate::store::earning::ExpiringSummary {
+                        residents,
+                        points_minor,
+                        soonest: rows
+                            .into_iter()
+                            .map(|(id, name, community_id, points_minor, first_day)| {
+                                $crate::store::earning::ExpiringResident {
+                                    resident_id: id.0,
+                                    name,
+                                    community_id,
+                                    points_minor,
+                                    first_day,
+                                }
+                            })
+                            .collect(),
+                    })
+                }
+
+                async fn waiting_counts(
+                    &self,
+                    ledger_id: &str,
+                    scope: Option<&str>,
+                ) -> Result<(i64, i64), StoreError> {
+                    let mut args = Args::new();
+                    let (with, filter) = scope_sql(&mut args, scope, "r.community_id");
+                    let records_sql = format!(
+                        "{with} SELECT COUNT(*) FROM service_records s
+                         JOIN residents r ON r.ledger_id = s.ledger_id AND r.id = s.resident_id
+                         WHERE s.ledger_id = $1 AND s.status = 'submitted' {filter}"
+                    );
+                    let corrections_sql = format!(
+                        "{with} SELECT COUNT(*) FROM corrections c
+                         JOIN service_records s ON s.ledger_id = c.ledger_id AND s.id = c.record_id
+                         JOIN residents r ON r.ledger_id = s.ledger_id AND r.id = s.resident_id
+                         WHERE c.ledger_id = $1 AND c.status = 'open' {filter}"
+                    );
+                    let mut counts = [0i64; 2];
+                    for (i, sql) in [records_sql, corrections_sql].iter().enumerate() {
+                        let mut q = sqlx::query_as::<_, (i64,)>(sql).bind(ledger_id);
+                        if let Some(scope) = scope {
+                            q = q.bind(scope);
+                        }
+                        counts[i] = q.fetch_one(&self.pool).await?.0;
+                    }
+                    Ok((counts[0], counts[1]))
+                }
+
                 async fn insert_rule(&self, ledger_id: &str, rule: &Rule) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "INSERT INTO earning_rules (ledger_id, rule_id, version, community_id, category, name_zh, name_en, mode,
@@ -690,4 +832,169 @@ pub(crate) fn lot_from(row: LotRow) -> Lot {
         remaining_minor: row.remaining_minor,
         expires_on: row.expires_on,
     }
+}
+
+// ---- Resident search and the work table: statement text built from the query's parts ----
+
+/// `true` as both backends spell a flag column's value in SQL text (SQLite keeps 1).
+pub(crate) const TRUE: &str = "(1 = 1)";
+
+/// The phone's digits in SQL, the same expression `residents_by_phone_digits` (migration 0010)
+/// indexes.
+pub(crate) const PHONE_DIGITS: &str =
+    "replace(replace(replace(r.phone, ' ', ''), '-', ''), '+', '')";
+
+/// Numbered placeholders after `$1` (the ledger).
+pub(crate) struct Args(usize);
+
+impl Args {
+    pub(crate) fn new() -> Args {
+        Args(1)
+    }
+
+    pub(crate) fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("${}", self.0)
+    }
+}
+
+/// The `WITH RECURSIVE` walking down from `scope` (its argument the next placeholder) and the
+/// filter that keeps `column` among those units; both empty without a scope.
+pub(crate) fn scope_sql(args: &mut Args, scope: Option<&str>, column: &str) -> (String, String) {
+    let Some(_) = scope else {
+        return (String::new(), String::new());
+    };
+    let arg = args.next();
+    let depth = crate::store::earning::ORG_DEPTH_MAX;
+    (
+        format!(
+            "WITH RECURSIVE under (id, depth) AS (
+                 SELECT id, 1 FROM org_units WHERE ledger_id = $1 AND id = {arg}
+                 UNION ALL
+                 SELECT u2.id, under.depth + 1 FROM org_units u2 JOIN under ON u2.parent_id = under.id
+                 WHERE u2.ledger_id = $1 AND under.depth < {depth})"
+        ),
+        format!("AND {column} IN (SELECT id FROM under)"),
+    )
+}
+
+/// A value bound after the ledger, in placeholder order.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+    Id(uuid::Uuid),
+}
+
+/// `LIKE` pattern text matching `text` anywhere, with `\`, `%` and `_` escaped.
+pub(crate) fn like_anywhere(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub(crate) fn search_sql(query: &crate::store::earning::ResidentQuery) -> (String, Vec<Bind>) {
+    let mut args = Args::new();
+    let mut binds = Vec::new();
+    let (with, mut filter) = scope_sql(&mut args, query.scope.as_deref(), "r.community_id");
+    if let Some(scope) = &query.scope {
+        binds.push(Bind::Text(scope.clone()));
+    }
+    if let Some(community) = &query.community {
+        filter.push_str(&format!(" AND r.community_id = {}", args.next()));
+        binds.push(Bind::Text(community.clone()));
+    }
+    let mut keys = Vec::new();
+    if let Some(name) = &query.name {
+        keys.push(format!("lower(r.name) LIKE {} ESCAPE '\\'", args.next()));
+        binds.push(Bind::Text(like_anywhere(name)));
+    }
+    if let Some(digits) = &query.phone_digits {
+        keys.push(format!("{PHONE_DIGITS} = {}", args.next()));
+        binds.push(Bind::Text(digits.clone()));
+    }
+    if let Some(number) = query.card_number {
+        keys.push(format!("c.number = {}", args.next()));
+        binds.push(Bind::Int(number));
+    }
+    if let Some(pseudonym) = &query.pseudonym {
+        keys.push(format!("r.pseudonym = {}", args.next()));
+        binds.push(Bind::Text(pseudonym.clone()));
+    }
+    if !keys.is_empty() {
+        filter.push_str(&format!(" AND ({})", keys.join(" OR ")));
+    }
+    if let Some((at, id)) = query.after {
+        let (a_at, a_at2, a_id) = (args.next(), args.next(), args.next());
+        filter.push_str(&format!(
+            " AND (r.created_at > {a_at} OR (r.created_at = {a_at2} AND r.id > {a_id}))"
+        ));
+        binds.push(Bind::Int(at));
+        binds.push(Bind::Int(at));
+        binds.push(Bind::Id(id));
+    }
+    let limit = args.next();
+    binds.push(Bind::Int(query.limit));
+    let sql = format!(
+        "{with} SELECT r.id, r.pseudonym, r.name, r.phone, r.community_id, r.account_id, r.created_at,
+                CAST(c.number AS BIGINT) AS card_number, CAST(c.generation AS BIGINT) AS card_generation,
+                c.active AS card_active, CAST(c.failures AS BIGINT) AS card_failures
+         FROM residents r LEFT JOIN credentials c ON c.ledger_id = r.ledger_id AND c.resident_id = r.id
+         WHERE r.ledger_id = $1 {filter}
+         ORDER BY r.created_at, r.id LIMIT {limit}"
+    );
+    (sql, binds)
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FoundRow {
+    id: Id,
+    pseudonym: String,
+    name: String,
+    phone: String,
+    community_id: String,
+    account_id: Id,
+    created_at: i64,
+    card_number: Option<i64>,
+    card_generation: Option<i64>,
+    card_active: Option<bool>,
+    card_failures: Option<i64>,
+}
+
+pub(crate) fn found_from(
+    row: FoundRow,
+) -> Result<crate::store::earning::FoundResident, StoreError> {
+    let card = match (
+        row.card_number,
+        row.card_generation,
+        row.card_active,
+        row.card_failures,
+    ) {
+        (Some(number), Some(generation), Some(active), Some(failures)) => {
+            Some(crate::store::earning::CardState {
+                number,
+                generation,
+                active,
+                failures,
+            })
+        }
+        _ => None,
+    };
+    Ok(crate::store::earning::FoundResident {
+        resident: resident_from(ResidentRow {
+            id: row.id,
+            pseudonym: row.pseudonym,
+            name: row.name,
+            phone: row.phone,
+            community_id: row.community_id,
+            account_id: row.account_id,
+            created_at: row.created_at,
+        })?,
+        card,
+    })
 }
