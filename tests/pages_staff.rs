@@ -316,7 +316,12 @@ async fn staff_see_only_their_communities(h: Harness) {
     let dup = w
         .app
         .earning
-        .residents_with_phone(&principal(Role::Staff, Some("c3")), "c1", "13800001234")
+        .residents_with_phone(
+            &principal(Role::Staff, Some("c3")),
+            "c1",
+            "13800001234",
+            "k",
+        )
         .await
         .unwrap();
     assert!(
@@ -522,4 +527,481 @@ async fn the_work_table_counts_what_waits(h: Harness) {
         w.get("/v1/work-table", &shop).await.0,
         StatusCode::FORBIDDEN
     );
+}
+
+// ---- The staff's pages in Chromium ----
+
+use browser::{
+    assert_accessible, axe_check, min_target_size, pdf_page_count, print_pdf, screenshot,
+    wait_for_js, Browser, BrowserOptions, Server, WAIT,
+};
+use fantoccini::{Client, Locator};
+
+const STAFF_NAME: &str = "社区小陈";
+const STAFF_PASSWORD: &str = "correct horse battery";
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+async fn js_string(c: &Client, script: &str) -> String {
+    match js(c, script).await {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn path(c: &Client) -> String {
+    js_string(c, "return location.pathname").await
+}
+
+async fn main_text(c: &Client) -> String {
+    js_string(
+        c,
+        "return (document.querySelector('main') || document.body).innerText",
+    )
+    .await
+}
+
+async fn goto(c: &Client, url: &str) {
+    c.goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    wait_for_js(c, "document.readyState === 'complete'", WAIT).await;
+}
+
+/// Clicks and waits for the page the click leads to.
+async fn click_to(c: &Client, css: &str) {
+    js(c, "window.__aixinOld = true;").await;
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("find {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    wait_for_js(
+        c,
+        "!window.__aixinOld && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let field = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("find #{id}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Text under 22 px that a person would read (from tests/pages.rs).
+const SMALL_TEXT: &str = "
+  const small = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const text = n.textContent.trim();
+    const el = n.parentElement;
+    if (!text || !el || el.closest('svg, .sr-only, noscript') || el.getClientRects().length === 0) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden') continue;
+    const px = parseFloat(style.fontSize);
+    if (px < 22) small.push([el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''), text.slice(0, 24), px]);
+  }
+  return small;";
+
+/// axe-core's WCAG A/AA rules on the page, and in 长辈模式 its targets, text sizes and width;
+/// every problem is pushed onto `problems`; a screenshot is kept.
+async fn check_page(c: &Client, name: &str, large: bool, problems: &mut Vec<String>) {
+    let what = format!("{name} ({})", if large { "large" } else { "standard" });
+    let class = js_string(c, "return document.documentElement.className").await;
+    if (class == "large") != large {
+        problems.push(format!("{what}: <html class={class:?}>"));
+    }
+    for v in axe_check(c).await {
+        problems.push(format!("{what}: axe {v}"));
+    }
+    let wide = js(
+        c,
+        "return [document.documentElement.scrollWidth, innerWidth]",
+    )
+    .await;
+    if wide[0].as_f64() > wide[1].as_f64() {
+        problems.push(format!("{what}: wider than the screen {wide}"));
+    }
+    let min = if large { 60.0 } else { 44.0 };
+    for (target, width, height) in min_target_size(c).await {
+        if width < min || height < min {
+            problems.push(format!("{what}: {target} is {width}×{height} px"));
+        }
+    }
+    if large {
+        for small in js(c, SMALL_TEXT).await.as_array().unwrap() {
+            problems.push(format!("{what}: small text {small}"));
+        }
+    }
+    screenshot(
+        c,
+        &format!("staff-{name}-{}", if large { "large" } else { "standard" }),
+    )
+    .await;
+}
+
+/// `pdfinfo`'s page size of the PDF at `path`, in millimetres.
+fn pdf_page_mm(path: &std::path::Path) -> (f64, f64) {
+    let out = std::process::Command::new("pdfinfo")
+        .arg(path)
+        .output()
+        .expect("pdfinfo (poppler-utils) is required");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Page size:"))
+        .unwrap_or_else(|| panic!("pdfinfo gave no page size:\n{text}"));
+    let mut numbers = line
+        .split_whitespace()
+        .filter_map(|w| w.parse::<f64>().ok());
+    let (w, h) = (numbers.next().unwrap(), numbers.next().unwrap());
+    (w * 25.4 / 72.0, h * 25.4 / 72.0)
+}
+
+fn pdf_text(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .arg(path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is required");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Prints the page to PDF (the driver's paper 85.6 mm wide; the page's `@page` decides) and
+/// checks every page is ID-1 size (85.6 × 54 mm) and that there are `pages` of them.
+async fn print_id1(c: &Client, name: &str, pages: usize) -> std::path::PathBuf {
+    let pdf = browser::artifact(&format!("staff-{name}.pdf"));
+    print_pdf(c, 8.56, &pdf).await;
+    assert_eq!(pdf_page_count(&pdf), pages, "{name}: one card a page");
+    let (w, h) = pdf_page_mm(&pdf);
+    assert!(
+        (w - 85.6).abs() < 0.5 && (h - 54.0).abs() < 0.5,
+        "{name}: pages of {w:.1} × {h:.1} mm, not ID-1 (85.6 × 54)"
+    );
+    pdf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_staff_member_registers_residents_and_prints_their_cards() {
+    let server = Server::start_with(|app| {
+        aixin::http::router(app).layer(axum::Extension(aixin::web::Site {
+            ledger: LEDGER.into(),
+        }))
+    })
+    .await;
+    server.clock.set(T0);
+    let app = server.app.clone();
+    let admin = principal(Role::Admin, None);
+    app.earning
+        .create_org_unit(
+            &admin,
+            NewOrgUnit {
+                id: "c1".into(),
+                parent_id: None,
+                level: "community".into(),
+                name_zh: "幸福社区".into(),
+                name_en: "Xingfu".into(),
+                community: Some(ExpiryPolicy::Never),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, link) = app
+        .sessions
+        .create_user(&admin, Role::Staff, Some("c1"), STAFF_NAME)
+        .await
+        .unwrap();
+    let Some(browser) = Browser::start(BrowserOptions::till()).await else {
+        return;
+    };
+    let c = &browser.client;
+    let url = |p: &str| server.url(p);
+    let mut problems = Vec::new();
+
+    // The staff member sets a password by the one-time link and signs in with it.
+    goto(c, &url(&format!("/set-password/{}", link.secret))).await;
+    fill(c, "password", STAFF_PASSWORD).await;
+    click_to(c, "main form button[type=submit]").await;
+    let text = main_text(c).await;
+    assert!(
+        c.find(Locator::Css(".notice")).await.is_ok(),
+        "password set: {text}"
+    );
+    goto(c, &url("/signin?next=/staff")).await;
+    fill(c, "staff-name", STAFF_NAME).await;
+    fill(c, "staff-password", STAFF_PASSWORD).await;
+    click_to(c, "form[action='/signin/password'] button").await;
+    assert_eq!(path(c).await, "/staff", "signed in: {}", main_text(c).await);
+    let text = main_text(c).await;
+    assert!(text.contains("工作台") && text.contains("待审批"), "{text}");
+    assert_eq!(
+        js_string(
+            c,
+            "return document.getElementById('records-waiting').innerText"
+        )
+        .await,
+        "0"
+    );
+    assert_eq!(
+        js_string(
+            c,
+            "return document.querySelector('a[href=\"/staff/approvals\"].button') ? 'yes' : ''"
+        )
+        .await,
+        "yes",
+        "the approvals are one click away"
+    );
+    check_page(c, "work-table", false, &mut problems).await;
+
+    // Three residents; a double submit of the first form registers one.
+    let people = [
+        ("王秀英", "13800001234"),
+        ("李建国", "13900005678"),
+        ("张桂兰", "138-0000-1234"),
+    ];
+    let mut ids = Vec::new();
+    let mut pins = Vec::new();
+    for (i, (name, phone)) in people.iter().enumerate() {
+        goto(c, &url("/staff/residents")).await;
+        fill(c, "name", name).await;
+        fill(c, "phone", phone).await;
+        if i == 0 {
+            js(
+                c,
+                "const f = document.getElementById('register-form');
+                 const body = new URLSearchParams(new FormData(f));
+                 window.__posts = Promise.all([1, 2].map(() => fetch('/staff/residents', {method: 'POST', body})));",
+            )
+            .await;
+            wait_for_js(c, "window.__posts && (window.__posts.then(() => window.__posted = true), window.__posted)", WAIT).await;
+            check_page(c, "residents", false, &mut problems).await;
+        }
+        click_to(c, "#register").await;
+        if i == 2 {
+            // The same phone (written otherwise) in the same community: warned, with 王秀英
+            // linked, and registered only when confirmed.
+            let warning =
+                js_string(c, "return document.getElementById('duplicate').innerText").await;
+            assert!(
+                warning.contains("已经登记过") && warning.contains("王秀英"),
+                "{warning}"
+            );
+            let linked = js_string(
+                c,
+                "return document.querySelector('#duplicate a').getAttribute('href')",
+            )
+            .await;
+            assert_eq!(linked, format!("/staff/residents/{}", ids[0]));
+            assert_eq!(path(c).await, "/staff/residents", "nothing registered yet");
+            check_page(c, "duplicate", false, &mut problems).await;
+            click_to(c, "#register-anyway").await;
+        }
+        let here = path(c).await;
+        let text = main_text(c).await;
+        let id: Uuid = here
+            .strip_prefix("/staff/residents/")
+            .unwrap_or_else(|| panic!("{name}: landed on {here}: {text}"))
+            .parse()
+            .unwrap();
+        assert!(main_text(c).await.contains("已登记"));
+        assert_eq!(
+            js_string(c, "return document.getElementById('card-state').innerText").await,
+            "未发卡"
+        );
+        if i == 0 {
+            check_page(c, "resident", false, &mut problems).await;
+        }
+        // Issue the card: the PIN once, on its own slip.
+        click_to(c, "#issue").await;
+        let pin = js_string(c, "return document.getElementById('pin').innerText").await;
+        assert_eq!(pin.len(), 6, "{}", main_text(c).await);
+        assert!(
+            app.redemption
+                .card_pin_matches(LEDGER, id, &pin)
+                .await
+                .unwrap(),
+            "the slip's PIN is the card's"
+        );
+        if i == 0 {
+            check_page(c, "pin-slip", false, &mut problems).await;
+            let slip = print_id1(c, "pin-slip", 1).await;
+            assert!(pdf_text(&slip).contains(&pin), "the slip carries the PIN");
+        }
+        ids.push(id);
+        pins.push(pin);
+    }
+    let everyone = app
+        .earning
+        .search_residents(&principal(Role::Staff, Some("c1")), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        everyone.items.len(),
+        3,
+        "three posts of the first form made one resident"
+    );
+
+    // The resident's page says a re-issue revokes the old card, and asks to confirm.
+    goto(c, &url(&format!("/staff/residents/{}", ids[0]))).await;
+    let card = app
+        .earning
+        .card_state(&admin, ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let warning = js_string(
+        c,
+        "return document.getElementById('reissue-warning').innerText",
+    )
+    .await;
+    let printed = format!("{:09}", card.number);
+    let grouped = format!("{} {} {}", &printed[..3], &printed[3..6], &printed[6..]);
+    assert!(
+        warning.contains("作废") && warning.contains(&grouped),
+        "{warning}"
+    );
+    assert_eq!(
+        js(c, "return document.getElementById('confirm').required").await,
+        true
+    );
+
+    // Find by the search box, then select all three and print their cards in one document.
+    goto(c, &url("/staff/residents")).await;
+    fill(c, "q", "王").await;
+    click_to(c, "#find").await;
+    let found = js(
+        c,
+        "return [...document.querySelectorAll('#found tbody tr')].map(r => r.innerText)",
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    goto(c, &url("/staff/residents?community=c1")).await;
+    check_page(c, "found", false, &mut problems).await;
+    for id in &ids {
+        c.find(Locator::Id(&format!("pick-{id}")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click_to(c, "#print-selected").await;
+    assert_eq!(path(c).await, "/staff/cards");
+    assert_eq!(
+        js(c, "return document.querySelectorAll('.idcard').length").await,
+        3
+    );
+    // The document as the server sent it (not as the browser serialises it back).
+    let source = c
+        .execute_async(
+            "const done = arguments[0]; fetch(location.href).then(r => r.text()).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let source = source.as_str().unwrap();
+    for id in &ids {
+        let card = app.earning.card_state(&admin, *id).await.unwrap().unwrap();
+        let number = format!("{:09}", card.number);
+        let qr = aixin::redeem::receipt::qr_svg(&number).unwrap();
+        assert!(
+            source.contains(qr.as_str()),
+            "the card's QR code is of the number {number} only"
+        );
+    }
+    check_page(c, "cards", false, &mut problems).await;
+    let cards = print_id1(c, "cards", 3).await;
+    let text = pdf_text(&cards);
+    for (i, (name, _)) in people.iter().enumerate() {
+        assert!(text.contains(name), "{name} is on a card:\n{text}");
+        assert!(!text.contains(&pins[i]), "no PIN on any card");
+    }
+
+    // The sign-in QR code, printed from the resident's page.
+    goto(c, &url(&format!("/staff/residents/{}", ids[1]))).await;
+    click_to(c, "#sign-in-qr").await;
+    click_to(c, "form button.huge").await;
+    assert!(c.find(Locator::Css("#sign-in-card svg")).await.is_ok());
+    check_page(c, "sign-in-card", false, &mut problems).await;
+    let qr_pdf = browser::artifact("staff-sign-in-card.pdf");
+    print_pdf(c, 5.8, &qr_pdf).await;
+    assert!(pdf_text(&qr_pdf).contains("李建国"));
+
+    // 长辈模式: every page again, the POST answers too (a warned phone, a re-issue's slip).
+    goto(c, &url("/staff?mode=large")).await;
+    for (name, p) in [
+        ("work-table", "/staff".to_owned()),
+        ("residents", "/staff/residents".to_owned()),
+        ("found", "/staff/residents?community=c1".to_owned()),
+        ("resident", format!("/staff/residents/{}", ids[0])),
+        (
+            "cards",
+            format!("/staff/cards?resident={}&resident={}", ids[0], ids[1]),
+        ),
+        (
+            "sign-in-card",
+            format!("/staff/sign-in-card?resident={}", ids[0]),
+        ),
+    ] {
+        goto(c, &url(&p)).await;
+        check_page(c, name, true, &mut problems).await;
+    }
+    goto(c, &url("/staff/residents")).await;
+    fill(c, "name", "王秀英").await;
+    fill(c, "phone", "138 0000 1234").await;
+    click_to(c, "#register").await;
+    assert!(c.find(Locator::Id("duplicate")).await.is_ok());
+    check_page(c, "duplicate", true, &mut problems).await;
+    goto(c, &url(&format!("/staff/residents/{}", ids[0]))).await;
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_to(c, "#issue").await;
+    check_page(c, "pin-slip", true, &mut problems).await;
+    let after = app
+        .earning
+        .card_state(&admin, ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.generation, card.generation + 1, "re-issued");
+    assert!(
+        !app.redemption
+            .card_pin_matches(LEDGER, ids[0], &pins[0])
+            .await
+            .unwrap(),
+        "the old card's PIN works no more"
+    );
+    assert_eq!(
+        app.earning
+            .search_residents(&admin, Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3,
+        "the warned registration in 长辈模式 was not confirmed"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    let _ = assert_accessible;
+    browser.close().await;
 }

@@ -188,13 +188,17 @@ impl Earning {
     }
 
     /// Residents of `community` whose phone has the same digits as `phone`: what registering
-    /// another resident with that phone warns about. Staff of the community and admins.
+    /// another resident with that phone warns about. Staff of the community and admins. The
+    /// resident that registering with idempotency key `key` makes (a retry of the same form) is
+    /// not among them.
     pub async fn residents_with_phone(
         &self,
         p: &Principal,
         community: &str,
         phone: &str,
+        key: &str,
     ) -> Result<Vec<Resident>> {
+        let own = crate::model::derived_id("aixin.resident.v1", &[&p.ledger_id, &p.actor(), key]);
         super::service::require_staff(p)?;
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
         if digits.is_empty() || !self.manages(p, community).await? {
@@ -208,7 +212,11 @@ impl Earning {
             ..ResidentQuery::default()
         };
         let found = self.store.search_residents(&p.ledger_id, &query).await?;
-        Ok(found.into_iter().map(|f| f.resident).collect())
+        Ok(found
+            .into_iter()
+            .map(|f| f.resident)
+            .filter(|r| r.id != own)
+            .collect())
     }
 
     /// The resident's credential as staff see it (number, generation, active, failures), if

@@ -31,6 +31,7 @@ assets! {
     "app.css" => "text/css; charset=utf-8",
     "print-58.css" => "text/css; charset=utf-8",
     "print-80.css" => "text/css; charset=utf-8",
+    "print-card.css" => "text/css; charset=utf-8",
     "till.js" => "text/javascript; charset=utf-8",
     "resident.js" => "text/javascript; charset=utf-8",
     "code.js" => "text/javascript; charset=utf-8",

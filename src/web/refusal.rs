@@ -167,6 +167,37 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "A PIN is 6 digits and cannot be an easy one like 123456 or 000000."
         }
         .to_owned(),
+        // ---- Community staff (src/web/staff.rs): registering residents and issuing cards ----
+        C::PhoneInvalid => if zh {
+            "电话号码要 5 到 20 位，只能有数字、空格、“-”和“+”。请改正后再登记。"
+        } else {
+            "A phone number is 5 to 20 digits, spaces, '-' or '+'. Correct it and register again."
+        }
+        .to_owned(),
+        C::UnknownCommunity => if zh {
+            "没有这个社区，或它不归您管理。请选择您负责的社区。"
+        } else {
+            "No such community, or not one you manage. Choose one of your communities."
+        }
+        .to_owned(),
+        C::UnknownResident => if zh {
+            "没有找到这位居民。请回到居民页重新查找。"
+        } else {
+            "That resident was not found. Find them again on the residents page."
+        }
+        .to_owned(),
+        C::InvalidQuery => if zh {
+            "查找内容不对（最多 64 个字，不能有控制字符），或翻页链接已失效。请重新查找。"
+        } else {
+            "The search is not valid (at most 64 characters, no control characters) or the page link is stale. Search again."
+        }
+        .to_owned(),
+        C::InvalidIdempotencyKey | C::InvalidBody => if zh {
+            "表单不完整或已过期，什么都没有改。请回到上一页重新填写后再提交。"
+        } else {
+            "The form is incomplete or out of date; nothing was changed. Go back, fill it in again and send it."
+        }
+        .to_owned(),
         C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
         C::Forbidden | C::NotFound => if zh {
             "没有找到，或您没有权限查看。"

@@ -236,7 +236,7 @@ fn rule_name(lang: Lang, memo: &str) -> Option<String> {
 }
 
 /// A history line in plain words: "入户走访 2.5小时", "爱心粮油店 大米5kg×1".
-fn what_of(lang: Lang, item: &crate::earning::service::HistoryItem) -> String {
+pub(super) fn what_of(lang: Lang, item: &crate::earning::service::HistoryItem) -> String {
     let zh = lang == Lang::Zh;
     match item.kind {
         EntryKind::Earn => {
