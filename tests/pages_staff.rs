@@ -6,7 +6,7 @@
 //! a PIN slip and a sign-in QR; every page checked by axe-core in the standard mode and in
 //! 长辈模式, with screenshots in `target/screenshots/`.
 
-#[allow(dead_code, unused_imports)] // the harness serves every browser test; this one uses part
+#[allow(unused_imports)] // the harness serves every browser test; this one uses part
 #[path = "browser/mod.rs"]
 mod browser;
 mod common;
@@ -35,6 +35,7 @@ on_both_backends!(
     pages_are_bounded_and_follow_cursors,
     bad_searches_are_refused_and_change_nothing,
     the_work_table_counts_what_waits,
+    the_pages_keep_to_the_staff_communities,
 );
 
 fn principal(role: Role, scope: Option<&str>) -> Principal {
@@ -527,6 +528,285 @@ async fn the_work_table_counts_what_waits(h: Harness) {
         w.get("/v1/work-table", &shop).await.0,
         StatusCode::FORBIDDEN
     );
+}
+
+/// A staff member of `community` signed in with a password: their session cookie.
+async fn staff_cookie(w: &World, community: &str, name: &str) -> String {
+    let (_, link) = w
+        .app
+        .sessions
+        .create_user(&w.admin, Role::Staff, Some(community), name)
+        .await
+        .unwrap();
+    w.app
+        .sessions
+        .set_password(LEDGER, &link.secret, "a-long-enough-secret")
+        .await
+        .unwrap();
+    let session = w
+        .app
+        .sessions
+        .sign_in_password(LEDGER, name, "a-long-enough-secret", "127.0.0.1")
+        .await
+        .unwrap();
+    format!("aixin_session={}", session.cookie)
+}
+
+/// A page request from this site's own pages: the status, the redirect and the text.
+async fn page(
+    w: &World,
+    method: Method,
+    path: &str,
+    cookie: &str,
+    form: Option<&str>,
+) -> (StatusCode, String, String) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "http://127.0.0.1:8080")
+        .header("cookie", cookie);
+    if form.is_some() {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let body = form.map_or_else(Body::empty, |f| Body::from(f.to_owned()));
+    let response = w
+        .http
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn the_pages_keep_to_the_staff_communities(h: Harness) {
+    let w = World::new(h).await;
+    let people = w.people().await;
+    let mine = staff_cookie(&w, "c1", "干部甲").await;
+    let other = staff_cookie(&w, "c3", "干部乙").await;
+    let (li, wang) = (&people[1], &people[0]);
+    // Nobody signed in goes to the sign-in page.
+    let (status, to, _) = page(&w, Method::GET, "/staff", "", None).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/signin?next=/staff")
+    );
+    // Staff of c3 see nothing of c1's residents, and issue them nothing.
+    for path in [
+        format!("/staff/residents/{}", li.id),
+        format!("/staff/cards?resident={}", wang.id),
+        format!("/staff/sign-in-card?resident={}", li.id),
+    ] {
+        let (status, _, html) = page(&w, Method::GET, &path, &other, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            !html.contains("李建国") && !html.contains("王秀英"),
+            "{path}: {html}"
+        );
+    }
+    let key = format!("page-{}", Uuid::from_u128(9));
+    let (status, _, _) = page(
+        &w,
+        Method::POST,
+        &format!("/staff/residents/{}/card", li.id),
+        &other,
+        Some(&format!("key={key}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.app.earning.card_state(&w.admin, li.id).await.unwrap(),
+        None
+    );
+    let (_, _, html) = page(
+        &w,
+        Method::GET,
+        "/staff/residents?q=%E7%8E%8B",
+        &other,
+        None,
+    )
+    .await;
+    assert!(
+        html.contains("王五") && !html.contains("王秀英"),
+        "c3 finds its own only"
+    );
+    let register = |community: &str, phone: &str, key: &str, confirm: bool| {
+        format!(
+            "key={key}&name=%E5%BC%A0%E4%B8%89&phone={phone}&community={community}{}",
+            if confirm { "&confirm=yes" } else { "" }
+        )
+    };
+    let count = || async {
+        w.app
+            .earning
+            .search_residents(&w.admin, Default::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(count().await, 5);
+    // Registering into another community is refused; so are a bad phone and a stranger's key.
+    let k1 = format!("page-{}", Uuid::from_u128(1));
+    let (status, _, html) = page(
+        &w,
+        Method::POST,
+        "/staff/residents",
+        &other,
+        Some(&register("c1", "13600000000", &k1, true)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("不归您管理"), "{html}");
+    let (status, _, html) = page(
+        &w,
+        Method::POST,
+        "/staff/residents",
+        &mine,
+        Some(&register("c1", "12ab", &k1, true)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("电话号码要 5 到 20 位"), "{html}");
+    let (status, _, _) = page(
+        &w,
+        Method::POST,
+        "/staff/residents",
+        &mine,
+        Some(&register("c1", "13600000000", "till-1", true)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(count().await, 5, "nothing was registered");
+    // A phone c1 has already: warned, not registered; confirmed: registered once however
+    // often the form is sent.
+    let (status, _, html) = page(
+        &w,
+        Method::POST,
+        "/staff/residents",
+        &mine,
+        Some(&register("c1", "13800001234", &k1, false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("已经登记过") && html.contains(&format!("/staff/residents/{}", wang.id)));
+    assert_eq!(count().await, 5);
+    for _ in 0..2 {
+        let (status, to, _) = page(
+            &w,
+            Method::POST,
+            "/staff/residents",
+            &mine,
+            Some(&register("c1", "13800001234", &k1, true)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(to.starts_with("/staff/residents/"), "{to}");
+    }
+    // Sent again unconfirmed with the same key (a retry), it warns of 王秀英 again and changes
+    // nothing.
+    let (status, _, html) = page(
+        &w,
+        Method::POST,
+        "/staff/residents",
+        &mine,
+        Some(&register("c1", "13800001234", &k1, false)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(count().await, 6);
+    // Bounded: a long search, a batch of more than 100.
+    let (status, _, html) = page(
+        &w,
+        Method::GET,
+        &format!("/staff/residents?q={}", urlenc(&"王".repeat(65))),
+        &mine,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("最多 64 个字"), "{html}");
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("resident={}", Uuid::from_u128(i + 1)))
+        .collect();
+    let (status, _, _) = page(
+        &w,
+        Method::GET,
+        &format!("/staff/cards?{}", many.join("&")),
+        &mine,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A re-issue needs its box ticked; the old card keeps working until it is.
+    let before = w
+        .app
+        .earning
+        .card_state(&w.admin, wang.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let card_path = format!("/staff/residents/{}/card", wang.id);
+    let (status, _, _) = page(
+        &w,
+        Method::POST,
+        &card_path,
+        &mine,
+        Some(&format!("key={key}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        w.app
+            .earning
+            .card_state(&w.admin, wang.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        before
+    );
+    let (status, _, html) = page(
+        &w,
+        Method::POST,
+        &card_path,
+        &mine,
+        Some(&format!("key={key}&confirm=yes")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"pin\""), "the slip shows the PIN");
+    let after = w
+        .app
+        .earning
+        .card_state(&w.admin, wang.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.generation, before.generation + 1);
+    // The cards page prints the number only in the QR code: the one SVG is the number's.
+    let (status, _, html) = page(
+        &w,
+        Method::GET,
+        &format!("/staff/cards?resident={}", wang.id),
+        &mine,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let qr = aixin::redeem::receipt::qr_svg(&format!("{:09}", after.number)).unwrap();
+    assert!(html.contains(qr.as_str()));
+    assert_eq!(html.matches("<svg").count(), 1);
 }
 
 // ---- The staff's pages in Chromium ----

@@ -196,6 +196,9 @@ const FORMS: &[&str] = &[
     "/till/redeem",
     "/till/card",
     "/till/refund",
+    "/staff/residents",
+    "/staff/residents/00000000-0000-0000-0000-000000000001/card",
+    "/staff/sign-in-card?resident=00000000-0000-0000-0000-000000000001",
 ];
 
 #[tokio::test]

@@ -74,6 +74,7 @@ super::i18n::messages! {
     NoLots => "没有未用完的积分。", "No points left.";
     CardNumber => "卡号", "Card number";
     CardActive => "有效", "Active";
+    CardStatus => "状态", "State";
     CardGeneration => "第几张卡", "Card issue";
     CardFailures => "输错次数", "Wrong attempts";
     IssueCard => "发兑换卡", "Issue a card";
