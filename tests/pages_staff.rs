@@ -38,6 +38,26 @@ on_both_backends!(
     the_pages_keep_to_the_staff_communities,
 );
 
+#[test]
+fn the_openapi_document_has_the_search_beside_the_registration() {
+    let doc = serde_json::to_value(aixin::http::openapi_document()).unwrap();
+    let residents = &doc["paths"]["/v1/residents"];
+    assert!(residents["post"].is_object(), "POST /v1/residents is still documented");
+    let get = &residents["get"];
+    let params: Vec<&str> = get["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["q", "community", "limit", "cursor"]);
+    for status in ["200", "400", "401", "403"] {
+        assert!(get["responses"][status].is_object(), "GET /v1/residents answers {status}");
+    }
+    assert!(doc["paths"]["/v1/work-table"]["get"]["responses"]["200"].is_object());
+    assert!(doc["components"]["schemas"]["ResidentList"].is_object());
+}
+
 fn principal(role: Role, scope: Option<&str>) -> Principal {
     // A token id of its own per role and scope: the submitter and the approver of a record
     // must differ.
