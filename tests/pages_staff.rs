@@ -42,7 +42,10 @@ on_both_backends!(
 fn the_openapi_document_has_the_search_beside_the_registration() {
     let doc = serde_json::to_value(aixin::http::openapi_document()).unwrap();
     let residents = &doc["paths"]["/v1/residents"];
-    assert!(residents["post"].is_object(), "POST /v1/residents is still documented");
+    assert!(
+        residents["post"].is_object(),
+        "POST /v1/residents is still documented"
+    );
     let get = &residents["get"];
     let params: Vec<&str> = get["parameters"]
         .as_array()
@@ -52,7 +55,10 @@ fn the_openapi_document_has_the_search_beside_the_registration() {
         .collect();
     assert_eq!(params, ["q", "community", "limit", "cursor"]);
     for status in ["200", "400", "401", "403"] {
-        assert!(get["responses"][status].is_object(), "GET /v1/residents answers {status}");
+        assert!(
+            get["responses"][status].is_object(),
+            "GET /v1/residents answers {status}"
+        );
     }
     assert!(doc["paths"]["/v1/work-table"]["get"]["responses"]["200"].is_object());
     assert!(doc["components"]["schemas"]["ResidentList"].is_object());
@@ -133,6 +139,29 @@ impl World {
         );
         self.h.store.insert_token(&record).await.unwrap();
         secret
+    }
+
+    /// Registers a resident through the service as staff of `community`.
+    async fn register_in(
+        app: &App,
+        key: &str,
+        name: &str,
+        phone: &str,
+        community: &str,
+    ) -> Resident {
+        app.earning
+            .register_resident(
+                &principal(Role::Staff, Some(community)),
+                key,
+                NewResident {
+                    name: name.into(),
+                    phone: phone.into(),
+                    community_id: community.into(),
+                },
+            )
+            .await
+            .unwrap()
+            .0
     }
 
     /// Registers a resident (a second later than the one before: the list's order).
@@ -1012,11 +1041,50 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
                 level: "community".into(),
                 name_zh: "幸福社区".into(),
                 name_en: "Xingfu".into(),
-                community: Some(ExpiryPolicy::Never),
+                community: Some(ExpiryPolicy::Rolling { months: 1 }),
             },
         )
         .await
         .unwrap();
+    // 赵大爷 earned points a month ago; the day he may last spend them is today, so the work
+    // table names him.
+    let elder = World::register_in(&app, "elder", "赵大爷", "13500000001", "c1").await;
+    let terms = RuleTerms {
+        community_id: "c1".into(),
+        category: "visit".into(),
+        name_zh: "入户走访".into(),
+        name_en: "Home visits".into(),
+        mode: RuleMode::PerHour,
+        points: Amount::parse("10").unwrap(),
+        records_hours: true,
+        cap_day: None,
+        cap_month: None,
+        valid_from: day_of(T0),
+        valid_until: None,
+    };
+    app.earning
+        .set_rule(&admin, "visit", 0, terms)
+        .await
+        .unwrap();
+    let (record, _) = app
+        .earning
+        .submit_record(
+            &principal(Role::Staff, Some("c1")),
+            "elder-visit",
+            NewRecord {
+                resident_id: elder.id,
+                rule_id: "visit".into(),
+                service_date: day_of(T0),
+                hours_minor: 250,
+                note: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    app.earning.approve_record(&admin, record.id).await.unwrap();
+    let lots = app.earning.lots(&admin, elder.id).await.unwrap();
+    let last = parse_date(lots[0].expires_on.as_deref().unwrap()).unwrap();
+    server.clock.set(day_start_micros(last) + 3_600_000_000);
     let (_, link) = app
         .sessions
         .create_user(&admin, Role::Staff, Some("c1"), STAFF_NAME)
@@ -1053,6 +1121,34 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
         .await,
         "0"
     );
+    let soonest = js_string(c, "return document.getElementById('soonest').innerText").await;
+    assert!(
+        soonest.contains("赵大爷") && soonest.contains("25 分将于"),
+        "{soonest}"
+    );
+    assert!(main_text(c).await.contains("1 位居民"));
+    // One click to the resident: balance, history in plain words, the lot's last day.
+    click_to(c, "#soonest a").await;
+    assert_eq!(path(c).await, format!("/staff/residents/{}", elder.id));
+    assert_eq!(
+        js_string(c, "return document.getElementById('points').innerText").await,
+        "25"
+    );
+    let history = js_string(c, "return document.getElementById('history').innerText").await;
+    assert!(
+        history.contains("入户走访 2.5小时") && history.contains("+25"),
+        "{history}"
+    );
+    let lots_text = js_string(c, "return document.getElementById('lots').innerText").await;
+    let day = format!(
+        "{}年{}月{}日",
+        last.year(),
+        u8::from(last.month()),
+        last.day()
+    );
+    assert!(lots_text.contains(&day), "{lots_text}");
+    check_page(c, "resident-points", false, &mut problems).await;
+    goto(c, &url("/staff")).await;
     assert_eq!(
         js_string(
             c,
@@ -1148,7 +1244,7 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
         .unwrap();
     assert_eq!(
         everyone.items.len(),
-        3,
+        4,
         "three posts of the first form made one resident"
     );
 
@@ -1177,9 +1273,22 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
     );
 
     // Find by the search box, then select all three and print their cards in one document.
+    // By keyboard alone: the search box has the focus; type and press Enter.
     goto(c, &url("/staff/residents")).await;
-    fill(c, "q", "王").await;
-    click_to(c, "#find").await;
+    assert_eq!(js_string(c, "return document.activeElement.id").await, "q");
+    js(c, "window.__aixinOld = true;").await;
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("王\u{E007}")
+        .await
+        .unwrap();
+    wait_for_js(
+        c,
+        "!window.__aixinOld && document.readyState === 'complete'",
+        WAIT,
+    )
+    .await;
     let found = js(
         c,
         "return [...document.querySelectorAll('#found tbody tr')].map(r => r.innerText)",
@@ -1238,6 +1347,16 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
     print_pdf(c, 5.8, &qr_pdf).await;
     assert!(pdf_text(&qr_pdf).contains("李建国"));
 
+    // In English too.
+    goto(c, &url(&format!("/staff/residents/{}?lang=en", elder.id))).await;
+    let text = main_text(c).await;
+    assert!(
+        text.contains("Home visits 2.5 h") && text.contains("Lots of points"),
+        "{text}"
+    );
+    check_page(c, "resident-en", false, &mut problems).await;
+    goto(c, &url("/staff?lang=zh")).await;
+
     // 长辈模式: every page again, the POST answers too (a warned phone, a re-issue's slip).
     goto(c, &url("/staff?mode=large")).await;
     for (name, p) in [
@@ -1293,7 +1412,7 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
             .unwrap()
             .items
             .len(),
-        3,
+        4,
         "the warned registration in 长辈模式 was not confirmed"
     );
     assert!(
