@@ -275,6 +275,22 @@ async fn residents_are_found_by_each_key(h: Harness) {
         w.names(&format!("/v1/residents?q={number}"), &admin).await,
         ["赵六"]
     );
+    let printed = format!("{}%20{}%20{}", &number[..3], &number[3..6], &number[6..]);
+    assert_eq!(
+        w.names(&format!("/v1/residents?q={printed}"), &admin).await,
+        ["赵六"],
+        "as printed on the card"
+    );
+    let wide: String = number
+        .chars()
+        .map(|d| char::from_u32(0xFF10 + d.to_digit(10).unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        w.names(&format!("/v1/residents?q={}", urlenc(&wide)), &admin)
+            .await,
+        ["赵六"],
+        "typed in full-width digits"
+    );
     let trimmed = number.trim_start_matches('0');
     assert_eq!(
         w.names(&format!("/v1/residents?q={trimmed}"), &admin).await,

@@ -94,16 +94,27 @@ fn keys_of(text: &str, personal: bool) -> ResidentQuery {
         && text
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '));
-    let all_digits = !digits.is_empty() && digits.len() == text.len();
+    // A card number as printed ("012 345 678") or typed (a scanner gun reading its QR code).
+    let card_like = !digits.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == ' ');
     ResidentQuery {
         name: personal.then(|| text.to_owned()),
         phone_digits: (personal && phone_like).then(|| digits.clone()),
-        card_number: (all_digits && digits.len() <= CARD_DIGITS_MAX)
+        card_number: (card_like && digits.len() <= CARD_DIGITS_MAX)
             .then(|| digits.parse().ok())
             .flatten(),
         pseudonym: Some(text.to_owned()),
         ..ResidentQuery::default()
     }
+}
+
+/// Full-width digits (U+FF10–FF19, what some IME and scanner setups type) as ASCII digits.
+fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+            c => c,
+        })
+        .collect()
 }
 
 /// The cursor of the page after `r`: its registration time and id.
@@ -151,7 +162,8 @@ impl Earning {
                 "limit must be 1 to {RESIDENTS_PAGE_MAX}"
             )));
         }
-        let text = search.q.as_deref().map(str::trim).unwrap_or("");
+        let text = ascii_digits(search.q.as_deref().unwrap_or(""));
+        let text = text.trim();
         if text.chars().count() > SEARCH_TEXT_MAX {
             return Err(bad_query(format!(
                 "q is longer than {SEARCH_TEXT_MAX} characters"
@@ -290,6 +302,9 @@ mod tests {
         assert_eq!(q.phone_digits.as_deref(), Some("13800138000"));
         assert_eq!(q.card_number, None, "not digits only");
         assert_eq!(q.name.as_deref(), Some("138-0013 8000"));
+        let q = keys_of("012 345 678", true);
+        assert_eq!(q.card_number, Some(12_345_678), "as printed on the card");
+        assert_eq!(ascii_digits("１３８ ０"), "138 0");
         let q = keys_of("000123456", true);
         assert_eq!(q.card_number, Some(123_456));
         assert_eq!(q.phone_digits.as_deref(), Some("000123456"));

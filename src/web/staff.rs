@@ -38,6 +38,7 @@ super::i18n::messages! {
     ExpiringMonth => "本月到期的积分", "Points expiring this month";
     ToApprovals => "去审批", "Go to approvals";
     ToCorrections => "去处理更正", "Go to corrections";
+    ToExpiring => "查看居民名单", "See the residents";
     ExpiringNone => "本月没有到期的积分。", "No points expire this month.";
     ExpiringSoonest => "最先到期的居民", "Residents whose points expire soonest";
     Residents => "居民", "Residents";
