@@ -1321,6 +1321,12 @@ async fn a_staff_member_registers_residents_and_prints_their_cards() {
             .await
             .unwrap();
     }
+    let all = js_string(
+        c,
+        "return document.getElementById('print-all').getAttribute('href')",
+    )
+    .await;
+    assert_eq!(all.matches("resident=").count(), 4, "everyone found: {all}");
     click_to(c, "#print-selected").await;
     assert_eq!(path(c).await, "/staff/cards");
     assert_eq!(

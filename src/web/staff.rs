@@ -55,6 +55,7 @@ super::i18n::messages! {
     Revoked => "已作废", "Revoked";
     Select => "选择", "Select";
     PrintSelected => "打印所选居民的卡", "Print the cards of the selected residents";
+    PrintAll => "打印本页全部居民的卡", "Print the cards of everyone on this page";
     NextPage => "下一页", "Next page";
     Register => "登记新居民", "Register a resident";
     RegisterButton => "登记", "Register";
@@ -263,6 +264,8 @@ struct ResidentsPage<'a> {
     communities: Vec<(String, String)>,
     searched: bool,
     found: Vec<Found>,
+    /// The cards of everyone found on this page, in one print document.
+    print_all: String,
     next: Option<String>,
     form: Registering,
 }
@@ -334,8 +337,17 @@ async fn residents_inner(app: App, ctx: Ctx, find: Find, form: Registering) -> P
     } else {
         (Vec::new(), None)
     };
+    let print_all = format!(
+        "/staff/cards?{}",
+        found
+            .iter()
+            .map(|f| format!("resident={}", f.id))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
     let page = ResidentsPage {
         ctx: &ctx,
+        print_all,
         here: "/staff/residents".into(),
         q,
         community,
