@@ -98,6 +98,7 @@ super::i18n::messages! {
     CardLine => "爱心积分兑换卡", "Aixin points card";
     BackToResident => "回到居民页", "Back to the resident";
     Registered => "已登记。", "Registered.";
+    Colon => "：", ": ";
 }
 
 pub fn routes() -> Router<App> {
