@@ -31,6 +31,7 @@ mod owner;
 mod records;
 mod refusal;
 mod resident;
+mod rules;
 mod signin;
 mod staff;
 mod till;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<App> {
         .merge(auditor::routes())
         .merge(admin::routes())
         .merge(check::routes())
+        .merge(rules::routes())
         .layer(axum::middleware::from_fn(same_site_only))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(tower_http::compression::CompressionLayer::new())
