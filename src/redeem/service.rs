@@ -23,8 +23,8 @@ use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
 use crate::ledger::presence::{Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
-    AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, PostedEntry,
-    Posting, Side, Unit,
+    format_minor, AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode,
+    PostedEntry, Posting, Side, Unit,
 };
 use crate::model::{derived_id, Resident};
 use crate::store::earning::Inserted;
@@ -329,11 +329,18 @@ impl Redemption {
         let (window, communities) = check_new_shop(&new)?;
         let ledger = Self::ledger_of(p);
         for community in &communities {
+            // A permission answer, the same whether or not such a community exists: staff
+            // learn nothing about the organisation outside their scope. Inside it, a unit that
+            // is no community is `unknown_community`.
             if !self.earning.manages(p, community).await? {
                 return Err(err(
-                    ErrorCode::UnknownCommunity,
-                    format!("no community {community}"),
-                ));
+                    ErrorCode::Forbidden,
+                    format!("you may not register a shop for community {community}: it is outside your scope"),
+                )
+                .with_fields(Fields {
+                    community: Some(community.clone()),
+                    ..Fields::default()
+                }));
             }
             self.earning.community(ledger, community).await?;
         }
@@ -1512,9 +1519,28 @@ fn refusal_error(refusal: LedgerError, items: &[Item]) -> Error {
         LedgerError::ItemInactive { item } => items.iter().find(|i| i.id == *item),
         _ => None,
     };
-    let mut error = Error::from(refusal);
+    let mut error = Error::from(refusal.clone());
+    if let LedgerError::InsufficientBalance {
+        unit,
+        balance_minor,
+        needed_minor,
+        ..
+    } = &refusal
+    {
+        // The resident's account id means nothing at a till: the balance and the shortfall do.
+        error.detail = format!(
+            "not enough {unit}: balance {}, needed {}, short by {}",
+            format_minor(*balance_minor),
+            format_minor(*needed_minor),
+            format_minor(needed_minor.saturating_sub(*balance_minor))
+        );
+    }
     if let Some(item) = item {
-        error.detail = format!("{}: {} ({})", error.code.title(), item.sku, item.name_zh);
+        let what = match &refusal {
+            LedgerError::ItemInactive { .. } => "is not on sale".to_owned(),
+            _ => refusal.to_string(),
+        };
+        error.detail = format!("{} ({}): {what}", item.sku, item.name_zh);
         error.fields.sku = Some(item.sku.clone());
         error.fields.item = Some(item.name_zh.clone());
     }
