@@ -15,7 +15,7 @@ use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceip
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{hash_token, token_text, Principal, Role};
 use crate::calendar::text as day_text;
-use crate::calendar::{day_of, day_start_micros, format_date};
+use crate::calendar::{day_of, day_start_micros, format_date, parse_date};
 use crate::earning::service::{check_text, require_staff, Earning};
 use crate::error::{Error, ErrorCode, Fields};
 use crate::keys::SharedKeys;
@@ -47,6 +47,8 @@ pub const QUANTITY_MAX: u32 = 999;
 pub const SETTLEMENT_DAYS_MAX: i64 = 366;
 /// Most receipts one settlement statement covers.
 pub const STATEMENT_RECEIPTS_MAX: i64 = 100_000;
+/// How many of a shop account's latest entries a repeated settlement request is looked for in.
+const SETTLEMENT_LOOKBACK: i64 = 50;
 /// Default refund window of a shop, in days.
 pub const REFUND_WINDOW_DEFAULT_DAYS: i64 = 7;
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -234,8 +236,17 @@ pub struct Statement {
     #[serde(rename = "net", serialize_with = "amount_text::minor")]
     #[schema(value_type = String, example = "100.00")]
     pub net_minor: i64,
+    /// Whose settlement account receives the net: the shop's home community, for the points
+    /// of every community it serves (`by_community` shows where they came from).
+    pub settlement_community_id: String,
+    /// That community's settlement account.
+    pub settlement_account: Uuid,
     pub by_community: Vec<CommunityLine>,
     pub receipts: Vec<StatementReceipt>,
+    /// For a settlement: it covers the ledger's entries `after_seq + 1 ..= through_seq`
+    /// (exchanges posted later fall into the next settlement).
+    pub after_seq: Option<i64>,
+    pub through_seq: Option<i64>,
     /// The settlement entry, once posted.
     pub entry_id: Option<Uuid>,
     pub entry_seq: Option<i64>,
@@ -254,6 +265,9 @@ pub struct CommunityLine {
     #[serde(rename = "net", serialize_with = "amount_text::minor")]
     #[schema(value_type = String)]
     pub net_minor: i64,
+    /// The community whose settlement account receives this line's net: the shop's home
+    /// community, whichever community the residents belong to.
+    pub settled_into: String,
 }
 
 /// One receipt of a statement.
@@ -1313,7 +1327,8 @@ impl Redemption {
 
     // ---- Settlement ----
 
-    /// The statement of a shop for the calendar days `from..=to`.
+    /// The statement of a shop for the calendar days `from..=to`: every receipt posted then,
+    /// settled or not.
     pub async fn statement(
         &self,
         p: &Principal,
@@ -1322,23 +1337,31 @@ impl Redemption {
         to: Date,
     ) -> Result<Statement> {
         let shop = self.shop(p, shop_id).await?;
-        if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
-            return Err(err(
-                ErrorCode::DateInvalid,
-                format!("a period runs from..=to, at most {SETTLEMENT_DAYS_MAX} days"),
-            ));
-        }
+        check_period(from, to)?;
         let ledger = Self::ledger_of(p);
-        let end = to
-            .next_day()
-            .ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))?;
+        let end = day_end_micros(to)?;
+        let receipts = self
+            .bounded_receipts(ledger, shop.id, day_start_micros(from), end)
+            .await?;
+        self.statement_of(ledger, &shop, from, to, &receipts).await
+    }
+
+    /// The shop's receipts posted in `[from_micros, to_micros)`, refused beyond
+    /// [`STATEMENT_RECEIPTS_MAX`].
+    async fn bounded_receipts(
+        &self,
+        ledger: &str,
+        shop: Uuid,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Vec<StoredReceipt>> {
         let receipts = self
             .store
             .shop_receipts(
                 ledger,
-                shop.id,
-                day_start_micros(from),
-                day_start_micros(end),
+                shop,
+                from_micros,
+                to_micros,
                 STATEMENT_RECEIPTS_MAX + 1,
             )
             .await?;
@@ -1348,9 +1371,22 @@ impl Redemption {
                 "the period holds too many receipts; settle a shorter one",
             ));
         }
+        Ok(receipts)
+    }
+
+    /// The statement of `receipts`, with the settlement account that receives its net.
+    async fn statement_of(
+        &self,
+        ledger: &str,
+        shop: &Shop,
+        from: Date,
+        to: Date,
+        receipts: &[StoredReceipt],
+    ) -> Result<Statement> {
+        let (_, home) = self.earning.community(ledger, &shop.community_id).await?;
         let mut by: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let (mut redemptions, mut refunds) = (0, 0);
-        for r in &receipts {
+        for r in receipts {
             let slot = by.entry(r.community_id.clone()).or_default();
             if r.kind == "refund" {
                 refunds += 1;
@@ -1371,6 +1407,8 @@ impl Redemption {
             redeemed_minor: redeemed,
             refunded_minor: refunded,
             net_minor: redeemed - refunded,
+            settlement_community_id: shop.community_id.clone(),
+            settlement_account: home.settlement_account,
             by_community: by
                 .into_iter()
                 .map(|(community_id, (d, f))| CommunityLine {
@@ -1378,6 +1416,7 @@ impl Redemption {
                     redeemed_minor: d,
                     refunded_minor: f,
                     net_minor: d - f,
+                    settled_into: shop.community_id.clone(),
                 })
                 .collect(),
             receipts: receipts
@@ -1392,13 +1431,21 @@ impl Redemption {
                     entry_seq: r.entry_seq,
                 })
                 .collect(),
+            after_seq: None,
+            through_seq: None,
             entry_id: None,
             entry_seq: None,
         })
     }
 
-    /// Settles a closed period (it must end before today): an entry from the shop to its
-    /// community's settlement account for the period's net points. Each day can be settled once.
+    /// Settles what the shop has not settled yet among its receipts of the days `from..=to`,
+    /// up to now: an entry from the shop to its home community's settlement account for their
+    /// net points. `to` may be today (日结 at the counter): the settlement covers the ledger up
+    /// to its head when read, and later exchanges fall into the next settlement. Every receipt
+    /// is settled exactly once: a settlement covers the entries `after_seq + 1 ..= through_seq`
+    /// of the ledger, and starts where the shop's last one ended (a counter the planner checks
+    /// under the ledger lock, so concurrent settlements cannot overlap). A repeat with the same
+    /// idempotency key answers the settlement it made.
     pub async fn settle(
         &self,
         p: &Principal,
@@ -1411,34 +1458,88 @@ impl Redemption {
             return Err(Error::forbidden());
         }
         let shop = self.shop(p, shop_id).await?;
-        if to >= day_of(self.now()) {
+        check_period(from, to)?;
+        let now = self.now();
+        if to > day_of(now) {
             return Err(err(
                 ErrorCode::DateInvalid,
-                "only a period that has ended (before today) can be settled",
+                "a settlement cannot cover a day after today",
             ));
         }
-        let mut statement = self.statement(p, shop_id, from, to).await?;
         let ledger = Self::ledger_of(p);
-        let (_, community) = self.earning.community(ledger, &shop.community_id).await?;
+        let request = settle_request(&p.actor(), key);
+        if let Some(done) = self.settlement_made(ledger, &shop, &request).await? {
+            return Ok((done, false));
+        }
+        let counter_key = settled_key(shop.id);
+        let after_seq = self
+            .earning
+            .store
+            .counter(ledger, &counter_key)
+            .await?
+            .unwrap_or(0);
+        // The cut: the head as read now (every entry up to it is committed), or the last entry
+        // before the end of `to` if that day is over.
+        let head = self.earning.ledger.head(ledger).await?.map_or(0, |h| h.seq);
+        let end = day_end_micros(to)?;
+        let through_seq = if end > now {
+            head
+        } else {
+            head.min(self.earning.ledger.last_seq_before(ledger, end).await?)
+        };
+        let pending = self
+            .unsettled(ledger, shop.id, after_seq, through_seq, end)
+            .await?;
+        if let Some(first) = pending.first().filter(|r| day_of(r.posted_at_micros) < from) {
+            return Err(err(
+                ErrorCode::DateInvalid,
+                format!(
+                    "exchanges of {} are not settled yet: settle from that day",
+                    format_date(day_of(first.posted_at_micros))
+                ),
+            ));
+        }
+        let mut statement = self
+            .statement_of(ledger, &shop, from, to, &pending)
+            .await?;
+        statement.after_seq = Some(after_seq);
+        statement.through_seq = Some(through_seq);
         let net = Amount::from_minor(statement.net_minor).map_err(|_| {
             err(
                 ErrorCode::NothingToSettle,
-                "the period's net points are not above zero",
+                "nothing left to settle: the unsettled net points of the period are not above zero",
             )
         })?;
-        let limits = settled_days(shop.id, from, to);
         let draft = EntryDraft {
             kind: EntryKind::Settle,
-            postings: points_moved(shop.account_id, community.settlement_account, net),
-            memo: format!("结算 {} – {}", statement.from, statement.to),
+            postings: points_moved(shop.account_id, statement.settlement_account, net),
+            memo: format!(
+                "结算 {} – {}，分录 {}–{} / settlement of entries {}–{}",
+                statement.from,
+                statement.to,
+                after_seq + 1,
+                through_seq,
+                after_seq + 1,
+                through_seq
+            ),
             metadata: BTreeMap::from([
                 ("shop".to_owned(), shop.id.to_string()),
                 ("from".to_owned(), format_date(statement.from)),
                 ("to".to_owned(), format_date(statement.to)),
+                ("after_seq".to_owned(), after_seq.to_string()),
+                ("through_seq".to_owned(), through_seq.to_string()),
                 ("receipts".to_owned(), statement.receipts.len().to_string()),
+                ("request".to_owned(), request.clone()),
             ]),
             reverses: None,
         };
+        // Compare and set: the counter must still be at `after_seq`, and moves to `through_seq`.
+        let limits = vec![Limit {
+            key: counter_key,
+            add_minor: through_seq - after_seq,
+            max_minor: through_seq,
+            code: LimitCode::PeriodSettled,
+        }];
         let outcome = self
             .earning
             .writers
@@ -1456,12 +1557,117 @@ impl Redemption {
         let (entry, created) = match outcome {
             Outcome::Posted(e) => (e, true),
             Outcome::Replayed(e) => (e, false),
-            Outcome::Refused(refusal) => return Err(refusal.into()),
+            Outcome::Refused(refusal) => {
+                // A concurrent repeat of this very request settled first: answer it.
+                if let Some(done) = self.settlement_made(ledger, &shop, &request).await? {
+                    return Ok((done, false));
+                }
+                return Err(refusal.into());
+            }
         };
         statement.entry_id = Some(entry.id);
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
     }
+
+    /// The shop's receipts in entries `after_seq + 1 ..= through_seq` posted before `end`.
+    async fn unsettled(
+        &self,
+        ledger: &str,
+        shop: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+        end: i64,
+    ) -> Result<Vec<StoredReceipt>> {
+        if through_seq <= after_seq {
+            return Ok(Vec::new());
+        }
+        // Stamps never run backwards along the chain: every entry after `after_seq` is posted
+        // at or after the first of them.
+        let first = self
+            .earning
+            .ledger
+            .entries_after(ledger, after_seq, 1)
+            .await?;
+        let Some(since) = first.first().map(|e| e.posted_at_micros) else {
+            return Ok(Vec::new());
+        };
+        let mut receipts = self.bounded_receipts(ledger, shop, since, end).await?;
+        receipts.retain(|r| r.entry_seq > after_seq && r.entry_seq <= through_seq);
+        receipts.sort_by_key(|r| r.entry_seq);
+        Ok(receipts)
+    }
+
+    /// The settlement this request already made, if any (found by its `request` metadata
+    /// among the shop account's latest entries), as its statement.
+    async fn settlement_made(
+        &self,
+        ledger: &str,
+        shop: &Shop,
+        request: &str,
+    ) -> Result<Option<Statement>> {
+        let recent = self
+            .earning
+            .ledger
+            .account_entries(ledger, shop.account_id, None, SETTLEMENT_LOOKBACK)
+            .await?;
+        let Some(entry) = recent.into_iter().find(|e| {
+            e.kind == EntryKind::Settle && e.metadata.get("request").map(String::as_str) == Some(request)
+        }) else {
+            return Ok(None);
+        };
+        let seq = |name: &str| -> i64 {
+            entry
+                .metadata
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let day = |name: &str| entry.metadata.get(name).and_then(|v| parse_date(v));
+        let (Some(from), Some(to)) = (day("from"), day("to")) else {
+            return Ok(None);
+        };
+        let (after_seq, through_seq) = (seq("after_seq"), seq("through_seq"));
+        let receipts = self
+            .unsettled(ledger, shop.id, after_seq, through_seq, day_end_micros(to)?)
+            .await?;
+        let mut statement = self.statement_of(ledger, shop, from, to, &receipts).await?;
+        statement.after_seq = Some(after_seq);
+        statement.through_seq = Some(through_seq);
+        statement.entry_id = Some(entry.id);
+        statement.entry_seq = Some(entry.seq);
+        Ok(Some(statement))
+    }
+}
+
+/// A period runs `from..=to`, at most [`SETTLEMENT_DAYS_MAX`] days.
+fn check_period(from: Date, to: Date) -> Result<()> {
+    if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
+        return Err(err(
+            ErrorCode::DateInvalid,
+            format!("a period runs from..=to, at most {SETTLEMENT_DAYS_MAX} days"),
+        ));
+    }
+    Ok(())
+}
+
+/// The first microsecond after the day `to`.
+fn day_end_micros(to: Date) -> Result<i64> {
+    to.next_day()
+        .map(day_start_micros)
+        .ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))
+}
+
+/// The counter of the last ledger entry a shop's settlements cover.
+fn settled_key(shop: Uuid) -> String {
+    format!("settled-seq:{shop}")
+}
+
+/// A settlement request's name in its entry's metadata: who asked, under which idempotency
+/// key (hashed: the key is the client's).
+fn settle_request(actor: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("aixin.settle-request.v1\0{actor}\0{key}"));
+    hex::encode(&digest[..16])
 }
 
 /// A new shop's names, its refund window in days (the default when not given), and every
@@ -1487,25 +1693,6 @@ fn check_new_shop(new: &NewShop) -> Result<(i64, Vec<String>)> {
         ));
     }
     Ok((window, communities))
-}
-
-/// One limit per day of `from..=to`: each day of a shop is settled once.
-fn settled_days(shop: Uuid, from: Date, to: Date) -> Vec<Limit> {
-    let mut limits = Vec::new();
-    let mut day = from;
-    while day <= to {
-        limits.push(Limit {
-            key: format!("settled:{shop}:{}", format_date(day)),
-            add_minor: 1,
-            max_minor: 1,
-            code: LimitCode::PeriodSettled,
-        });
-        day = match day.next_day() {
-            Some(d) => d,
-            None => break,
-        };
-    }
-    limits
 }
 
 /// A refusal from the writer as an error, with the catalogue item it concerns named by its
