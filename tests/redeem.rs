@@ -295,6 +295,7 @@ on_both_backends!(
     a_payment_apps_code_is_named_and_counts_nothing,
     a_code_shown_after_a_sale_is_accepted,
     a_resident_sees_the_shops_that_serve_their_community,
+    the_counter_settles_up_to_now_and_nothing_twice,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -487,7 +488,7 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
             Some(json!({"from": day, "to": day})),
         )
         .await;
-    assert_eq!(r.body["code"], "period_already_settled", "{}", r.body);
+    assert_eq!(r.body["code"], "nothing_to_settle", "{}", r.body);
     let shop = w
         .api
         .call(
@@ -1926,4 +1927,186 @@ async fn a_resident_sees_the_shops_that_serve_their_community(h: Harness) {
         .shops_for_resident(&someone_else, resident)
         .await
         .is_err());
+}
+
+async fn the_counter_settles_up_to_now_and_nothing_twice(h: Harness) {
+    // Proves 日结 at the counter: a settlement at 10:00 covers the day so far, an exchange at
+    // 10:05 falls into the settlement at 18:00 (and only it), a repeated request settles
+    // nothing twice and answers the settlement it made, and of concurrent settlements exactly
+    // one posts.
+    let w = world(h, 1, "1000").await;
+    let hour = 3_600_000_000;
+    w.h.clock.set(T0 + 2 * hour); // 10:00 in Beijing
+    let day = aixin::calendar::format_date(aixin::calendar::day_of(T0));
+    let card = || json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}});
+    let path = format!("/v1/shops/{}/settlements", w.shop);
+    let period = json!({"from": day, "to": day});
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r1",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first_receipt = r.body["id"].clone();
+    let s1 = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s1"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(s1.status, 201, "{}", s1.body);
+    assert_eq!(s1.body["net"], "30.00");
+    assert_eq!(s1.body["receipts"][0]["receipt_id"], first_receipt);
+    assert_eq!(s1.body["receipts"].as_array().unwrap().len(), 1);
+
+    w.h.clock.set(T0 + 2 * hour + 5 * 60_000_000); // 10:05
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r2",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let second_receipt = r.body["id"].clone();
+
+    w.h.clock.set(T0 + 10 * hour); // 18:00
+    let s2 = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s2"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(s2.status, 201, "{}", s2.body);
+    assert_eq!(s2.body["net"], "60.00", "{}", s2.body);
+    assert_eq!(s2.body["redemptions"], 1);
+    let receipts = s2.body["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 1, "{}", s2.body);
+    assert_eq!(receipts[0]["receipt_id"], second_receipt);
+    assert_eq!(s2.body["after_seq"], s1.body["through_seq"]);
+
+    // The entry says exactly what it settled.
+    let entry = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/entries/{}", s2.body["entry_id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    let (after, through) = (
+        s2.body["after_seq"].as_i64().unwrap(),
+        s2.body["through_seq"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        entry.body["memo"],
+        format!(
+            "结算 {day} – {day}，分录 {}–{through} / settlement of entries {}–{through}",
+            after + 1,
+            after + 1
+        )
+    );
+    assert_eq!(entry.body["metadata"]["through_seq"], through.to_string());
+    assert_eq!(entry.body["metadata"]["receipts"], "1");
+
+    // A repeat answers the same settlement; another request finds nothing left.
+    let again = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s2"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["entry_id"], s2.body["entry_id"]);
+    assert_eq!(again.body["net"], "60.00");
+    let none = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s3"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(none.body["code"], "nothing_to_settle", "{}", none.body);
+
+    // Concurrent settlements of one more exchange: exactly one posts.
+    w.h.clock.advance(60_000_000);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r3",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (api, staff, path, period) =
+            (w.api.clone(), w.staff.clone(), path.clone(), period.clone());
+        tasks.push(tokio::spawn(async move {
+            api.call(
+                &staff,
+                Method::POST,
+                &path,
+                Some(&format!("c{i}")),
+                Some(period),
+            )
+            .await
+        }));
+    }
+    let mut posted = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.status {
+            201 => {
+                posted += 1;
+                assert_eq!(r.body["net"], "30.00", "{}", r.body);
+            }
+            _ => assert!(
+                ["nothing_to_settle", "period_already_settled"]
+                    .contains(&r.body["code"].as_str().unwrap_or("")),
+                "{}",
+                r.body
+            ),
+        }
+    }
+    assert_eq!(posted, 1);
+    let settlement = s1.body["settlement_account"].as_str().unwrap().to_owned();
+    let account = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/accounts/{settlement}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        account.body["balances"]["points"], "120.00",
+        "{}",
+        account.body
+    );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }

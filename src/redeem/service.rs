@@ -1490,7 +1490,10 @@ impl Redemption {
         let pending = self
             .unsettled(ledger, shop.id, after_seq, through_seq, end)
             .await?;
-        if let Some(first) = pending.first().filter(|r| day_of(r.posted_at_micros) < from) {
+        if let Some(first) = pending
+            .first()
+            .filter(|r| day_of(r.posted_at_micros) < from)
+        {
             return Err(err(
                 ErrorCode::DateInvalid,
                 format!(
@@ -1499,9 +1502,7 @@ impl Redemption {
                 ),
             ));
         }
-        let mut statement = self
-            .statement_of(ledger, &shop, from, to, &pending)
-            .await?;
+        let mut statement = self.statement_of(ledger, &shop, from, to, &pending).await?;
         statement.after_seq = Some(after_seq);
         statement.through_seq = Some(through_seq);
         let net = Amount::from_minor(statement.net_minor).map_err(|_| {
@@ -1612,7 +1613,8 @@ impl Redemption {
             .account_entries(ledger, shop.account_id, None, SETTLEMENT_LOOKBACK)
             .await?;
         let Some(entry) = recent.into_iter().find(|e| {
-            e.kind == EntryKind::Settle && e.metadata.get("request").map(String::as_str) == Some(request)
+            e.kind == EntryKind::Settle
+                && e.metadata.get("request").map(String::as_str) == Some(request)
         }) else {
             return Ok(None);
         };
