@@ -1472,12 +1472,11 @@ impl Redemption {
             return Ok((done, false));
         }
         let counter_key = settled_key(shop.id);
-        let after_seq = self
-            .earning
-            .store
-            .counter(ledger, &counter_key)
-            .await?
-            .unwrap_or(0);
+        let counter = self.earning.store.counter(ledger, &counter_key).await?;
+        let after_seq = match counter {
+            Some(seq) => seq,
+            None => self.settled_by_day(ledger, &shop).await?,
+        };
         // The cut: the head as read now (every entry up to it is committed), or the last entry
         // before the end of `to` if that day is over.
         let head = self.earning.ledger.head(ledger).await?.map_or(0, |h| h.seq);
@@ -1535,9 +1534,11 @@ impl Redemption {
             reverses: None,
         };
         // Compare and set: the counter must still be at `after_seq`, and moves to `through_seq`.
+        // (Against the value read: a shop whose earlier settlements were by whole days starts
+        // from an absent counter, 0.)
         let limits = vec![Limit {
             key: counter_key,
-            add_minor: through_seq - after_seq,
+            add_minor: through_seq - counter.unwrap_or(0),
             max_minor: through_seq,
             code: LimitCode::PeriodSettled,
         }];
@@ -1569,6 +1570,38 @@ impl Redemption {
         statement.entry_id = Some(entry.id);
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
+    }
+
+    /// Where a shop without a `settled-seq:` counter starts: after the last entry of the
+    /// latest day its earlier settlements (by whole days, before settling up to now) covered,
+    /// or 0. Read once per shop, by pages of its account's entries.
+    async fn settled_by_day(&self, ledger: &str, shop: &Shop) -> Result<i64> {
+        let mut latest: Option<Date> = None;
+        let mut before = None;
+        loop {
+            let page = self
+                .earning
+                .ledger
+                .account_entries(ledger, shop.account_id, before, 500)
+                .await?;
+            for e in page.iter().filter(|e| e.kind == EntryKind::Settle) {
+                if let Some(to) = e.metadata.get("to").and_then(|v| parse_date(v)) {
+                    latest = latest.max(Some(to));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => before = Some(last.seq),
+                _ => break,
+            }
+        }
+        match latest {
+            Some(to) => Ok(self
+                .earning
+                .ledger
+                .last_seq_before(ledger, day_end_micros(to)?)
+                .await?),
+            None => Ok(0),
+        }
     }
 
     /// The shop's receipts in entries `after_seq + 1 ..= through_seq` posted before `end`.
