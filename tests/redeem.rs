@@ -64,6 +64,27 @@ impl Api {
 }
 
 impl Api {
+    /// `POST /v1/receipts/verify` with the given Authorization header, or none.
+    async fn public_verify(&self, authorization: Option<&str>, compact: &str) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/receipts/verify")
+            .header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request
+            .body(Body::from(json!({"receipt": compact}).to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     /// (status, body text) of a GET.
     async fn text(&self, token: &str, path: &str) -> (u16, String) {
         let request = Request::builder()
@@ -366,6 +387,24 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
     assert_eq!(v.body["valid"], true, "{}", v.body);
     assert_eq!(v.body["known"], true);
     assert!(aixin::redeem::receipt::verify_compact(&w.keys, &compact).is_ok());
+    // The check is public: without a token, or with one that is no token, it answers the same;
+    // one changed character is not valid.
+    for authorization in [None, Some("Bearer axn_not-a-token")] {
+        let v = w.api.public_verify(authorization, &compact).await;
+        assert_eq!(v.status, 200, "{}", v.body);
+        assert_eq!(v.body["valid"], true, "{}", v.body);
+        assert_eq!(v.body["known"], true, "{}", v.body);
+        assert_eq!(v.body["receipt"]["shop_name"], "爱心粮油店", "{}", v.body);
+    }
+    let mut altered: Vec<char> = compact.chars().collect();
+    let at = altered.len() / 2;
+    altered[at] = if altered[at] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    let v = w.api.public_verify(None, &altered).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["valid"], false, "{}", v.body);
+    assert_eq!(v.body["known"], false, "{}", v.body);
+    assert!(v.body["receipt"].is_null(), "{}", v.body);
     // The cap of 2 rice a day is used up.
     let r = w
         .redeem(

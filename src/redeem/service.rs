@@ -1158,10 +1158,11 @@ impl Redemption {
     }
 
     /// Verifies a receipt's compact form against the key file; online also whether it is known
-    /// here and whether it was refunded since.
+    /// and whether it was refunded since: in `ledger` (a signed-in caller's), or for the public
+    /// check (None) in the ledger the receipt itself names — only once its signature verifies.
     pub async fn verify_receipt(
         &self,
-        ledger: &str,
+        ledger: Option<&str>,
         compact: &str,
     ) -> Result<(
         std::result::Result<Receipt, receipt::ReceiptError>,
@@ -1170,13 +1171,18 @@ impl Redemption {
     )> {
         let verified = receipt::verify_compact(&self.keys.get(), compact);
         let (known, refunded_by) = match &verified {
-            Ok(r) if r.ledger_id == ledger => match self.store.receipt(ledger, r.id).await? {
-                Some(stored) => (
-                    stored.entry_seq == r.entry_seq && stored.entry_hash == r.entry_hash,
-                    self.store.refund_of(ledger, r.id).await?.map(|x| x.id),
-                ),
-                None => (false, None),
-            },
+            Ok(r) if ledger.is_none_or(|l| l == r.ledger_id) => {
+                match self.store.receipt(&r.ledger_id, r.id).await? {
+                    Some(stored) => (
+                        stored.entry_seq == r.entry_seq && stored.entry_hash == r.entry_hash,
+                        self.store
+                            .refund_of(&r.ledger_id, r.id)
+                            .await?
+                            .map(|x| x.id),
+                    ),
+                    None => (false, None),
+                }
+            }
             _ => (false, None),
         };
         Ok((verified, known, refunded_by))
