@@ -44,6 +44,7 @@ async fn get(
 /// Every page a visitor can reach without signing in.
 const PUBLIC_PAGES: &[&str] = &[
     "/signin",
+    "/verify",
     "/r/not-a-real-link",
     "/set-password/not-a-real-link",
     "/till/pair/not-a-real-link",
@@ -196,6 +197,7 @@ const FORMS: &[&str] = &[
     "/till/redeem",
     "/till/card",
     "/till/refund",
+    "/verify",
 ];
 
 #[tokio::test]
