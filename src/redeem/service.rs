@@ -1444,8 +1444,8 @@ impl Redemption {
         })
     }
 
-    /// Settles what the shop has not settled yet among its receipts of the days `from..=to`,
-    /// up to now: an entry from the shop to its home community's settlement account for their
+    /// Settles every receipt of the shop not settled yet, up to the end of `to` or now (older
+    /// unsettled ones too: the statement's `from` then says where they start): an entry from the shop to its home community's settlement account for their
     /// net points. `to` may be today (日结 at the counter): the settlement covers the ledger up
     /// to its head when read, and later exchanges fall into the next settlement. Every receipt
     /// is settled exactly once: a settlement covers the entries `after_seq + 1 ..= through_seq`
@@ -1495,18 +1495,13 @@ impl Redemption {
         let pending = self
             .unsettled(ledger, shop.id, after_seq, through_seq, end)
             .await?;
-        if let Some(first) = pending
+        // Exchanges of days before `from` not settled yet (a period whose net was not above
+        // zero, say) are settled with it: the statement's period starts at the first of them.
+        let from = pending
             .first()
-            .filter(|r| day_of(r.posted_at_micros) < from)
-        {
-            return Err(err(
-                ErrorCode::DateInvalid,
-                format!(
-                    "exchanges of {} are not settled yet: settle from that day",
-                    format_date(day_of(first.posted_at_micros))
-                ),
-            ));
-        }
+            .map(|r| day_of(r.posted_at_micros))
+            .filter(|day| *day < from)
+            .unwrap_or(from);
         let mut statement = self.statement_of(ledger, &shop, from, to, &pending).await?;
         statement.after_seq = Some(after_seq);
         statement.through_seq = Some(through_seq);
