@@ -317,6 +317,7 @@ on_both_backends!(
     a_code_shown_after_a_sale_is_accepted,
     a_resident_sees_the_shops_that_serve_their_community,
     the_counter_settles_up_to_now_and_nothing_twice,
+    a_shop_settled_by_whole_days_before_is_not_settled_twice,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -2147,5 +2148,86 @@ async fn the_counter_settles_up_to_now_and_nothing_twice(h: Harness) {
         "{}",
         account.body
     );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_shop_settled_by_whole_days_before_is_not_settled_twice(h: Harness) {
+    // Proves a ledger whose shop was settled by whole days (before settlements ran up to now,
+    // with no `settled-seq:` counter) goes on from the latest day settled: that day's exchange
+    // is not settled again, the next day's is.
+    let w = world(h, 1, "1000").await;
+    let card = || json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}});
+    let day1 = aixin::calendar::day_of(T0);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r1",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let shop = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/shops/{}", w.shop),
+            None,
+            None,
+        )
+        .await;
+    let unit = w
+        .api
+        .call(&w.admin, Method::GET, "/v1/org-units/c1", None, None)
+        .await;
+    // The settlement of day 1 as the earlier code posted it: by whole days, no sequence range.
+    let day = aixin::calendar::format_date(day1);
+    let old = w
+        .api
+        .call(
+            &w.admin,
+            Method::POST,
+            "/v1/entries",
+            Some("old-settle"),
+            Some(json!({"kind": "settle", "memo": format!("结算 {day} – {day}"),
+                "metadata": {"shop": w.shop, "from": day, "to": day, "receipts": "1"},
+                "postings": [
+                    {"account": shop.body["account_id"], "unit": "points", "side": "debit", "amount": "30"},
+                    {"account": unit.body["settlement_account"], "unit": "points", "side": "credit", "amount": "30"}]})),
+        )
+        .await;
+    assert_eq!(old.status, 201, "{}", old.body);
+    w.h.clock.advance(86_400_000_000);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r2",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let day2 = aixin::calendar::format_date(aixin::calendar::day_of(w.h.clock.now_micros()));
+    let s = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &format!("/v1/shops/{}/settlements", w.shop),
+            Some("new-settle"),
+            Some(json!({"from": day, "to": day2})),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.body["net"], "60.00", "{}", s.body);
+    assert_eq!(
+        s.body["receipts"].as_array().unwrap().len(),
+        1,
+        "{}",
+        s.body
+    );
+    assert_eq!(s.body["to"], day2, "{}", s.body);
+    assert_eq!(s.body["after_seq"], 3, "{}", s.body); // entries 1–3: the earn, the sale, the old settlement
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }
