@@ -318,6 +318,7 @@ on_both_backends!(
     a_resident_sees_the_shops_that_serve_their_community,
     the_counter_settles_up_to_now_and_nothing_twice,
     a_shop_settled_by_whole_days_before_is_not_settled_twice,
+    concurrent_approvals_share_a_cap_and_lose_no_hours,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -2229,5 +2230,69 @@ async fn a_shop_settled_by_whole_days_before_is_not_settled_twice(h: Harness) {
     );
     assert_eq!(s.body["to"], day2, "{}", s.body);
     assert_eq!(s.body["after_seq"], 3, "{}", s.body); // entries 1–3: the earn, the sale, the old settlement
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn concurrent_approvals_share_a_cap_and_lose_no_hours(h: Harness) {
+    // Proves approvals racing for one monthly cap: every record is approved, the points add up
+    // to the cap exactly (the planner refuses a stale estimate and the award is worked out
+    // again), and every hour is credited.
+    let w = world(h, 1, "1").await;
+    let day =
+        |d: i64| aixin::calendar::format_date(aixin::calendar::day_of(T0 + d * 86_400_000_000));
+    let r = w
+        .api
+        .call(&w.staff, Method::PUT, "/v1/rules/visit", None, Some(json!({"expected_version": 0, "community_id": "c1", "category": "visit",
+            "name_zh": "入户走访", "name_en": "Home visit", "mode": "per_hour", "points": "10", "records_hours": true, "cap_month": "50",
+            "valid_from": day(0)})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    w.h.clock.advance(6 * 86_400_000_000);
+    let mut records = Vec::new();
+    for d in 0..6 {
+        let r = w
+            .api
+            .call(&w.staff, Method::POST, "/v1/service-records", Some(&format!("rec-{d}")),
+                Some(json!({"resident_id": w.residents[0].0, "rule_id": "visit", "service_date": day(d), "hours": "2"})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        records.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let mut tasks = Vec::new();
+    for id in records {
+        let (api, admin) = (w.api.clone(), w.admin.clone());
+        tasks.push(tokio::spawn(async move {
+            api.call(
+                &admin,
+                Method::POST,
+                &format!("/v1/service-records/{id}/approve"),
+                None,
+                None,
+            )
+            .await
+        }));
+    }
+    let (mut points, mut capped) = (0i64, 0i64);
+    let minor = |v: &Value| -> i64 { v.as_str().unwrap().replace('.', "").parse().unwrap() };
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "approved", "{}", r.body);
+        points += minor(&r.body["points"]);
+        capped += minor(&r.body["capped_points"]);
+    }
+    assert_eq!((points, capped), (5_000, 7_000));
+    let me = w
+        .api
+        .call(
+            &w.staff,
+            Method::GET,
+            &format!("/v1/residents/{}", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(me.body["balance"]["points"], "51.00", "{}", me.body);
+    assert_eq!(me.body["balance"]["hours"], "12.00", "{}", me.body);
     assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }
