@@ -1952,7 +1952,7 @@ impl Earning {
 }
 
 /// How many times an approval works out its award when a concurrent one took the cap room.
-const APPROVAL_ATTEMPTS: usize = 3;
+const APPROVAL_ATTEMPTS: usize = 5;
 
 /// The earn entry's metadata key for the points a cap withheld from the award (decimal text).
 pub const CAPPED_KEY: &str = "capped_points";
