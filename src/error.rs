@@ -92,6 +92,7 @@ error_codes! {
     MonthlyCapExceeded = ("monthly_cap_exceeded", 422, "The resident's monthly cap for this activity is reached"),
     RecordNotInState = ("record_not_in_state", 409, "The record was already decided or changed"),
     GroupRefused = ("group_refused", 422, "Another line of this all-or-nothing group was refused"),
+    AsOfInFuture = ("as_of_in_future", 422, "Expiry cannot run as of a day after today"),
     ExpiryExceedsExpired = ("expiry_exceeds_expired", 409, "The account has fewer expired points than this expiry takes; run expiry again"),
     // Earning.
     InvalidCode = ("invalid_code", 422, "An id must be 1 to 64 ASCII letters, digits, '-' or '_'"),
@@ -273,6 +274,12 @@ pub struct Fields {
     /// `unionpay`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// The deployment's calendar day (UTC+8) when a date after it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub today: Option<String>,
+    /// The community concerned, by its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
     /// For too many attempts: the seconds until one more is counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,

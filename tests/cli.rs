@@ -142,6 +142,14 @@ where
     );
     let bad_date = aixin(url, ledger, &["expire", "--as-of", "2026-02-30"]);
     assert_eq!(bad_date.status.code(), Some(2));
+    // A day after today (a mistyped year) is refused: it would expire points still valid.
+    let future = aixin(url, ledger, &["expire", "--as-of", "2999-01-01"]);
+    assert_eq!(future.status.code(), Some(2), "{}", text(&future.stdout));
+    assert!(
+        text(&future.stderr).contains("cannot run as of 2999-01-01, after today"),
+        "{}",
+        text(&future.stderr)
+    );
 
     tamper().await;
     let caught = aixin(url, ledger, &["verify"]);

@@ -210,6 +210,20 @@ async fn run(h: &Harness, name: &str, ledger: &str, scenario: Scenario) {
         if let Some(expect) = step.expect {
             assert_eq!(status, expect, "{at}: {text}");
         }
+        if let Some(detail) = answer["detail"].as_str().filter(|_| status >= 400) {
+            // A refusal is said in the programme's terms: never an internal counter key or a
+            // nil id.
+            for internal in [
+                "00000000-0000-0000-0000-000000000000",
+                "cap:day:",
+                "cap:month:",
+                "icap:",
+                "stock:",
+                "settled:",
+            ] {
+                assert!(!detail.contains(internal), "{at}: {internal} in {text}");
+            }
+        }
         if let Some(code) = &step.expect_code {
             assert_eq!(answer["code"].as_str(), Some(code.as_str()), "{at}: {text}");
         }

@@ -739,6 +739,11 @@ async fn openapi_lists_every_route() {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }
     assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
+    // Anyone may check a receipt: that operation alone needs no token.
+    let verify = &paths["/v1/receipts/verify"]["post"];
+    assert!(verify.is_object());
+    assert!(verify.get("security").is_none(), "{verify}");
+    assert!(paths["/v1/receipts/{id}"]["get"]["security"].is_array());
     let _ = AccountKind::ALL;
 }
 
@@ -1212,12 +1217,24 @@ async fn the_openapi_document_declares_every_idempotency_key(h: Harness) {
                 "{method} {path}: declared {declared}, answered {}",
                 r.text
             );
-            assert_eq!(
-                operation["responses"]["401"]["content"]["application/problem+json"]["schema"]
-                    ["$ref"],
-                "#/components/schemas/Problem",
-                "{method} {path}"
-            );
+            if operation.get("security").is_some() {
+                assert_eq!(
+                    operation["responses"]["401"]["content"]["application/problem+json"]["schema"]
+                        ["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path}"
+                );
+            } else {
+                // A public operation (the receipt check) never answers 401.
+                assert_eq!(
+                    path, "/v1/receipts/verify",
+                    "{method} {path} has no security"
+                );
+                assert!(
+                    operation["responses"].get("401").is_none(),
+                    "{method} {path}"
+                );
+            }
             checked += 1;
         }
     }

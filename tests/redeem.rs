@@ -64,6 +64,27 @@ impl Api {
 }
 
 impl Api {
+    /// `POST /v1/receipts/verify` with the given Authorization header, or none.
+    async fn public_verify(&self, authorization: Option<&str>, compact: &str) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/receipts/verify")
+            .header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request
+            .body(Body::from(json!({"receipt": compact}).to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     /// (status, body text) of a GET.
     async fn text(&self, token: &str, path: &str) -> (u16, String) {
         let request = Request::builder()
@@ -295,6 +316,9 @@ on_both_backends!(
     a_payment_apps_code_is_named_and_counts_nothing,
     a_code_shown_after_a_sale_is_accepted,
     a_resident_sees_the_shops_that_serve_their_community,
+    the_counter_settles_up_to_now_and_nothing_twice,
+    a_shop_settled_by_whole_days_before_is_not_settled_twice,
+    concurrent_approvals_share_a_cap_and_lose_no_hours,
 );
 
 async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
@@ -365,6 +389,24 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
     assert_eq!(v.body["valid"], true, "{}", v.body);
     assert_eq!(v.body["known"], true);
     assert!(aixin::redeem::receipt::verify_compact(&w.keys, &compact).is_ok());
+    // The check is public: without a token, or with one that is no token, it answers the same;
+    // one changed character is not valid.
+    for authorization in [None, Some("Bearer axn_not-a-token")] {
+        let v = w.api.public_verify(authorization, &compact).await;
+        assert_eq!(v.status, 200, "{}", v.body);
+        assert_eq!(v.body["valid"], true, "{}", v.body);
+        assert_eq!(v.body["known"], true, "{}", v.body);
+        assert_eq!(v.body["receipt"]["shop_name"], "爱心粮油店", "{}", v.body);
+    }
+    let mut altered: Vec<char> = compact.chars().collect();
+    let at = altered.len() / 2;
+    altered[at] = if altered[at] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    let v = w.api.public_verify(None, &altered).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.body["valid"], false, "{}", v.body);
+    assert_eq!(v.body["known"], false, "{}", v.body);
+    assert!(v.body["receipt"].is_null(), "{}", v.body);
     // The cap of 2 rice a day is used up.
     let r = w
         .redeem(
@@ -487,7 +529,7 @@ async fn a_shop_day_redeems_refunds_and_settles(h: Harness) {
             Some(json!({"from": day, "to": day})),
         )
         .await;
-    assert_eq!(r.body["code"], "period_already_settled", "{}", r.body);
+    assert_eq!(r.body["code"], "nothing_to_settle", "{}", r.body);
     let shop = w
         .api
         .call(
@@ -1926,4 +1968,331 @@ async fn a_resident_sees_the_shops_that_serve_their_community(h: Harness) {
         .shops_for_resident(&someone_else, resident)
         .await
         .is_err());
+}
+
+async fn the_counter_settles_up_to_now_and_nothing_twice(h: Harness) {
+    // Proves 日结 at the counter: a settlement at 10:00 covers the day so far, an exchange at
+    // 10:05 falls into the settlement at 18:00 (and only it), a repeated request settles
+    // nothing twice and answers the settlement it made, and of concurrent settlements exactly
+    // one posts.
+    let w = world(h, 1, "1000").await;
+    let hour = 3_600_000_000;
+    w.h.clock.set(T0 + 2 * hour); // 10:00 in Beijing
+    let day = aixin::calendar::format_date(aixin::calendar::day_of(T0));
+    let card = || json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}});
+    let path = format!("/v1/shops/{}/settlements", w.shop);
+    let period = json!({"from": day, "to": day});
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r1",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first_receipt = r.body["id"].clone();
+    let s1 = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s1"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(s1.status, 201, "{}", s1.body);
+    assert_eq!(s1.body["net"], "30.00");
+    assert_eq!(s1.body["receipts"][0]["receipt_id"], first_receipt);
+    assert_eq!(s1.body["receipts"].as_array().unwrap().len(), 1);
+
+    w.h.clock.set(T0 + 2 * hour + 5 * 60_000_000); // 10:05
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r2",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let second_receipt = r.body["id"].clone();
+
+    w.h.clock.set(T0 + 10 * hour); // 18:00
+    let s2 = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s2"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(s2.status, 201, "{}", s2.body);
+    assert_eq!(s2.body["net"], "60.00", "{}", s2.body);
+    assert_eq!(s2.body["redemptions"], 1);
+    let receipts = s2.body["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 1, "{}", s2.body);
+    assert_eq!(receipts[0]["receipt_id"], second_receipt);
+    assert_eq!(s2.body["after_seq"], s1.body["through_seq"]);
+
+    // The entry says exactly what it settled.
+    let entry = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/entries/{}", s2.body["entry_id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    let (after, through) = (
+        s2.body["after_seq"].as_i64().unwrap(),
+        s2.body["through_seq"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        entry.body["memo"],
+        format!(
+            "结算 {day} – {day}，分录 {}–{through} / settlement of entries {}–{through}",
+            after + 1,
+            after + 1
+        )
+    );
+    assert_eq!(entry.body["metadata"]["through_seq"], through.to_string());
+    assert_eq!(entry.body["metadata"]["receipts"], "1");
+
+    // A repeat answers the same settlement; another request finds nothing left.
+    let again = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s2"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["entry_id"], s2.body["entry_id"]);
+    assert_eq!(again.body["net"], "60.00");
+    let none = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &path,
+            Some("s3"),
+            Some(period.clone()),
+        )
+        .await;
+    assert_eq!(none.body["code"], "nothing_to_settle", "{}", none.body);
+
+    // Concurrent settlements of one more exchange: exactly one posts.
+    w.h.clock.advance(60_000_000);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r3",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (api, staff, path, period) =
+            (w.api.clone(), w.staff.clone(), path.clone(), period.clone());
+        tasks.push(tokio::spawn(async move {
+            api.call(
+                &staff,
+                Method::POST,
+                &path,
+                Some(&format!("c{i}")),
+                Some(period),
+            )
+            .await
+        }));
+    }
+    let mut posted = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.status {
+            201 => {
+                posted += 1;
+                assert_eq!(r.body["net"], "30.00", "{}", r.body);
+            }
+            _ => assert!(
+                ["nothing_to_settle", "period_already_settled"]
+                    .contains(&r.body["code"].as_str().unwrap_or("")),
+                "{}",
+                r.body
+            ),
+        }
+    }
+    assert_eq!(posted, 1);
+    let settlement = s1.body["settlement_account"].as_str().unwrap().to_owned();
+    let account = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/accounts/{settlement}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        account.body["balances"]["points"], "120.00",
+        "{}",
+        account.body
+    );
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn a_shop_settled_by_whole_days_before_is_not_settled_twice(h: Harness) {
+    // Proves a ledger whose shop was settled by whole days (before settlements ran up to now,
+    // with no `settled-seq:` counter) goes on from the latest day settled: that day's exchange
+    // is not settled again, the next day's is.
+    let w = world(h, 1, "1000").await;
+    let card = || json!({"card": {"number": w.residents[0].1, "pin": w.pins[0]}});
+    let day1 = aixin::calendar::day_of(T0);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r1",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 1}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let shop = w
+        .api
+        .call(
+            &w.admin,
+            Method::GET,
+            &format!("/v1/shops/{}", w.shop),
+            None,
+            None,
+        )
+        .await;
+    let unit = w
+        .api
+        .call(&w.admin, Method::GET, "/v1/org-units/c1", None, None)
+        .await;
+    // The settlement of day 1 as the earlier code posted it: by whole days, no sequence range.
+    let day = aixin::calendar::format_date(day1);
+    let old = w
+        .api
+        .call(
+            &w.admin,
+            Method::POST,
+            "/v1/entries",
+            Some("old-settle"),
+            Some(json!({"kind": "settle", "memo": format!("结算 {day} – {day}"),
+                "metadata": {"shop": w.shop, "from": day, "to": day, "receipts": "1"},
+                "postings": [
+                    {"account": shop.body["account_id"], "unit": "points", "side": "debit", "amount": "30"},
+                    {"account": unit.body["settlement_account"], "unit": "points", "side": "credit", "amount": "30"}]})),
+        )
+        .await;
+    assert_eq!(old.status, 201, "{}", old.body);
+    w.h.clock.advance(86_400_000_000);
+    let r = w
+        .redeem(
+            &w.clerk,
+            "r2",
+            card(),
+            json!([{"sku": "OIL1", "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let day2 = aixin::calendar::format_date(aixin::calendar::day_of(w.h.clock.now_micros()));
+    let s = w
+        .api
+        .call(
+            &w.staff,
+            Method::POST,
+            &format!("/v1/shops/{}/settlements", w.shop),
+            Some("new-settle"),
+            Some(json!({"from": day, "to": day2})),
+        )
+        .await;
+    assert_eq!(s.status, 201, "{}", s.body);
+    assert_eq!(s.body["net"], "60.00", "{}", s.body);
+    assert_eq!(
+        s.body["receipts"].as_array().unwrap().len(),
+        1,
+        "{}",
+        s.body
+    );
+    assert_eq!(s.body["to"], day2, "{}", s.body);
+    assert_eq!(s.body["after_seq"], 3, "{}", s.body); // entries 1–3: the earn, the sale, the old settlement
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
+}
+
+async fn concurrent_approvals_share_a_cap_and_lose_no_hours(h: Harness) {
+    // Proves approvals racing for one monthly cap: every record is approved, the points add up
+    // to the cap exactly (the planner refuses a stale estimate and the award is worked out
+    // again), and every hour is credited.
+    let w = world(h, 1, "1").await;
+    let day =
+        |d: i64| aixin::calendar::format_date(aixin::calendar::day_of(T0 + d * 86_400_000_000));
+    let r = w
+        .api
+        .call(&w.staff, Method::PUT, "/v1/rules/visit", None, Some(json!({"expected_version": 0, "community_id": "c1", "category": "visit",
+            "name_zh": "入户走访", "name_en": "Home visit", "mode": "per_hour", "points": "10", "records_hours": true, "cap_month": "50",
+            "valid_from": day(0)})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    w.h.clock.advance(6 * 86_400_000_000);
+    let mut records = Vec::new();
+    for d in 0..6 {
+        let r = w
+            .api
+            .call(&w.staff, Method::POST, "/v1/service-records", Some(&format!("rec-{d}")),
+                Some(json!({"resident_id": w.residents[0].0, "rule_id": "visit", "service_date": day(d), "hours": "2"})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        records.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let mut tasks = Vec::new();
+    for id in records {
+        let (api, admin) = (w.api.clone(), w.admin.clone());
+        tasks.push(tokio::spawn(async move {
+            api.call(
+                &admin,
+                Method::POST,
+                &format!("/v1/service-records/{id}/approve"),
+                None,
+                None,
+            )
+            .await
+        }));
+    }
+    let (mut points, mut capped) = (0i64, 0i64);
+    let minor = |v: &Value| -> i64 { v.as_str().unwrap().replace('.', "").parse().unwrap() };
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "approved", "{}", r.body);
+        points += minor(&r.body["points"]);
+        capped += minor(&r.body["capped_points"]);
+    }
+    assert_eq!((points, capped), (5_000, 7_000));
+    let me = w
+        .api
+        .call(
+            &w.staff,
+            Method::GET,
+            &format!("/v1/residents/{}", w.residents[0].0),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(me.body["balance"]["points"], "51.00", "{}", me.body);
+    assert_eq!(me.body["balance"]["hours"], "12.00", "{}", me.body);
+    assert_invariants(w.h.store.as_ref(), LEDGER).await;
 }

@@ -44,6 +44,7 @@ async fn get(
 /// Every page a visitor can reach without signing in.
 const PUBLIC_PAGES: &[&str] = &[
     "/signin",
+    "/verify",
     "/r/not-a-real-link",
     "/set-password/not-a-real-link",
     "/till/pair/not-a-real-link",
@@ -199,6 +200,7 @@ const FORMS: &[&str] = &[
     "/staff/residents",
     "/staff/residents/00000000-0000-0000-0000-000000000001/card",
     "/staff/sign-in-card?resident=00000000-0000-0000-0000-000000000001",
+    "/verify",
 ];
 
 #[tokio::test]

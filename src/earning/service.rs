@@ -16,6 +16,7 @@ use crate::clock::{Clock, Entropy};
 use crate::error::{Error, ErrorCode, Fields, LineProblem};
 use crate::ledger::amount::text as amount_text;
 use crate::ledger::entry::{text_fault, TextFault};
+use crate::ledger::format_minor;
 use crate::ledger::lots::{Lot, LOT_EXPIRY_KEY};
 use crate::ledger::{
     AccountKind, Amount, EntryDraft, EntryKind, Guard, LedgerError, Limit, LimitCode, PostedEntry,
@@ -936,12 +937,47 @@ impl Earning {
         Ok((record, resident))
     }
 
-    /// The earn entry, caps and state change that approving `record` means.
+    /// The points a record may still be awarded under its rule's caps: the full award, or
+    /// what is left of the day's and the month's room (read as last committed; `released` is
+    /// room a reversal earlier in the same group gives back). The planner checks the caps
+    /// again under the ledger lock, so a stale estimate is refused, never overspent.
+    async fn room_for(
+        &self,
+        ledger: &str,
+        rule: &Rule,
+        record: &ServiceRecord,
+        resident: &Resident,
+        full_minor: i64,
+        released: &[Limit],
+    ) -> Result<(i64, Option<(LimitCode, i64, i64)>)> {
+        let mut award = full_minor;
+        let mut binding = None;
+        for limit in cap_limits(rule, resident, record.service_date, 0) {
+            let given_back: i64 = released
+                .iter()
+                .filter(|r| r.key == limit.key)
+                .map(|r| -r.add_minor)
+                .sum();
+            let used = self.store.counter(ledger, &limit.key).await?.unwrap_or(0) - given_back;
+            let room = (limit.max_minor - used.max(0)).max(0);
+            if room < award {
+                award = room;
+                binding = Some((limit.code, used.max(0), limit.max_minor));
+            }
+        }
+        Ok((award, binding))
+    }
+
+    /// The earn entry, caps and state change that approving `record` means. Over a cap, the
+    /// entry awards the points up to it and still credits every hour; the metadata's
+    /// `capped_points` says how many points the cap withheld (hashed with the entry). A rule
+    /// that records no hours, with no room left, has nothing to credit: refused with the cap.
     async fn approval(
         &self,
         ledger: &str,
         record: &ServiceRecord,
         resident: &Resident,
+        released: &[Limit],
     ) -> Result<(String, EntryDraft, Conditions)> {
         let (_, community) = self.community(ledger, &resident.community_id).await?;
         let rule = self
@@ -960,20 +996,36 @@ impl Earning {
         })?;
         let hours = Amount::from_minor(record.hours_minor)
             .map_err(|e| Error::new(ErrorCode::HoursInvalid, e.to_string()))?;
-        let mut postings = vec![
-            Posting {
+        let full = points.minor();
+        let (award, binding) = self
+            .room_for(ledger, &rule, record, resident, full, released)
+            .await?;
+        if award == 0 && !rule.records_hours {
+            let (code, used, max) = binding.unwrap_or((LimitCode::DailyCap, 0, 0));
+            return Err(Error::from(LedgerError::LimitExceeded {
+                code,
+                key: String::new(),
+                used_minor: used,
+                max_minor: max,
+            }));
+        }
+        let mut postings = Vec::new();
+        if award > 0 {
+            let points = Amount::from_minor(award)
+                .map_err(|e| Error::new(ErrorCode::HoursInvalid, e.to_string()))?;
+            postings.push(Posting {
                 account: community.issuance_account,
                 unit: Unit::Points,
                 side: Side::Debit,
                 amount: points,
-            },
-            Posting {
+            });
+            postings.push(Posting {
                 account: resident.account_id,
                 unit: Unit::Points,
                 side: Side::Credit,
                 amount: points,
-            },
-        ];
+            });
+        }
         if rule.records_hours {
             postings.push(Posting {
                 account: community.issuance_account,
@@ -996,8 +1048,17 @@ impl Earning {
             ("service_date".to_owned(), format_date(record.service_date)),
             ("resident".to_owned(), resident.pseudonym.clone()),
         ]);
-        if let Some(last_day) = community.expiry.expires_on(self.today()) {
+        // The lot's last valid day counts from the day the points are credited (today), not
+        // the service day (ARCHITECTURE.md, "Lots"): a late approval still gives full validity.
+        if let Some(last_day) = community
+            .expiry
+            .expires_on(self.today())
+            .filter(|_| award > 0)
+        {
             metadata.insert(LOT_EXPIRY_KEY.to_owned(), format_date(last_day));
+        }
+        if award < full {
+            metadata.insert(CAPPED_KEY.to_owned(), format_minor(full - award));
         }
         let draft = EntryDraft {
             kind: EntryKind::Earn,
@@ -1006,7 +1067,11 @@ impl Earning {
             metadata,
             reverses: None,
         };
-        let limits = cap_limits(&rule, resident, record.service_date, points.minor());
+        let limits = if award > 0 {
+            cap_limits(&rule, resident, record.service_date, award)
+        } else {
+            Vec::new()
+        };
         let conditions = Conditions {
             limits,
             guard: Some(Guard {
@@ -1057,15 +1122,37 @@ impl Earning {
                 "the approver must not be the submitter",
             ));
         }
-        let (key, draft, conditions) = self.approval(ledger, &record, &resident).await?;
-        let outcome = self
-            .writers
-            .get(ledger)
-            .submit_with(key, actor, draft, conditions)
-            .await?;
-        let entry = match outcome {
-            Outcome::Posted(e) | Outcome::Replayed(e) => e,
-            Outcome::Refused(refusal) => return Err(refusal.into()),
+        // The cap room is estimated before the lock; if another approval took it meanwhile
+        // the planner refuses, and the award is worked out again (a few times at most).
+        let mut attempts = 0;
+        let entry = loop {
+            attempts += 1;
+            let (key, draft, conditions) = self.approval(ledger, &record, &resident, &[]).await?;
+            let outcome = self
+                .writers
+                .get(ledger)
+                .submit_with(key, actor.clone(), draft, conditions)
+                .await?;
+            match outcome {
+                Outcome::Posted(e) | Outcome::Replayed(e) => break e,
+                Outcome::Refused(LedgerError::LimitExceeded {
+                    code: LimitCode::DailyCap | LimitCode::MonthlyCap,
+                    ..
+                }) if attempts < APPROVAL_ATTEMPTS => continue,
+                Outcome::Refused(refusal) => {
+                    // Approved meanwhile by a concurrent request (with another award, so
+                    // another fingerprint): answer the approval that went through.
+                    let now = self.store.record(ledger, id).await?;
+                    if let Some(now) = now.filter(|r| r.status == model::status::APPROVED) {
+                        let entry = match now.entry_id {
+                            Some(entry_id) => self.ledger.entry(ledger, entry_id).await?,
+                            None => None,
+                        };
+                        return Ok((now, entry));
+                    }
+                    return Err(refusal.into());
+                }
+            }
         };
         let record = self
             .store
@@ -1073,6 +1160,43 @@ impl Earning {
             .await?
             .ok_or_else(Error::not_found)?;
         Ok((record, Some(entry)))
+    }
+
+    /// What each approved record of `records` was credited (None: not approved), read from
+    /// its earn entry; for records the caller was shown.
+    pub async fn awards(
+        &self,
+        p: &Principal,
+        records: &[ServiceRecord],
+    ) -> Result<Vec<Option<Award>>> {
+        let ledger = &p.ledger_id;
+        let mut awards = Vec::with_capacity(records.len());
+        let mut accounts: BTreeMap<Uuid, Uuid> = BTreeMap::new();
+        for record in records {
+            let Some(entry_id) = record.entry_id else {
+                awards.push(None);
+                continue;
+            };
+            let account = match accounts.get(&record.resident_id) {
+                Some(a) => *a,
+                None => {
+                    let Some(resident) = self.store.resident(ledger, record.resident_id).await?
+                    else {
+                        awards.push(None);
+                        continue;
+                    };
+                    accounts.insert(record.resident_id, resident.account_id);
+                    resident.account_id
+                }
+            };
+            awards.push(
+                self.ledger
+                    .entry(ledger, entry_id)
+                    .await?
+                    .map(|e| Award::of(&e, account)),
+            );
+        }
+        Ok(awards)
     }
 
     pub async fn reject_record(
@@ -1344,27 +1468,46 @@ impl Earning {
                 "the approver must not be the submitter",
             ));
         }
-        let mut items = Vec::new();
-        let mut lines = Vec::new();
-        for (index, record) in records.iter().enumerate() {
-            let resident = self
-                .store
-                .resident(ledger, record.resident_id)
-                .await?
-                .ok_or_else(Error::not_found)?;
-            match self.approval(ledger, record, &resident).await {
-                Ok((key, draft, conditions)) => items.push((key, actor.clone(), draft, conditions)),
-                Err(e) => lines.push(LineProblem {
-                    line: index + 1,
-                    code: e.code.code(),
-                    detail: e.detail,
-                }),
+        let mut attempts = 0;
+        let outcomes = loop {
+            attempts += 1;
+            let mut items = Vec::new();
+            let mut lines = Vec::new();
+            for (index, record) in records.iter().enumerate() {
+                let resident = self
+                    .store
+                    .resident(ledger, record.resident_id)
+                    .await?
+                    .ok_or_else(Error::not_found)?;
+                match self.approval(ledger, record, &resident, &[]).await {
+                    Ok((key, draft, conditions)) => {
+                        items.push((key, actor.clone(), draft, conditions))
+                    }
+                    Err(e) => lines.push(LineProblem {
+                        line: index + 1,
+                        code: e.code.code(),
+                        detail: e.detail,
+                    }),
+                }
             }
-        }
-        if !lines.is_empty() {
-            return Err(Error::roster_refused(lines));
-        }
-        let outcomes = self.writers.get(ledger).submit_group(items).await?;
+            if !lines.is_empty() {
+                return Err(Error::roster_refused(lines));
+            }
+            let outcomes = self.writers.get(ledger).submit_group(items).await?;
+            // Cap room taken meanwhile by another approval: work the awards out again.
+            let raced = outcomes.iter().any(|o| {
+                matches!(
+                    o,
+                    Outcome::Refused(LedgerError::LimitExceeded {
+                        code: LimitCode::DailyCap | LimitCode::MonthlyCap,
+                        ..
+                    })
+                )
+            });
+            if !raced || attempts >= APPROVAL_ATTEMPTS {
+                break outcomes;
+            }
+        };
         let problems: Vec<LineProblem> = outcomes
             .iter()
             .enumerate()
@@ -1495,7 +1638,10 @@ impl Earning {
         let mut items = vec![self.reversal_item(&applying).await?];
         let mut new_record = None;
         if let Some(hours) = replacement_hours {
-            let (replacement, item) = self.replacement_item(&applying, &note, hours).await?;
+            let released = items[0].3.limits.clone();
+            let (replacement, item) = self
+                .replacement_item(&applying, &note, hours, &released)
+                .await?;
             items.push(item);
             new_record = Some(replacement);
         }
@@ -1629,6 +1775,7 @@ impl Earning {
         a: &Applying<'_>,
         note: &str,
         hours: i64,
+        released: &[Limit],
     ) -> Result<(Uuid, GroupItem)> {
         let (ledger, record) = (a.ledger, a.record);
         let replacement = ServiceRecord {
@@ -1652,7 +1799,9 @@ impl Earning {
         self.store
             .insert_records(ledger, None, std::slice::from_ref(&replacement))
             .await?;
-        let (key, mut draft, conditions) = self.approval(ledger, &replacement, a.resident).await?;
+        let (key, mut draft, conditions) = self
+            .approval(ledger, &replacement, a.resident, released)
+            .await?;
         draft
             .metadata
             .insert("correction".to_owned(), a.correction.id.to_string());
@@ -1708,6 +1857,24 @@ impl Earning {
     pub async fn run_expiry(&self, p: &Principal, as_of: Date) -> Result<ExpiryReport> {
         if p.role != Role::Admin {
             return Err(Error::forbidden());
+        }
+        // A day after today would expire points that are still valid (a mistyped year would
+        // expire everyone's): refused, and nothing is read or posted.
+        let today = self.today();
+        if as_of > today {
+            return Err(Error::new(
+                ErrorCode::AsOfInFuture,
+                format!(
+                    "expiry cannot run as of {}, after today ({})",
+                    format_date(as_of),
+                    format_date(today)
+                ),
+            )
+            .with_fields(Fields {
+                field: Some("as_of".to_owned()),
+                today: Some(format_date(today)),
+                ..Fields::default()
+            }));
         }
         let (ledger, actor) = (p.ledger_id.as_str(), p.actor());
         let as_of_text = format_date(as_of);
@@ -1781,6 +1948,44 @@ impl Earning {
         }
         report.points_minor = total;
         Ok(report)
+    }
+}
+
+/// How many times an approval works out its award when a concurrent one took the cap room.
+const APPROVAL_ATTEMPTS: usize = 5;
+
+/// The earn entry's metadata key for the points a cap withheld from the award (decimal text).
+pub const CAPPED_KEY: &str = "capped_points";
+
+/// What an approved record was credited: the points (after the caps), the hours, and the
+/// points the caps withheld. Read from the record's earn entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Award {
+    pub points_minor: i64,
+    pub hours_minor: i64,
+    pub capped_minor: i64,
+}
+
+impl Award {
+    /// The award an earn entry made to `account`.
+    pub fn of(entry: &PostedEntry, account: Uuid) -> Award {
+        let credited = |unit: Unit| -> i64 {
+            entry
+                .postings
+                .iter()
+                .filter(|x| x.account == account && x.unit == unit && x.side == Side::Credit)
+                .map(|x| x.amount.minor())
+                .sum()
+        };
+        Award {
+            points_minor: credited(Unit::Points),
+            hours_minor: credited(Unit::Hours),
+            capped_minor: entry
+                .metadata
+                .get(CAPPED_KEY)
+                .and_then(|v| Amount::parse(v).ok())
+                .map_or(0, |a| a.minor()),
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use crate::auth::{Principal, Role};
 use crate::calendar::format_time;
 use crate::calendar::{format_date, parse_date};
 use crate::earning::service::{
-    parse_hours, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord, NewResident,
-    NewRoster, Resolution, RosterLine, RuleTerms,
+    parse_hours, Award, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord,
+    NewResident, NewRoster, Resolution, RosterLine, RuleTerms,
 };
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
@@ -194,6 +194,38 @@ pub struct RecordView {
     pub entry_id: Option<Uuid>,
     pub roster_id: Option<Uuid>,
     pub correction_of: Option<Uuid>,
+    /// Once approved: the points credited, after the rule's daily and monthly caps.
+    #[schema(value_type = Option<String>, example = "30.00")]
+    pub points: Option<String>,
+    /// Once approved: the points the caps withheld ("0.00" when the award was in full). Every
+    /// hour is credited whatever the caps.
+    #[schema(value_type = Option<String>, example = "5.00")]
+    pub capped_points: Option<String>,
+}
+
+impl RecordView {
+    /// The view with what the approval credited.
+    fn with_award(mut self, award: Option<&Award>) -> Self {
+        if let Some(a) = award {
+            self.points = Some(format_minor(a.points_minor));
+            self.capped_points = Some(format_minor(a.capped_minor));
+        }
+        self
+    }
+}
+
+/// The views of `records`, with what each approved one was credited.
+async fn record_views(
+    app: &App,
+    p: &Principal,
+    records: &[ServiceRecord],
+) -> Result<Vec<RecordView>, Error> {
+    let awards = app.earning.awards(p, records).await?;
+    Ok(records
+        .iter()
+        .zip(awards)
+        .map(|(r, a)| RecordView::from(r).with_award(a.as_ref()))
+        .collect())
 }
 
 impl From<&ServiceRecord> for RecordView {
@@ -214,6 +246,8 @@ impl From<&ServiceRecord> for RecordView {
             entry_id: r.entry_id,
             roster_id: r.roster_id,
             correction_of: r.correction_of,
+            points: None,
+            capped_points: None,
         }
     }
 }
@@ -230,8 +264,13 @@ pub struct RosterView {
     pub records: Vec<RecordView>,
 }
 
-fn roster_view(r: &Roster, records: &[ServiceRecord]) -> RosterView {
-    RosterView {
+async fn roster_view(
+    app: &App,
+    p: &Principal,
+    r: &Roster,
+    records: &[ServiceRecord],
+) -> Result<RosterView, Error> {
+    Ok(RosterView {
         id: r.id,
         community_id: r.community_id.clone(),
         rule_id: r.rule_id.clone(),
@@ -239,8 +278,8 @@ fn roster_view(r: &Roster, records: &[ServiceRecord]) -> RosterView {
         title: r.title.clone(),
         status: r.status.clone(),
         submitted_by: r.submitted_by.clone(),
-        records: records.iter().map(RecordView::from).collect(),
-    }
+        records: record_views(app, p, records).await?,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -654,7 +693,13 @@ async fn get_record(
 ) -> Result<Json<RecordView>, Error> {
     let Path(id) = id?;
     let (record, _) = app.earning.record(&p, id).await?;
-    Ok(Json(RecordView::from(&record)))
+    let views = record_views(&app, &p, std::slice::from_ref(&record)).await?;
+    Ok(Json(
+        views
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| RecordView::from(&record)),
+    ))
 }
 
 /// Approves a submitted record (staff other than the submitter): one entry credits the points
@@ -668,7 +713,13 @@ async fn approve_record(
 ) -> Result<Json<RecordView>, Error> {
     let Path(id) = id?;
     let (record, _) = app.earning.approve_record(&p, id).await?;
-    Ok(Json(RecordView::from(&record)))
+    let views = record_views(&app, &p, std::slice::from_ref(&record)).await?;
+    Ok(Json(
+        views
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| RecordView::from(&record)),
+    ))
 }
 
 /// Rejects a submitted record, with a reason.
@@ -748,7 +799,11 @@ async fn create_roster(
             .collect(),
     };
     let (roster, records, fresh) = app.earning.create_roster(&p, &key, new).await?;
-    Ok((created(fresh), Json(roster_view(&roster, &records))).into_response())
+    Ok((
+        created(fresh),
+        Json(roster_view(&app, &p, &roster, &records).await?),
+    )
+        .into_response())
 }
 
 /// Parses `resident,hours` CSV (a header line first). Bad rows are reported by line number.
@@ -796,7 +851,7 @@ async fn get_roster(
 ) -> Result<Json<RosterView>, Error> {
     let Path(id) = id?;
     let (roster, records) = app.earning.roster(&p, id).await?;
-    Ok(Json(roster_view(&roster, &records)))
+    Ok(Json(roster_view(&app, &p, &roster, &records).await?))
 }
 
 /// Approves a roster (staff other than the submitter): every line is credited or none is.
@@ -809,7 +864,7 @@ async fn approve_roster(
 ) -> Result<Json<RosterView>, Error> {
     let Path(id) = id?;
     let (roster, records) = app.earning.approve_roster(&p, id).await?;
-    Ok(Json(roster_view(&roster, &records)))
+    Ok(Json(roster_view(&app, &p, &roster, &records).await?))
 }
 
 /// Asks for a record to be corrected (the resident, for their own record, or staff). Needs an

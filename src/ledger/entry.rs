@@ -226,7 +226,7 @@ pub enum LedgerError {
     UnknownAccount { account: AccountId },
     #[error("account {account} cannot hold {unit}")]
     UnitNotAllowed { account: AccountId, unit: Unit },
-    #[error("account {account} has too little {unit} for this debit (balance {}, needed {})", super::format_minor(*balance_minor), super::format_minor(*needed_minor))]
+    #[error("account {account} has too little {unit} for this debit (balance {}, needed {}, short by {})", super::format_minor(*balance_minor), super::format_minor(*needed_minor), super::format_minor(needed_minor.saturating_sub(*balance_minor)))]
     InsufficientBalance {
         account: AccountId,
         unit: Unit,
@@ -247,7 +247,9 @@ pub enum LedgerError {
     ReversalExceedsOriginal { account: AccountId, unit: Unit },
     #[error("this idempotency key was already used for a different request")]
     IdempotencyKeyReused,
-    #[error("{} reached: {key} has {used_minor} of at most {max_minor}", code.describe())]
+    /// The message names what the limit is and how much of it is used, never its counter key
+    /// (an internal name carrying ids); the key stays in the value for the services.
+    #[error("{}", super::plan::limit_text(*code, *used_minor, *max_minor))]
     LimitExceeded {
         code: super::plan::LimitCode,
         key: String,

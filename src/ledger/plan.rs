@@ -65,6 +65,32 @@ impl LimitCode {
     }
 }
 
+/// The words of a limit refusal: what is reached and how much of it is used (`used_minor` is
+/// the counter before the refused request), in the limit's own measure.
+pub fn limit_text(code: LimitCode, used_minor: i64, max_minor: i64) -> String {
+    let points = super::format_minor;
+    match code {
+        LimitCode::DailyCap | LimitCode::MonthlyCap => format!(
+            "{} reached ({} of at most {} points awarded)",
+            code.describe(),
+            points(used_minor),
+            points(max_minor)
+        ),
+        LimitCode::OutOfStock => format!("{} ({} left)", code.describe(), (-used_minor).max(0)),
+        LimitCode::ItemDailyCap | LimitCode::ItemMonthlyCap => format!(
+            "{} reached ({used_minor} of at most {max_minor} taken)",
+            code.describe()
+        ),
+        LimitCode::PeriodSettled => "part of the period is already settled".to_owned(),
+        LimitCode::RefundExceedsRedemption => format!(
+            "{} ({} of at most {} refunded)",
+            code.describe(),
+            points(used_minor),
+            points(max_minor)
+        ),
+    }
+}
+
 /// A workflow record that must be in a given state for the entry to post, and moves to another
 /// state with it, in the same transaction (a service record: submitted → approved).
 #[derive(Clone, Debug, PartialEq, Eq)]

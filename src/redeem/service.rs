@@ -15,7 +15,7 @@ use super::receipt::{self, clip, Receipt, ReceiptKind, ReceiptLine, SignedReceip
 use super::{SKU_MAX_BYTES, UNIT_MAX_BYTES};
 use crate::auth::{hash_token, token_text, Principal, Role};
 use crate::calendar::text as day_text;
-use crate::calendar::{day_of, day_start_micros, format_date};
+use crate::calendar::{day_of, day_start_micros, format_date, parse_date};
 use crate::earning::service::{check_text, require_staff, Earning};
 use crate::error::{Error, ErrorCode, Fields};
 use crate::keys::SharedKeys;
@@ -23,8 +23,8 @@ use crate::ledger::amount::text as amount_text;
 use crate::ledger::code::{self, ParsedCode};
 use crate::ledger::presence::{Presentation, Proof, ReceiptDraft};
 use crate::ledger::{
-    AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode, PostedEntry,
-    Posting, Side, Unit,
+    format_minor, AccountKind, Amount, EntryDraft, EntryKind, LedgerError, Limit, LimitCode,
+    PostedEntry, Posting, Side, Unit,
 };
 use crate::model::{derived_id, Resident};
 use crate::store::earning::Inserted;
@@ -47,6 +47,8 @@ pub const QUANTITY_MAX: u32 = 999;
 pub const SETTLEMENT_DAYS_MAX: i64 = 366;
 /// Most receipts one settlement statement covers.
 pub const STATEMENT_RECEIPTS_MAX: i64 = 100_000;
+/// How many of a shop account's latest entries a repeated settlement request is looked for in.
+const SETTLEMENT_LOOKBACK: i64 = 50;
 /// Default refund window of a shop, in days.
 pub const REFUND_WINDOW_DEFAULT_DAYS: i64 = 7;
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -234,8 +236,17 @@ pub struct Statement {
     #[serde(rename = "net", serialize_with = "amount_text::minor")]
     #[schema(value_type = String, example = "100.00")]
     pub net_minor: i64,
+    /// Whose settlement account receives the net: the shop's home community, for the points
+    /// of every community it serves (`by_community` shows where they came from).
+    pub settlement_community_id: String,
+    /// That community's settlement account.
+    pub settlement_account: Uuid,
     pub by_community: Vec<CommunityLine>,
     pub receipts: Vec<StatementReceipt>,
+    /// For a settlement: it covers the ledger's entries `after_seq + 1 ..= through_seq`
+    /// (exchanges posted later fall into the next settlement).
+    pub after_seq: Option<i64>,
+    pub through_seq: Option<i64>,
     /// The settlement entry, once posted.
     pub entry_id: Option<Uuid>,
     pub entry_seq: Option<i64>,
@@ -254,6 +265,9 @@ pub struct CommunityLine {
     #[serde(rename = "net", serialize_with = "amount_text::minor")]
     #[schema(value_type = String)]
     pub net_minor: i64,
+    /// The community whose settlement account receives this line's net: the shop's home
+    /// community, whichever community the residents belong to.
+    pub settled_into: String,
 }
 
 /// One receipt of a statement.
@@ -329,11 +343,18 @@ impl Redemption {
         let (window, communities) = check_new_shop(&new)?;
         let ledger = Self::ledger_of(p);
         for community in &communities {
+            // A permission answer, the same whether or not such a community exists: staff
+            // learn nothing about the organisation outside their scope. Inside it, a unit that
+            // is no community is `unknown_community`.
             if !self.earning.manages(p, community).await? {
                 return Err(err(
-                    ErrorCode::UnknownCommunity,
-                    format!("no community {community}"),
-                ));
+                    ErrorCode::Forbidden,
+                    format!("you may not register a shop for community {community}: it is outside your scope"),
+                )
+                .with_fields(Fields {
+                    community: Some(community.clone()),
+                    ..Fields::default()
+                }));
             }
             self.earning.community(ledger, community).await?;
         }
@@ -1137,10 +1158,11 @@ impl Redemption {
     }
 
     /// Verifies a receipt's compact form against the key file; online also whether it is known
-    /// here and whether it was refunded since.
+    /// and whether it was refunded since: in `ledger` (a signed-in caller's), or for the public
+    /// check (None) in the ledger the receipt itself names — only once its signature verifies.
     pub async fn verify_receipt(
         &self,
-        ledger: &str,
+        ledger: Option<&str>,
         compact: &str,
     ) -> Result<(
         std::result::Result<Receipt, receipt::ReceiptError>,
@@ -1149,13 +1171,18 @@ impl Redemption {
     )> {
         let verified = receipt::verify_compact(&self.keys.get(), compact);
         let (known, refunded_by) = match &verified {
-            Ok(r) if r.ledger_id == ledger => match self.store.receipt(ledger, r.id).await? {
-                Some(stored) => (
-                    stored.entry_seq == r.entry_seq && stored.entry_hash == r.entry_hash,
-                    self.store.refund_of(ledger, r.id).await?.map(|x| x.id),
-                ),
-                None => (false, None),
-            },
+            Ok(r) if ledger.is_none_or(|l| l == r.ledger_id) => {
+                match self.store.receipt(&r.ledger_id, r.id).await? {
+                    Some(stored) => (
+                        stored.entry_seq == r.entry_seq && stored.entry_hash == r.entry_hash,
+                        self.store
+                            .refund_of(&r.ledger_id, r.id)
+                            .await?
+                            .map(|x| x.id),
+                    ),
+                    None => (false, None),
+                }
+            }
             _ => (false, None),
         };
         Ok((verified, known, refunded_by))
@@ -1306,7 +1333,8 @@ impl Redemption {
 
     // ---- Settlement ----
 
-    /// The statement of a shop for the calendar days `from..=to`.
+    /// The statement of a shop for the calendar days `from..=to`: every receipt posted then,
+    /// settled or not.
     pub async fn statement(
         &self,
         p: &Principal,
@@ -1315,23 +1343,31 @@ impl Redemption {
         to: Date,
     ) -> Result<Statement> {
         let shop = self.shop(p, shop_id).await?;
-        if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
-            return Err(err(
-                ErrorCode::DateInvalid,
-                format!("a period runs from..=to, at most {SETTLEMENT_DAYS_MAX} days"),
-            ));
-        }
+        check_period(from, to)?;
         let ledger = Self::ledger_of(p);
-        let end = to
-            .next_day()
-            .ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))?;
+        let end = day_end_micros(to)?;
+        let receipts = self
+            .bounded_receipts(ledger, shop.id, day_start_micros(from), end)
+            .await?;
+        self.statement_of(ledger, &shop, from, to, &receipts).await
+    }
+
+    /// The shop's receipts posted in `[from_micros, to_micros)`, refused beyond
+    /// [`STATEMENT_RECEIPTS_MAX`].
+    async fn bounded_receipts(
+        &self,
+        ledger: &str,
+        shop: Uuid,
+        from_micros: i64,
+        to_micros: i64,
+    ) -> Result<Vec<StoredReceipt>> {
         let receipts = self
             .store
             .shop_receipts(
                 ledger,
-                shop.id,
-                day_start_micros(from),
-                day_start_micros(end),
+                shop,
+                from_micros,
+                to_micros,
                 STATEMENT_RECEIPTS_MAX + 1,
             )
             .await?;
@@ -1341,9 +1377,22 @@ impl Redemption {
                 "the period holds too many receipts; settle a shorter one",
             ));
         }
+        Ok(receipts)
+    }
+
+    /// The statement of `receipts`, with the settlement account that receives its net.
+    async fn statement_of(
+        &self,
+        ledger: &str,
+        shop: &Shop,
+        from: Date,
+        to: Date,
+        receipts: &[StoredReceipt],
+    ) -> Result<Statement> {
+        let (_, home) = self.earning.community(ledger, &shop.community_id).await?;
         let mut by: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let (mut redemptions, mut refunds) = (0, 0);
-        for r in &receipts {
+        for r in receipts {
             let slot = by.entry(r.community_id.clone()).or_default();
             if r.kind == "refund" {
                 refunds += 1;
@@ -1364,6 +1413,8 @@ impl Redemption {
             redeemed_minor: redeemed,
             refunded_minor: refunded,
             net_minor: redeemed - refunded,
+            settlement_community_id: shop.community_id.clone(),
+            settlement_account: home.settlement_account,
             by_community: by
                 .into_iter()
                 .map(|(community_id, (d, f))| CommunityLine {
@@ -1371,6 +1422,7 @@ impl Redemption {
                     redeemed_minor: d,
                     refunded_minor: f,
                     net_minor: d - f,
+                    settled_into: shop.community_id.clone(),
                 })
                 .collect(),
             receipts: receipts
@@ -1385,13 +1437,21 @@ impl Redemption {
                     entry_seq: r.entry_seq,
                 })
                 .collect(),
+            after_seq: None,
+            through_seq: None,
             entry_id: None,
             entry_seq: None,
         })
     }
 
-    /// Settles a closed period (it must end before today): an entry from the shop to its
-    /// community's settlement account for the period's net points. Each day can be settled once.
+    /// Settles every receipt of the shop not settled yet, up to the end of `to` or now (older
+    /// unsettled ones too: the statement's `from` then says where they start): an entry from the shop to its home community's settlement account for their
+    /// net points. `to` may be today (日结 at the counter): the settlement covers the ledger up
+    /// to its head when read, and later exchanges fall into the next settlement. Every receipt
+    /// is settled exactly once: a settlement covers the entries `after_seq + 1 ..= through_seq`
+    /// of the ledger, and starts where the shop's last one ended (a counter the planner checks
+    /// under the ledger lock, so concurrent settlements cannot overlap). A repeat with the same
+    /// idempotency key answers the settlement it made.
     pub async fn settle(
         &self,
         p: &Principal,
@@ -1404,34 +1464,85 @@ impl Redemption {
             return Err(Error::forbidden());
         }
         let shop = self.shop(p, shop_id).await?;
-        if to >= day_of(self.now()) {
+        check_period(from, to)?;
+        let now = self.now();
+        if to > day_of(now) {
             return Err(err(
                 ErrorCode::DateInvalid,
-                "only a period that has ended (before today) can be settled",
+                "a settlement cannot cover a day after today",
             ));
         }
-        let mut statement = self.statement(p, shop_id, from, to).await?;
         let ledger = Self::ledger_of(p);
-        let (_, community) = self.earning.community(ledger, &shop.community_id).await?;
+        let request = settle_request(&p.actor(), key);
+        if let Some(done) = self.settlement_made(ledger, &shop, &request).await? {
+            return Ok((done, false));
+        }
+        let counter_key = settled_key(shop.id);
+        let counter = self.earning.store.counter(ledger, &counter_key).await?;
+        let after_seq = match counter {
+            Some(seq) => seq,
+            None => self.settled_by_day(ledger, &shop).await?,
+        };
+        // The cut: the head as read now (every entry up to it is committed), or the last entry
+        // before the end of `to` if that day is over.
+        let head = self.earning.ledger.head(ledger).await?.map_or(0, |h| h.seq);
+        let end = day_end_micros(to)?;
+        let through_seq = if end > now {
+            head
+        } else {
+            head.min(self.earning.ledger.last_seq_before(ledger, end).await?)
+        };
+        let pending = self
+            .unsettled(ledger, shop.id, after_seq, through_seq, end)
+            .await?;
+        // Exchanges of days before `from` not settled yet (a period whose net was not above
+        // zero, say) are settled with it: the statement's period starts at the first of them.
+        let from = pending
+            .first()
+            .map(|r| day_of(r.posted_at_micros))
+            .filter(|day| *day < from)
+            .unwrap_or(from);
+        let mut statement = self.statement_of(ledger, &shop, from, to, &pending).await?;
+        statement.after_seq = Some(after_seq);
+        statement.through_seq = Some(through_seq);
         let net = Amount::from_minor(statement.net_minor).map_err(|_| {
             err(
                 ErrorCode::NothingToSettle,
-                "the period's net points are not above zero",
+                "nothing left to settle: the unsettled net points of the period are not above zero",
             )
         })?;
-        let limits = settled_days(shop.id, from, to);
         let draft = EntryDraft {
             kind: EntryKind::Settle,
-            postings: points_moved(shop.account_id, community.settlement_account, net),
-            memo: format!("结算 {} – {}", statement.from, statement.to),
+            postings: points_moved(shop.account_id, statement.settlement_account, net),
+            memo: format!(
+                "结算 {} – {}，分录 {}–{} / settlement of entries {}–{}",
+                statement.from,
+                statement.to,
+                after_seq + 1,
+                through_seq,
+                after_seq + 1,
+                through_seq
+            ),
             metadata: BTreeMap::from([
                 ("shop".to_owned(), shop.id.to_string()),
                 ("from".to_owned(), format_date(statement.from)),
                 ("to".to_owned(), format_date(statement.to)),
+                ("after_seq".to_owned(), after_seq.to_string()),
+                ("through_seq".to_owned(), through_seq.to_string()),
                 ("receipts".to_owned(), statement.receipts.len().to_string()),
+                ("request".to_owned(), request.clone()),
             ]),
             reverses: None,
         };
+        // Compare and set: the counter must still be at `after_seq`, and moves to `through_seq`.
+        // (Against the value read: a shop whose earlier settlements were by whole days starts
+        // from an absent counter, 0.)
+        let limits = vec![Limit {
+            key: counter_key,
+            add_minor: through_seq - counter.unwrap_or(0),
+            max_minor: through_seq,
+            code: LimitCode::PeriodSettled,
+        }];
         let outcome = self
             .earning
             .writers
@@ -1449,12 +1560,150 @@ impl Redemption {
         let (entry, created) = match outcome {
             Outcome::Posted(e) => (e, true),
             Outcome::Replayed(e) => (e, false),
-            Outcome::Refused(refusal) => return Err(refusal.into()),
+            Outcome::Refused(refusal) => {
+                // A concurrent repeat of this very request settled first: answer it.
+                if let Some(done) = self.settlement_made(ledger, &shop, &request).await? {
+                    return Ok((done, false));
+                }
+                return Err(refusal.into());
+            }
         };
         statement.entry_id = Some(entry.id);
         statement.entry_seq = Some(entry.seq);
         Ok((statement, created))
     }
+
+    /// Where a shop without a `settled-seq:` counter starts: after the last entry of the
+    /// latest day its earlier settlements (by whole days, before settling up to now) covered,
+    /// or 0. Read once per shop, by pages of its account's entries.
+    async fn settled_by_day(&self, ledger: &str, shop: &Shop) -> Result<i64> {
+        let mut latest: Option<Date> = None;
+        let mut before = None;
+        loop {
+            let page = self
+                .earning
+                .ledger
+                .account_entries(ledger, shop.account_id, before, 500)
+                .await?;
+            for e in page.iter().filter(|e| e.kind == EntryKind::Settle) {
+                if let Some(to) = e.metadata.get("to").and_then(|v| parse_date(v)) {
+                    latest = latest.max(Some(to));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => before = Some(last.seq),
+                _ => break,
+            }
+        }
+        match latest {
+            Some(to) => Ok(self
+                .earning
+                .ledger
+                .last_seq_before(ledger, day_end_micros(to)?)
+                .await?),
+            None => Ok(0),
+        }
+    }
+
+    /// The shop's receipts in entries `after_seq + 1 ..= through_seq` posted before `end`.
+    async fn unsettled(
+        &self,
+        ledger: &str,
+        shop: Uuid,
+        after_seq: i64,
+        through_seq: i64,
+        end: i64,
+    ) -> Result<Vec<StoredReceipt>> {
+        if through_seq <= after_seq {
+            return Ok(Vec::new());
+        }
+        // Stamps never run backwards along the chain: every entry after `after_seq` is posted
+        // at or after the first of them.
+        let first = self
+            .earning
+            .ledger
+            .entries_after(ledger, after_seq, 1)
+            .await?;
+        let Some(since) = first.first().map(|e| e.posted_at_micros) else {
+            return Ok(Vec::new());
+        };
+        let mut receipts = self.bounded_receipts(ledger, shop, since, end).await?;
+        receipts.retain(|r| r.entry_seq > after_seq && r.entry_seq <= through_seq);
+        receipts.sort_by_key(|r| r.entry_seq);
+        Ok(receipts)
+    }
+
+    /// The settlement this request already made, if any (found by its `request` metadata
+    /// among the shop account's latest entries), as its statement.
+    async fn settlement_made(
+        &self,
+        ledger: &str,
+        shop: &Shop,
+        request: &str,
+    ) -> Result<Option<Statement>> {
+        let recent = self
+            .earning
+            .ledger
+            .account_entries(ledger, shop.account_id, None, SETTLEMENT_LOOKBACK)
+            .await?;
+        let Some(entry) = recent.into_iter().find(|e| {
+            e.kind == EntryKind::Settle
+                && e.metadata.get("request").map(String::as_str) == Some(request)
+        }) else {
+            return Ok(None);
+        };
+        let seq = |name: &str| -> i64 {
+            entry
+                .metadata
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let day = |name: &str| entry.metadata.get(name).and_then(|v| parse_date(v));
+        let (Some(from), Some(to)) = (day("from"), day("to")) else {
+            return Ok(None);
+        };
+        let (after_seq, through_seq) = (seq("after_seq"), seq("through_seq"));
+        let receipts = self
+            .unsettled(ledger, shop.id, after_seq, through_seq, day_end_micros(to)?)
+            .await?;
+        let mut statement = self.statement_of(ledger, shop, from, to, &receipts).await?;
+        statement.after_seq = Some(after_seq);
+        statement.through_seq = Some(through_seq);
+        statement.entry_id = Some(entry.id);
+        statement.entry_seq = Some(entry.seq);
+        Ok(Some(statement))
+    }
+}
+
+/// A period runs `from..=to`, at most [`SETTLEMENT_DAYS_MAX`] days.
+fn check_period(from: Date, to: Date) -> Result<()> {
+    if to < from || (to - from).whole_days() >= SETTLEMENT_DAYS_MAX {
+        return Err(err(
+            ErrorCode::DateInvalid,
+            format!("a period runs from..=to, at most {SETTLEMENT_DAYS_MAX} days"),
+        ));
+    }
+    Ok(())
+}
+
+/// The first microsecond after the day `to`.
+fn day_end_micros(to: Date) -> Result<i64> {
+    to.next_day()
+        .map(day_start_micros)
+        .ok_or_else(|| err(ErrorCode::DateInvalid, "date out of range"))
+}
+
+/// The counter of the last ledger entry a shop's settlements cover.
+fn settled_key(shop: Uuid) -> String {
+    format!("settled-seq:{shop}")
+}
+
+/// A settlement request's name in its entry's metadata: who asked, under which idempotency
+/// key (hashed: the key is the client's).
+fn settle_request(actor: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("aixin.settle-request.v1\0{actor}\0{key}"));
+    hex::encode(&digest[..16])
 }
 
 /// A new shop's names, its refund window in days (the default when not given), and every
@@ -1482,25 +1731,6 @@ fn check_new_shop(new: &NewShop) -> Result<(i64, Vec<String>)> {
     Ok((window, communities))
 }
 
-/// One limit per day of `from..=to`: each day of a shop is settled once.
-fn settled_days(shop: Uuid, from: Date, to: Date) -> Vec<Limit> {
-    let mut limits = Vec::new();
-    let mut day = from;
-    while day <= to {
-        limits.push(Limit {
-            key: format!("settled:{shop}:{}", format_date(day)),
-            add_minor: 1,
-            max_minor: 1,
-            code: LimitCode::PeriodSettled,
-        });
-        day = match day.next_day() {
-            Some(d) => d,
-            None => break,
-        };
-    }
-    limits
-}
-
 /// A refusal from the writer as an error, with the catalogue item it concerns named by its
 /// code and name: a limit is keyed by the item's id (see [`item_limits`]), which means nothing
 /// at a till.
@@ -1512,9 +1742,28 @@ fn refusal_error(refusal: LedgerError, items: &[Item]) -> Error {
         LedgerError::ItemInactive { item } => items.iter().find(|i| i.id == *item),
         _ => None,
     };
-    let mut error = Error::from(refusal);
+    let mut error = Error::from(refusal.clone());
+    if let LedgerError::InsufficientBalance {
+        unit,
+        balance_minor,
+        needed_minor,
+        ..
+    } = &refusal
+    {
+        // The resident's account id means nothing at a till: the balance and the shortfall do.
+        error.detail = format!(
+            "not enough {unit}: balance {}, needed {}, short by {}",
+            format_minor(*balance_minor),
+            format_minor(*needed_minor),
+            format_minor(needed_minor.saturating_sub(*balance_minor))
+        );
+    }
     if let Some(item) = item {
-        error.detail = format!("{}: {} ({})", error.code.title(), item.sku, item.name_zh);
+        let what = match &refusal {
+            LedgerError::ItemInactive { .. } => "is not on sale".to_owned(),
+            _ => refusal.to_string(),
+        };
+        error.detail = format!("{} ({}): {what}", item.sku, item.name_zh);
         error.fields.sku = Some(item.sku.clone());
         error.fields.item = Some(item.name_zh.clone());
     }

@@ -151,6 +151,9 @@ pub trait EarningStore: Send + Sync + 'static {
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
     /// Open lots of an account, in spending order.
     async fn open_lots(&self, ledger_id: &str, account: Uuid) -> Result<Vec<Lot>, StoreError>;
+    /// The value of a limit counter as last committed (None: never raised). Read outside the
+    /// ledger lock, for an estimate the planner then checks (a cap's room at approval).
+    async fn counter(&self, ledger_id: &str, key: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// Deepest organisation tree followed when walking up from a unit.

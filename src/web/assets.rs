@@ -37,6 +37,7 @@ assets! {
     "code.js" => "text/javascript; charset=utf-8",
     "code128.js" => "text/javascript; charset=utf-8",
     "scan.js" => "text/javascript; charset=utf-8",
+    "check.js" => "text/javascript; charset=utf-8",
     "vendor/qrcode-generator/qrcode.mjs" => "text/javascript; charset=utf-8",
     "vendor/ponyfill.js" => "text/javascript; charset=utf-8",
     "vendor/zxing-exported.js" => "text/javascript; charset=utf-8",

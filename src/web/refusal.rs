@@ -199,6 +199,22 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
         }
         .to_owned(),
         C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
+        C::Forbidden if f.community.is_some() => {
+            let community = f.community.as_deref().unwrap_or_default();
+            if zh {
+                format!("社区 {community} 不在您的管辖范围内，不能为它登记商店。请找上级或管理员办理。")
+            } else {
+                format!("Community {community} is outside your scope: you cannot register a shop for it. Ask an administrator.")
+            }
+        }
+        C::AsOfInFuture => {
+            let today = f.today.as_deref().unwrap_or("?");
+            if zh {
+                format!("不能按今天（{today}）之后的日期执行到期：请检查年份和日期。没有任何积分被处理。")
+            } else {
+                format!("Expiry cannot run as of a day after today ({today}): check the year and date. Nothing was expired.")
+            }
+        }
         C::Forbidden | C::NotFound => if zh {
             "没有找到，或您没有权限查看。"
         } else {
@@ -261,5 +277,23 @@ mod tests {
             sentence(Lang::Zh, &used),
             "该码已使用、已过期或无效，请让居民刷新兑换码后再扫。"
         );
+    }
+
+    #[test]
+    fn a_shop_outside_the_scope_and_a_future_expiry_are_said_plainly() {
+        let outside = Error::bare(ErrorCode::Forbidden).with_fields(Fields {
+            community: Some("hexi".into()),
+            ..Fields::default()
+        });
+        assert!(sentence(Lang::Zh, &outside).starts_with("社区 hexi 不在您的管辖范围内"));
+        assert!(sentence(Lang::En, &outside).starts_with("Community hexi is outside your scope"));
+        // Without the field it stays the answer that reveals nothing.
+        let plain = Error::bare(ErrorCode::Forbidden);
+        assert_eq!(sentence(Lang::Zh, &plain), "没有找到，或您没有权限查看。");
+        let future = Error::bare(ErrorCode::AsOfInFuture).with_fields(Fields {
+            today: Some("2026-12-01".into()),
+            ..Fields::default()
+        });
+        assert!(sentence(Lang::Zh, &future).contains("今天（2026-12-01）之后"));
     }
 }

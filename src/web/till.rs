@@ -534,7 +534,9 @@ async fn refund_inner(app: App, ctx: Ctx, form: RefundForm) -> PageResult {
     let text: String = form.receipt.trim().chars().take(4096).collect();
     let verified = try_page!(
         ctx,
-        app.redemption.verify_receipt(&p.ledger_id, &text).await
+        app.redemption
+            .verify_receipt(Some(&p.ledger_id), &text)
+            .await
     );
     let receipt = match verified.0 {
         Ok(receipt) => receipt,

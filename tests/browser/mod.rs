@@ -46,6 +46,7 @@ use serde_json::{json, Value};
 
 use crate::common::Harness;
 
+#[allow(unused_imports)] // not every page test shows a barcode to the camera
 pub use y4m::{y4m_code128, y4m_qr};
 
 /// How long any wait in this harness lasts before it fails the test.

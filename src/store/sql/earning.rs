@@ -598,6 +598,17 @@ macro_rules! earning_store {
                     lots.sort_by(spending_order);
                     Ok(lots)
                 }
+
+                async fn counter(&self, ledger_id: &str, key: &str) -> Result<Option<i64>, StoreError> {
+                    let row: Option<(i64,)> = sqlx::query_as(
+                        "SELECT value_minor FROM counters WHERE ledger_id = $1 AND key = $2",
+                    )
+                    .bind(ledger_id)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(row.map(|(v,)| v))
+                }
             }
         };
     };
