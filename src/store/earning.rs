@@ -109,6 +109,9 @@ pub trait EarningStore: Send + Sync + 'static {
     ) -> Result<Vec<(Uuid, i64)>, StoreError>;
     /// Open lots of an account, in spending order.
     async fn open_lots(&self, ledger_id: &str, account: Uuid) -> Result<Vec<Lot>, StoreError>;
+
+    /// The ledger's organisation units, by id (byte order), at most `limit` (the admin's tree).
+    async fn org_units(&self, ledger_id: &str, limit: i64) -> Result<Vec<OrgUnit>, StoreError>;
 }
 
 /// Deepest organisation tree followed when walking up from a unit.
