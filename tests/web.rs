@@ -196,6 +196,14 @@ const FORMS: &[&str] = &[
     "/till/redeem",
     "/till/card",
     "/till/refund",
+    "/admin/users",
+    "/admin/users/00000000-0000-0000-0000-000000000001/reset",
+    "/admin/users/00000000-0000-0000-0000-000000000001/disable",
+    "/admin/tokens",
+    "/admin/tokens/00000000-0000-0000-0000-000000000001/revoke",
+    "/admin/keys/rotate",
+    "/admin/keys/k1/revoke",
+    "/org",
 ];
 
 #[tokio::test]
