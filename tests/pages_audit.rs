@@ -363,7 +363,10 @@ async fn an_auditor_exports_verifies_and_downloads() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&tar));
     assert_eq!(headers["content-type"], "application/x-tar");
     let disposition = headers["content-disposition"].to_str().unwrap().to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"aixin-test-"), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"aixin-test-"),
+        "{disposition}"
+    );
     let name = disposition
         .trim_start_matches("attachment; filename=\"")
         .trim_end_matches('"')
@@ -381,8 +384,15 @@ async fn an_auditor_exports_verifies_and_downloads() {
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&verified.stdout).into_owned();
-    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
-    assert!(said.starts_with("ok: ledger \"test\", entries 2 to "), "{said}");
+    assert!(
+        verified.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        said.starts_with("ok: ledger \"test\", entries 2 to "),
+        "{said}"
+    );
     assert!(!said.contains("signatures not checked"), "{said}");
 
     // `aixin audit export` of the same range writes the same files, byte for byte.
@@ -393,7 +403,11 @@ async fn an_auditor_exports_verifies_and_downloads() {
         .args(["--from", &from, "--to", &to])
         .output()
         .unwrap();
-    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
     let members = untar(&tar);
     let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
     let mut expected: Vec<&str> = aixin::audit::format::FILES.to_vec();
@@ -405,10 +419,16 @@ async fn an_auditor_exports_verifies_and_downloads() {
         assert!(cli == *bytes, "{name} differs from aixin audit export's");
         rebuilt.extend_from_slice(&aixin::audit::tar::header(name, cli.len() as u64));
         rebuilt.extend_from_slice(&cli);
-        rebuilt.extend(std::iter::repeat_n(0u8, aixin::audit::tar::padding(cli.len() as u64)));
+        rebuilt.extend(std::iter::repeat_n(
+            0u8,
+            aixin::audit::tar::padding(cli.len() as u64),
+        ));
     }
     rebuilt.extend_from_slice(&aixin::audit::tar::END);
-    assert!(rebuilt == tar, "the download is not the tar of the CLI's files");
+    assert!(
+        rebuilt == tar,
+        "the download is not the tar of the CLI's files"
+    );
     // The CLI's directory verifies too, and so does a changed byte not.
     let mut bad = tar.clone();
     let at = bad.len() / 3;
@@ -433,15 +453,24 @@ async fn an_auditor_exports_verifies_and_downloads() {
     assert_eq!(status, 200);
     let file = work.path().join("by-seq.tar");
     std::fs::write(&file, &by_seq).unwrap();
-    let verified = aixin(&w).args(["audit", "verify"]).arg(&file).output().unwrap();
+    let verified = aixin(&w)
+        .args(["audit", "verify"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&verified.stdout).into_owned();
-    assert!(said.starts_with("ok: ledger \"test\", entries 2 to 3 "), "{said}");
+    assert!(
+        said.starts_with("ok: ledger \"test\", entries 2 to 3 "),
+        "{said}"
+    );
 
     // A bad bound is refused with a sentence, not a file.
-    let (status, headers, body) =
-        download(c, &w.server.url("/audit/export?from=yesterday")).await;
+    let (status, headers, body) = download(c, &w.server.url("/audit/export?from=yesterday")).await;
     assert_eq!(status, 400);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert!(String::from_utf8_lossy(&body).contains("class=\"refusal\""));
 
     // The checkpoints: listed, and downloaded as the lines --checkpoint reads.
@@ -459,7 +488,12 @@ async fn an_auditor_exports_verifies_and_downloads() {
         .contains("checkpoints"));
     let lines = String::from_utf8(lines).unwrap();
     assert!(lines.lines().count() >= 1, "{lines}");
-    assert!(lines.lines().all(|l| l.starts_with("{\"ledger\":\"test\",\"seq\":")), "{lines}");
+    assert!(
+        lines
+            .lines()
+            .all(|l| l.starts_with("{\"ledger\":\"test\",\"seq\":")),
+        "{lines}"
+    );
     let kept = work.path().join("kept.jsonl");
     std::fs::write(&kept, &lines).unwrap();
     screenshot(c, "audit-checkpoints").await;
@@ -503,7 +537,10 @@ async fn an_auditor_exports_verifies_and_downloads() {
     assert!(csv.starts_with("section,key,points\r\n"), "{csv}");
     assert!(csv.contains("\r\nissued,,76.50\r\n"), "{csv}");
     assert!(csv.contains("redeemed,,20.00\r\n"), "{csv}");
-    assert!(!csv.replace("\r\n", "").contains('\n'), "a bare LF: {csv:?}");
+    assert!(
+        !csv.replace("\r\n", "").contains('\n'),
+        "a bare LF: {csv:?}"
+    );
     let href = js(
         c,
         "return document.querySelector('a[href^=\"/audit/reports/trial-balance.csv\"]').href",

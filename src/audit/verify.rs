@@ -51,7 +51,8 @@ pub struct TarSource {
 impl TarSource {
     pub fn open(path: &std::path::Path) -> std::io::Result<TarSource> {
         use std::io::{Seek, SeekFrom};
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
         let mut file = std::fs::File::open(path)?;
         let length = file.metadata()?.len();
         let mut members = std::collections::BTreeMap::new();
@@ -98,7 +99,10 @@ impl BundleSource for TarSource {
     fn open(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>> {
         use std::io::{Seek, SeekFrom};
         let (start, size) = *self.members.get(name).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("{name} is not in the tar"))
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name} is not in the tar"),
+            )
         })?;
         let mut file = std::fs::File::open(&self.path)?;
         file.seek(SeekFrom::Start(start))?;

@@ -95,8 +95,7 @@ async fn export_bundle(
     );
     let bundle = app.audit.export_tar(&principal, from, to).await?;
     let mut chunks = bundle.chunks;
-    let stream =
-        futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map_ok(Bytes::from);
+    let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map_ok(Bytes::from);
     let name = format!("attachment; filename=\"{}\"", bundle.file_name);
     let mut response = (StatusCode::OK, HttpBody::from_stream(stream)).into_response();
     let headers = response.headers_mut();

@@ -18,7 +18,6 @@ use super::{done, Ctx, Lang, PageResult, M};
 use crate::admin::{NewToken, TokenInfo};
 use crate::app::App;
 use crate::auth::{Principal, Role};
-use crate::calendar::format_time;
 use crate::earning::service::NewOrgUnit;
 use crate::error::{Error, ErrorCode};
 use crate::keys::KeyStatus;
@@ -127,6 +126,18 @@ pub fn routes() -> Router<App> {
         .route("/admin/keys/rotate", post(rotate_key))
         .route("/admin/keys/{id}/revoke", post(revoke_key))
         .route("/org", get(org_page).post(create_unit))
+}
+
+/// A moment as people read it, in the calendar's time zone (UTC+8): "2026-12-01 14:05".
+fn when(micros: i64) -> String {
+    let seconds = (micros.div_euclid(1_000_000) + crate::calendar::CALENDAR_UTC_OFFSET_SECONDS)
+        .rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        crate::calendar::format_date(crate::calendar::day_of(micros)),
+        seconds / 3600,
+        seconds % 3600 / 60
+    )
 }
 
 fn principal(ctx: &Ctx) -> Result<Principal, super::PageError> {
@@ -269,7 +280,18 @@ async fn users_page(
         Some("disabled") => Some(ctx.t(A::UserDisabled)),
         _ => None,
     };
-    done(show_users(app, ctx, StatusCode::OK, notice, None, None, UserForm::default()).await)
+    done(
+        show_users(
+            app,
+            ctx,
+            StatusCode::OK,
+            notice,
+            None,
+            None,
+            UserForm::default(),
+        )
+        .await,
+    )
 }
 
 async fn show_users(
@@ -289,7 +311,10 @@ async fn show_users(
         ctx: &ctx,
         here: "/admin/users",
         rows,
-        units: units.iter().map(|u| (u.id.clone(), unit_name(&ctx, u))).collect(),
+        units: units
+            .iter()
+            .map(|u| (u.id.clone(), unit_name(&ctx, u)))
+            .collect(),
         made,
         notice,
         refusal,
@@ -317,7 +342,7 @@ fn user_row(ctx: &Ctx, u: &User) -> UserRow {
         scope: u.scope.clone().unwrap_or_default(),
         state,
         active: u.disabled_at_micros.is_none(),
-        created: format_time(u.created_at_micros),
+        created: when(u.created_at_micros),
     }
 }
 
@@ -327,7 +352,7 @@ fn made(ctx: &Ctx, headers: &HeaderMap, name: &str, link: &Link) -> Made {
         name: name.to_owned(),
         qr: crate::redeem::receipt::qr_svg(&url).unwrap_or_default(),
         url,
-        expires: format_time(link.expires_at_micros),
+        expires: when(link.expires_at_micros),
     }
 }
 
@@ -352,7 +377,16 @@ async fn create_user(
     let result = match result {
         Ok((user, link)) => {
             let made = made(&ctx, &headers, &user.name, &link);
-            show_users(app, ctx, StatusCode::OK, None, Some(made), None, UserForm::default()).await
+            show_users(
+                app,
+                ctx,
+                StatusCode::OK,
+                None,
+                Some(made),
+                None,
+                UserForm::default(),
+            )
+            .await
         }
         Err(e) => {
             let sentence = super::sentence(ctx.lang, &e);
@@ -385,12 +419,30 @@ async fn reset_password(
     };
     let page = match result {
         Ok(made) => {
-            show_users(app, ctx, StatusCode::OK, None, Some(made), None, UserForm::default()).await
+            show_users(
+                app,
+                ctx,
+                StatusCode::OK,
+                None,
+                Some(made),
+                None,
+                UserForm::default(),
+            )
+            .await
         }
         Err(e) => {
             let sentence = super::sentence(ctx.lang, &e);
             let status = e.code.status();
-            show_users(app, ctx, status, None, None, Some(sentence), UserForm::default()).await
+            show_users(
+                app,
+                ctx,
+                status,
+                None,
+                None,
+                Some(sentence),
+                UserForm::default(),
+            )
+            .await
         }
     };
     done(page)
@@ -410,7 +462,18 @@ async fn disable_user(State(app): State<App>, ctx: Ctx, Path(id): Path<String>) 
         Err(e) => {
             let sentence = super::sentence(ctx.lang, &e);
             let status = e.code.status();
-            done(show_users(app, ctx, status, None, None, Some(sentence), UserForm::default()).await)
+            done(
+                show_users(
+                    app,
+                    ctx,
+                    status,
+                    None,
+                    None,
+                    Some(sentence),
+                    UserForm::default(),
+                )
+                .await,
+            )
         }
     }
 }
@@ -481,11 +544,11 @@ fn token_row(ctx: &Ctx, t: &TokenInfo) -> TokenRow {
         scope: t.scope.clone().unwrap_or_default(),
         label: t.label.clone(),
         holder,
-        created: format_time(t.created_at_micros),
+        created: when(t.created_at_micros),
         expires: t
             .expires_at_micros
-            .map_or_else(|| ctx.t(A::Never).to_owned(), format_time),
-        revoked: t.revoked_at_micros.map(format_time),
+            .map_or_else(|| ctx.t(A::Never).to_owned(), when),
+        revoked: t.revoked_at_micros.map(when),
         revocable: t.holder != Holder::User,
     }
 }
@@ -684,7 +747,7 @@ async fn show_keys(
                 KeyStatus::Retired => A::KeyRetired,
                 KeyStatus::Revoked => A::KeyRevoked,
             }),
-            created: format_time(k.created_at_micros),
+            created: when(k.created_at_micros),
             revocable: k.status == KeyStatus::Retired,
             active: k.status == KeyStatus::Active,
         })
@@ -850,7 +913,10 @@ async fn show_org(
         admin: p.role == Role::Admin,
         lines,
         close_at_end,
-        parents: units.iter().map(|u| (u.id.clone(), unit_name(&ctx, u))).collect(),
+        parents: units
+            .iter()
+            .map(|u| (u.id.clone(), unit_name(&ctx, u)))
+            .collect(),
         notice,
         refusal,
         form,

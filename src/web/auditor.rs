@@ -127,11 +127,7 @@ fn attachment(content_type: &'static str, name: &str, body: Body) -> Response {
 }
 
 fn csv_download(name: &str, csv: &str) -> Response {
-    attachment(
-        "text/csv; charset=utf-8",
-        name,
-        Body::from(excel_csv(csv)),
-    )
+    attachment("text/csv; charset=utf-8", name, Body::from(excel_csv(csv)))
 }
 
 /// A CSV's first rows, as a table: (header, rows).
@@ -205,8 +201,7 @@ async fn export_inner(app: App, ctx: Ctx, form: Form) -> PageResult {
     let to = try_page!(ctx, bound(&form.to, "to"));
     let bundle = try_page!(ctx, app.audit.export_tar(&p, from, to).await);
     let mut chunks = bundle.chunks;
-    let stream =
-        futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map_ok(Bytes::from);
+    let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map_ok(Bytes::from);
     Ok(attachment(
         "application/x-tar",
         &bundle.file_name,
