@@ -10,6 +10,7 @@
 //! Skipped (loudly) only when Chromium or chromedriver is not installed and neither `CI` nor
 //! `AIXIN_REQUIRE_BROWSER=1` is set.
 
+#[allow(unused_imports)]
 #[path = "browser/mod.rs"]
 mod browser;
 mod common;

@@ -218,7 +218,6 @@ async fn home(State(app): State<App>, ctx: Ctx) -> Response {
                 units,
             };
             let html = askama::Template::render(&page);
-            drop(page);
             Ok(ctx.html(html))
         }
         .await,
