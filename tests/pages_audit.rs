@@ -131,7 +131,8 @@ async fn world() -> World {
             &staff,
             "shop-1",
             NewShop {
-                name_zh: "爱心粮油店".into(),
+                // A name a spreadsheet would run as a formula, to see it neutralised in CSV.
+                name_zh: "=1+1爱心粮油店".into(),
                 name_en: "Love Grain".into(),
                 community_id: "c1".into(),
                 serves: Vec::new(),
@@ -551,6 +552,8 @@ async fn an_auditor_exports_verifies_and_downloads() {
     assert_eq!(status, 200);
     let trial = String::from_utf8(trial).unwrap();
     assert!(trial.starts_with("\u{feff}account,kind,"), "{trial}");
+    assert!(trial.contains(",\"'=1+1爱心粮油店\","), "not neutralised: {trial}");
+    assert!(!trial.contains(",=1+1"), "a formula cell: {trial}");
     let href = js(
         c,
         "return document.querySelector('a[href^=\"/audit/reports/shop.csv\"]').href",
