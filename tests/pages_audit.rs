@@ -552,7 +552,10 @@ async fn an_auditor_exports_verifies_and_downloads() {
     assert_eq!(status, 200);
     let trial = String::from_utf8(trial).unwrap();
     assert!(trial.starts_with("\u{feff}account,kind,"), "{trial}");
-    assert!(trial.contains(",\"'=1+1爱心粮油店\","), "not neutralised: {trial}");
+    assert!(
+        trial.contains(",\"'=1+1爱心粮油店\","),
+        "not neutralised: {trial}"
+    );
     assert!(!trial.contains(",=1+1"), "a formula cell: {trial}");
     let href = js(
         c,

@@ -226,9 +226,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
 
 fn uuid_of(id: Result<Path<String>, PathRejection>, what: &str) -> Result<Uuid, Error> {
     let Path(id) = id?;
-    Uuid::parse_str(&id).map_err(|_| {
-        Error::new(ErrorCode::NotFound, format!("no {what} {id:?}")).with_fields(Fields::default())
-    })
+    Uuid::parse_str(&id).map_err(|_| Error::new(ErrorCode::NotFound, format!("no {what} {id:?}")))
 }
 
 // ---- Users ----
