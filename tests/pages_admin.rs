@@ -270,6 +270,15 @@ async fn an_administrator_runs_users_tokens_keys_and_the_organisation() {
     goto(c, &w.server.url("/admin/users")).await;
     let refused = main_text(c).await;
     assert!(!refused.contains("陈工作"), "{refused}");
+    assert!(
+        js(c, "return !!document.querySelector('.refusal')").await == true,
+        "{refused}"
+    );
+    // Nor export the ledger: the audit service refuses staff.
+    goto(c, &w.server.url("/audit")).await;
+    assert!(js(c, "return !!document.querySelector('.refusal')").await == true);
+    goto(c, &w.server.url("/audit/export?from=1&to=1")).await;
+    assert!(js(c, "return !!document.querySelector('.refusal')").await == true);
     let staff = w
         .app
         .principal_of_session(&staff_cookie)
