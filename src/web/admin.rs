@@ -38,6 +38,9 @@ messages! {
     Shops => "商铺", "Shops";
     AuditPages => "审计", "Audit";
     Name => "姓名（登录用，全账本唯一）", "Name (to sign in with; unique in the ledger)";
+    NameCol => "姓名", "Name";
+    ScopeCol => "组织单位", "Unit";
+    You => "（你自己）", "(you)";
     Role => "角色", "Role";
     Scope => "管理的组织单位（仅工作人员）", "Organisation unit managed (staff only)";
     NoScope => "（无：管理员和审计员看全部）", "(none: administrators and auditors see everything)";
@@ -233,6 +236,8 @@ struct UserRow {
     scope: String,
     state: &'static str,
     active: bool,
+    /// The signed-in administrator themself (who cannot disable themself).
+    own: bool,
     created: String,
 }
 
@@ -305,7 +310,10 @@ async fn show_users(
     let p = try_page!(ctx, principal(&ctx));
     let users = try_page!(ctx, app.sessions.users(&p).await);
     let units = try_page!(ctx, app.admin.org_units(&p).await);
-    let rows = users.iter().map(|u| user_row(&ctx, u)).collect();
+    let rows = users
+        .iter()
+        .map(|u| user_row(&ctx, u, u.token_id == p.token_id))
+        .collect();
     let page = UsersPage {
         ctx: &ctx,
         here: "/admin/users",
@@ -326,7 +334,7 @@ async fn show_users(
     Ok(ctx.html_status(status, html))
 }
 
-fn user_row(ctx: &Ctx, u: &User) -> UserRow {
+fn user_row(ctx: &Ctx, u: &User, own: bool) -> UserRow {
     let state = if u.disabled_at_micros.is_some() {
         ctx.t(A::Disabled)
     } else if !u.has_password {
@@ -341,6 +349,7 @@ fn user_row(ctx: &Ctx, u: &User) -> UserRow {
         scope: u.scope.clone().unwrap_or_default(),
         state,
         active: u.disabled_at_micros.is_none(),
+        own,
         created: when(u.created_at_micros),
     }
 }
