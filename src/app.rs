@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::admin::Admin;
 use crate::audit::Audit;
 use crate::auth::{authenticate, Principal};
 use crate::clock::{Clock, Entropy};
@@ -39,6 +40,8 @@ pub struct App {
     pub sessions: Sessions,
     /// The signing keys (receipts, checkpoints, manifests) and the master key.
     pub keys: SharedKeys,
+    /// The administrator's tokens, signing keys and organisation list (users are `sessions`').
+    pub admin: Admin,
 }
 
 impl App {
@@ -64,7 +67,17 @@ impl App {
             clock: clock.clone(),
             exports: crate::audit::service::export_slots(),
         };
+        let admin = Admin {
+            store: store.clone(),
+            sessions: sessions.clone(),
+            earning: earning.clone(),
+            redemption: redemption.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+            entropy: entropy.clone(),
+        };
         App {
+            admin,
             journal: Journal::new(store.clone(), writers.clone(), clock.clone()),
             store,
             writers,
@@ -83,6 +96,9 @@ impl App {
         self.redemption.keys = keys.clone();
         self.sessions.redemption.keys = keys.clone();
         self.audit.keys = keys.clone();
+        self.admin.keys = keys.clone();
+        self.admin.redemption.keys = keys.clone();
+        self.admin.sessions.redemption.keys = keys.clone();
         self.keys = keys;
         self
     }

@@ -138,6 +138,10 @@ error_codes! {
     PasswordInvalid = ("password_invalid", 422, "A password must be 10 to 128 bytes long"),
     PinInvalid = ("pin_invalid", 422, "A PIN must be 6 digits and not an easy one such as 123456"),
     NameTaken = ("name_taken", 409, "A user with this name exists in this ledger"),
+    // Administration.
+    UnknownSigningKey = ("unknown_signing_key", 422, "No signing key with this id"),
+    SigningKeyActive = ("signing_key_active", 409, "The active signing key cannot be revoked; rotate first"),
+    TokenOfUser = ("token_of_user", 409, "This token is a user's own; disable the user instead"),
     // Access.
     Unauthorized = ("unauthorized", 401, "A valid bearer token is required"),
     Forbidden = ("forbidden", 403, "This role may not do this"),

@@ -395,6 +395,29 @@ impl SharedKeys {
         *self.stamp.write().unwrap_or_else(|p| p.into_inner()) = modified;
         Ok(true)
     }
+
+    /// Changes the ring as `change` says (a rotation, a revocation) and, with a file behind it,
+    /// writes the file first: the change is read afresh from the file (so a change another
+    /// process made is kept), applied, saved atomically, and only then taken into use here. One
+    /// change at a time in this process; `change` failing changes nothing. Blocking (file IO).
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut KeyRing) -> Result<T, KeyError>,
+    ) -> Result<T, KeyError> {
+        let mut current = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut ring = match &self.path {
+            Some(path) if path.exists() => KeyRing::load(path)?,
+            _ => current.clone(),
+        };
+        let answer = change(&mut ring)?;
+        if let Some(path) = &self.path {
+            ring.save(path)?;
+            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            *self.stamp.write().unwrap_or_else(|p| p.into_inner()) = modified;
+        }
+        *current = ring;
+        Ok(answer)
+    }
 }
 
 mod hex32 {

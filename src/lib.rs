@@ -5,6 +5,7 @@
 //! group commits; [`session`] signs people in to the web pages; [`http`] and [`cli`] (the
 //! `aixin` binary) are thin edges.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

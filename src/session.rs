@@ -875,7 +875,7 @@ impl Sessions {
             ledger,
             Role::Resident,
             Some(resident.to_string()),
-            "resident sign-in".to_owned(),
+            crate::store::session::RESIDENT_SIGN_IN_LABEL.to_owned(),
             None,
         );
         record.id = id;

@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("group commit and identity", &["writer", "auth"]),
     (
         "domain services",
-        &["journal", "earning", "redeem", "audit", "session"],
+        &["journal", "earning", "redeem", "audit", "session", "admin"],
     ),
     ("application core", &["app"]),
     ("edges", &["http", "web", "cli", "seed"]),

@@ -201,6 +201,14 @@ const FORMS: &[&str] = &[
     "/staff/residents/00000000-0000-0000-0000-000000000001/card",
     "/staff/sign-in-card?resident=00000000-0000-0000-0000-000000000001",
     "/verify",
+    "/admin/users",
+    "/admin/users/00000000-0000-0000-0000-000000000001/reset",
+    "/admin/users/00000000-0000-0000-0000-000000000001/disable",
+    "/admin/tokens",
+    "/admin/tokens/00000000-0000-0000-0000-000000000001/revoke",
+    "/admin/keys/rotate",
+    "/admin/keys/k1/revoke",
+    "/org",
 ];
 
 #[tokio::test]

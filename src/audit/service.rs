@@ -137,6 +137,117 @@ impl Audit {
     }
 }
 
+/// A bundle being sent as a tar (ledger-specs/audit-bundle.md: the eight files of the
+/// manifest's list in its order, then `manifest.json`), the same bytes for the API's
+/// `/v1/audit/export` and the auditor's page. The bundle is written into a temporary directory
+/// first (removed when the last chunk is read, the reader goes away, or it fails); a blocking
+/// task then reads it in chunks into a small channel, so memory stays flat.
+pub struct TarBundle {
+    pub manifest: Manifest,
+    /// `aixin-{ledger}-{from}-{to}.tar`.
+    pub file_name: String,
+    /// The tar's bytes in order; an `Err` ends it (the download is then cut short).
+    pub chunks: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+}
+
+impl Audit {
+    /// The bundle of `[from, to]` as a tar stream ([`TarBundle`]). Admin and auditor.
+    pub async fn export_tar(
+        &self,
+        p: &Principal,
+        from: Option<Bound>,
+        to: Option<Bound>,
+    ) -> Result<TarBundle> {
+        require(p, &[Role::Admin, Role::Auditor])?;
+        // Unique per process and request, whatever the injected clock (tests fix it).
+        static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "aixin-export-{}-{}-{}",
+            std::process::id(),
+            EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            self.clock.now_micros()
+        ));
+        let cleanup = RemoveOnDrop(dir.clone());
+        let manifest = self.export(p, from, to, &dir).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(8);
+        tokio::task::spawn_blocking(move || {
+            let send = |chunk: Vec<u8>| tx.blocking_send(Ok(chunk)).is_ok();
+            let result = (|| -> std::io::Result<bool> {
+                let names = super::format::FILES
+                    .iter()
+                    .copied()
+                    .chain([super::format::MANIFEST_FILE]);
+                for name in names {
+                    use std::io::Read;
+                    let path = dir.join(name);
+                    let size = std::fs::metadata(&path)?.len();
+                    if !send(super::tar::header(name, size).to_vec()) {
+                        return Ok(false);
+                    }
+                    let mut file = std::fs::File::open(&path)?;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = file.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        if !send(buf[..n].to_vec()) {
+                            return Ok(false);
+                        }
+                    }
+                    if !send(vec![0u8; super::tar::padding(size)]) {
+                        return Ok(false);
+                    }
+                }
+                Ok(send(super::tar::END.to_vec()))
+            })();
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(e));
+            }
+            drop(cleanup);
+        });
+        let file_name = format!(
+            "aixin-{}-{}-{}.tar",
+            manifest.ledger, manifest.from_seq, manifest.to_seq
+        );
+        Ok(TarBundle {
+            manifest,
+            file_name,
+            chunks: rx,
+        })
+    }
+}
+
+/// A temporary export directory, removed with everything in it when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A report's CSV as Chinese Excel opens it: a UTF-8 byte-order mark first and every record
+/// ending in CR LF (a line feed inside a quoted cell stays as it is). The cells are the
+/// report's own ([`super::format::spreadsheet_cell`]: exact decimals, formula-like text
+/// neutralised).
+pub fn excel_csv(csv: &str) -> String {
+    let mut out = String::with_capacity(csv.len() + csv.len() / 16 + 3);
+    out.push('\u{feff}');
+    let mut quoted = false;
+    for c in csv.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '\n' if !quoted => out.push_str("\r\n"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl From<ExportError> for Error {
     fn from(error: ExportError) -> Self {
         match error {

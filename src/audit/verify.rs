@@ -37,6 +37,79 @@ impl BundleSource for DirSource {
     }
 }
 
+/// Most members a bundle's tar may hold (it holds nine).
+const TAR_MEMBERS_MAX: usize = 64;
+
+/// A bundle as the tar `GET /v1/audit/export` and the auditor's page answer (ustar, regular
+/// files), read in place: [`TarSource::open`] indexes its members once, each file is then read
+/// from its offset. Anything but regular files with plain names is refused.
+pub struct TarSource {
+    path: std::path::PathBuf,
+    members: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl TarSource {
+    pub fn open(path: &std::path::Path) -> std::io::Result<TarSource> {
+        use std::io::{Seek, SeekFrom};
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let mut file = std::fs::File::open(path)?;
+        let length = file.metadata()?.len();
+        let mut members = std::collections::BTreeMap::new();
+        let mut at = 0u64;
+        loop {
+            let mut header = [0u8; 512];
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut header)?;
+            if header.iter().all(|b| *b == 0) {
+                break;
+            }
+            let field = |from: usize, to: usize| {
+                let raw = &header[from..to];
+                let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+                String::from_utf8_lossy(&raw[..end]).trim().to_owned()
+            };
+            let name = field(0, 100);
+            let size = u64::from_str_radix(&field(124, 136), 8).map_err(|_| bad("bad tar size"))?;
+            let kind = header[156];
+            if !(kind == b'0' || kind == 0)
+                || name.is_empty()
+                || name.contains('/')
+                || name.starts_with('.')
+            {
+                return Err(bad("the tar holds something that is not a bundle file"));
+            }
+            let start = at + 512;
+            if start.saturating_add(size) > length || members.len() >= TAR_MEMBERS_MAX {
+                return Err(bad("the tar is cut short or too large"));
+            }
+            if members.insert(name, (start, size)).is_some() {
+                return Err(bad("the tar holds a file twice"));
+            }
+            at = start + size.div_ceil(512) * 512;
+        }
+        Ok(TarSource {
+            path: path.to_path_buf(),
+            members,
+        })
+    }
+}
+
+impl BundleSource for TarSource {
+    fn open(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>> {
+        use std::io::{Seek, SeekFrom};
+        let (start, size) = *self.members.get(name).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name} is not in the tar"),
+            )
+        })?;
+        let mut file = std::fs::File::open(&self.path)?;
+        file.seek(SeekFrom::Start(start))?;
+        Ok(Box::new(file.take(size)))
+    }
+}
+
 /// The first problem found. `kind` is a stable string (see `ledger-specs/audit-bundle.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditProblem {

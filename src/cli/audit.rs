@@ -27,7 +27,7 @@ pub(super) enum AuditCommand {
     },
     /// Verify a bundle offline (no database); exit 1 naming the first problem.
     Verify {
-        /// The bundle's directory.
+        /// The bundle's directory, or the tar downloaded from the API or the auditor's page.
         dir: PathBuf,
         /// A checkpoint line kept from before (e.g. from checkpoints.jsonl or
         /// `aixin audit checkpoint`): the bundle must extend it.
@@ -99,8 +99,16 @@ fn verify(dir: &Path, keys: Option<&Path>, checkpoint: Option<&Path>) -> Result<
         .transpose()
         .map_err(|e| e.to_string())?;
     let retained = checkpoint.map(retained_checkpoint).transpose()?;
-    let source = crate::audit::verify::DirSource(dir.to_path_buf());
-    match crate::audit::verify::verify_bundle(&source, ring.as_ref(), retained.as_ref()) {
+    let tar;
+    let directory = crate::audit::verify::DirSource(dir.to_path_buf());
+    let source: &dyn crate::audit::verify::BundleSource = if dir.is_file() {
+        tar = crate::audit::verify::TarSource::open(dir)
+            .map_err(|e| format!("cannot read {} as a bundle's tar: {e}", dir.display()))?;
+        &tar
+    } else {
+        &directory
+    };
+    match crate::audit::verify::verify_bundle(source, ring.as_ref(), retained.as_ref()) {
         Ok(summary) => {
             print_summary(&summary);
             Ok(ExitCode::SUCCESS)

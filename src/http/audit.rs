@@ -9,12 +9,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::TryStreamExt;
 use serde::Deserialize;
 
 use super::Error;
 use crate::app::App;
 use crate::audit::export::Bound;
-use crate::audit::{format, tar};
+use crate::audit::format;
 use crate::auth::Principal;
 use crate::error::ErrorCode;
 
@@ -92,64 +93,10 @@ async fn export_bundle(
         bound(query.from.as_deref(), "from")?,
         bound(query.to.as_deref(), "to")?,
     );
-    // Unique per process and request, whatever the injected random source (tests seed it).
-    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "aixin-export-{}-{}-{}",
-        std::process::id(),
-        EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        app.entropy.uuid().simple()
-    ));
-    // Removed when the download ends, fails, or the client goes away mid-export.
-    let cleanup = RemoveOnDrop(dir.clone());
-    let manifest = app.audit.export(&principal, from, to, &dir).await;
-    let manifest = match manifest {
-        Ok(m) => m,
-        Err(e) => {
-            drop(cleanup);
-            return Err(e);
-        }
-    };
-    // A blocking task reads the files in chunks into a small channel: memory stays flat.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    tokio::task::spawn_blocking(move || {
-        let send = |chunk: Vec<u8>| tx.blocking_send(Ok(Bytes::from(chunk))).is_ok();
-        let result = (|| -> std::io::Result<bool> {
-            let names = format::FILES.iter().copied().chain([format::MANIFEST_FILE]);
-            for name in names {
-                use std::io::Read;
-                let path = dir.join(name);
-                let size = std::fs::metadata(&path)?.len();
-                if !send(tar::header(name, size).to_vec()) {
-                    return Ok(false);
-                }
-                let mut file = std::fs::File::open(&path)?;
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    if !send(buf[..n].to_vec()) {
-                        return Ok(false);
-                    }
-                }
-                if !send(vec![0u8; tar::padding(size)]) {
-                    return Ok(false);
-                }
-            }
-            Ok(send(tar::END.to_vec()))
-        })();
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-        drop(cleanup);
-    });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let name = format!(
-        "attachment; filename=\"aixin-{}-{}-{}.tar\"",
-        manifest.ledger, manifest.from_seq, manifest.to_seq
-    );
+    let bundle = app.audit.export_tar(&principal, from, to).await?;
+    let mut chunks = bundle.chunks;
+    let stream = futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx)).map_ok(Bytes::from);
+    let name = format!("attachment; filename=\"{}\"", bundle.file_name);
     let mut response = (StatusCode::OK, HttpBody::from_stream(stream)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -275,12 +222,3 @@ async fn shop_report(
     shop_report
 ))]
 pub struct AuditDoc;
-
-/// A temporary export directory, removed with everything in it when dropped.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}

@@ -154,6 +154,9 @@ pub trait EarningStore: Send + Sync + 'static {
     /// The value of a limit counter as last committed (None: never raised). Read outside the
     /// ledger lock, for an estimate the planner then checks (a cap's room at approval).
     async fn counter(&self, ledger_id: &str, key: &str) -> Result<Option<i64>, StoreError>;
+
+    /// The ledger's organisation units, by id (byte order), at most `limit` (the admin's tree).
+    async fn org_units(&self, ledger_id: &str, limit: i64) -> Result<Vec<OrgUnit>, StoreError>;
 }
 
 /// Deepest organisation tree followed when walking up from a unit.

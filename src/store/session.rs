@@ -248,4 +248,37 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn forget_attempt(&self, ledger_id: &str, id: Uuid) -> Result<(), StoreError>;
     /// Forgets every attempt counted under an account key (its sign-in succeeded).
     async fn clear_attempts(&self, ledger_id: &str, key_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    // ---- Administration (the admin's token list) ----
+
+    /// The ledger's tokens, newest first, at most `limit`, each with the name of the user or
+    /// shop staff member it stands behind; residents' sign-in tokens (role `resident`, label
+    /// [`RESIDENT_SIGN_IN_LABEL`]) only with `residents`.
+    async fn tokens(
+        &self,
+        ledger_id: &str,
+        residents: bool,
+        limit: i64,
+    ) -> Result<Vec<ListedToken>, StoreError>;
+    /// Revokes a token of the ledger and ends its sessions, in one transaction; false if the
+    /// ledger has no such token or it was revoked already.
+    async fn revoke_token_and_sessions(
+        &self,
+        ledger_id: &str,
+        token_id: Uuid,
+        now_micros: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The label of the token a resident's sessions stand for (made when they first sign in).
+pub const RESIDENT_SIGN_IN_LABEL: &str = "resident sign-in";
+
+/// A token as the administrator's list shows it (never its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedToken {
+    pub token: TokenRecord,
+    /// The user this token is (a user's own token).
+    pub user: Option<String>,
+    /// The shop staff member this token is.
+    pub shop_staff: Option<String>,
 }

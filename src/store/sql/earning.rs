@@ -609,6 +609,21 @@ macro_rules! earning_store {
                     .await?;
                     Ok(row.map(|(v,)| v))
                 }
+
+                async fn org_units(&self, ledger_id: &str, limit: i64) -> Result<Vec<OrgUnit>, StoreError> {
+                    // Sorted here, not by the database (collations differ between backends); the
+                    // limit is applied after sorting, on a bounded read.
+                    let rows: Vec<OrgRow> = sqlx::query_as(&format!(
+                        "SELECT {ORG_COLUMNS} FROM org_units WHERE ledger_id = $1 LIMIT $2"
+                    ))
+                    .bind(ledger_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut units = rows.into_iter().map(org_from).collect::<Result<Vec<_>, _>>()?;
+                    units.sort_by(|a, b| a.id.cmp(&b.id));
+                    Ok(units)
+                }
             }
         };
     };

@@ -568,6 +568,71 @@ macro_rules! session_store {
                         .await?;
                     Ok(())
                 }
+
+                async fn tokens(
+                    &self,
+                    ledger_id: &str,
+                    residents: bool,
+                    limit: i64,
+                ) -> Result<Vec<$crate::store::session::ListedToken>, StoreError> {
+                    #[derive(sqlx::FromRow)]
+                    struct Listed {
+                        #[sqlx(flatten)]
+                        token: TokenRow,
+                        user_name: Option<String>,
+                        staff_name: Option<String>,
+                    }
+                    let rows: Vec<Listed> = sqlx::query_as(
+                        "SELECT t.id, t.ledger_id, t.token_hash, t.role, t.scope, t.label, t.created_at,
+                                t.expires_at, t.revoked_at, u.name AS user_name, s.name AS staff_name
+                         FROM api_tokens t
+                         LEFT JOIN users u ON u.token_id = t.id AND u.ledger_id = t.ledger_id
+                         LEFT JOIN shop_staff s ON s.token_id = t.id AND s.ledger_id = t.ledger_id
+                         WHERE t.ledger_id = $1
+                             AND ($2 OR NOT (t.role = 'resident' AND t.label = $3))
+                         ORDER BY t.created_at DESC, t.id DESC
+                         LIMIT $4",
+                    )
+                    .bind(ledger_id)
+                    .bind(residents)
+                    .bind($crate::store::session::RESIDENT_SIGN_IN_LABEL)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter()
+                        .map(|r| {
+                            Ok($crate::store::session::ListedToken {
+                                token: token_from(r.token)?,
+                                user: r.user_name,
+                                shop_staff: r.staff_name,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn revoke_token_and_sessions(
+                    &self,
+                    ledger_id: &str,
+                    token_id: Uuid,
+                    now_micros: i64,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = Self::begin_write(&self.pool).await?;
+                    let done = sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $3
+                         WHERE id = $2 AND ledger_id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(ledger_id)
+                    .bind(Id(token_id))
+                    .bind(now_micros)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    Self::revoke_sessions_in(&mut *tx, ledger_id, token_id, now_micros).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
             }
 
             /// Statements more than one method runs, on a connection or in a transaction.
