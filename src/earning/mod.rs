@@ -3,6 +3,7 @@
 //! later the web pages. Every write that moves points goes through the writer, with the
 //! conditions (caps, record state) checked under the ledger lock.
 
+pub mod queues;
 pub mod service;
 
 pub use service::Earning;
