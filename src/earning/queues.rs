@@ -110,7 +110,10 @@ fn check_state(state: &str, states: &[&str]) -> Result<()> {
     if states.contains(&state) {
         Ok(())
     } else {
-        Err(query_error(format!("state is one of {}", states.join(", "))))
+        Err(query_error(format!(
+            "state is one of {}",
+            states.join(", ")
+        )))
     }
 }
 
@@ -146,11 +149,7 @@ impl Earning {
         }
         match p.role {
             Role::Admin => Ok(None),
-            _ => p
-                .scope
-                .clone()
-                .map(Some)
-                .ok_or_else(Error::forbidden),
+            _ => p.scope.clone().map(Some).ok_or_else(Error::forbidden),
         }
     }
 
@@ -178,7 +177,11 @@ impl Earning {
 
     /// Service records in a state, oldest submitted first, each with its resident: the
     /// approval queue is `state = submitted`.
-    pub async fn records_in_state(&self, p: &Principal, q: &ListQuery) -> Result<Page<QueuedRecord>> {
+    pub async fn records_in_state(
+        &self,
+        p: &Principal,
+        q: &ListQuery,
+    ) -> Result<Page<QueuedRecord>> {
         let (filter, limit) = self.filter(p, q, RECORD_STATES).await?;
         let rows = self.store.records_in_state(&p.ledger_id, &filter).await?;
         let page = paged(rows, limit, |r| (r.submitted_at_micros, r.id));
@@ -204,7 +207,10 @@ impl Earning {
         q: &ListQuery,
     ) -> Result<Page<Correction>> {
         let (filter, limit) = self.filter(p, q, CORRECTION_STATES).await?;
-        let rows = self.store.corrections_in_state(&p.ledger_id, &filter).await?;
+        let rows = self
+            .store
+            .corrections_in_state(&p.ledger_id, &filter)
+            .await?;
         Ok(paged(rows, limit, |c| (c.requested_at_micros, c.id)))
     }
 
@@ -299,7 +305,13 @@ impl Earning {
         let resident = self
             .resident(p, holder.credential.resident_id)
             .await
-            .map_err(|e| if e.code == ErrorCode::NotFound { unknown() } else { e })?;
+            .map_err(|e| {
+                if e.code == ErrorCode::NotFound {
+                    unknown()
+                } else {
+                    e
+                }
+            })?;
         if !self.manages(p, &resident.community_id).await? {
             return Err(unknown());
         }
@@ -470,8 +482,14 @@ mod tests {
                 ErrorCode::InvalidQuery
             );
         }
-        assert_eq!(check_limit(Some(0)).unwrap_err().code, ErrorCode::InvalidQuery);
-        assert_eq!(check_limit(Some(201)).unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(
+            check_limit(Some(0)).unwrap_err().code,
+            ErrorCode::InvalidQuery
+        );
+        assert_eq!(
+            check_limit(Some(201)).unwrap_err().code,
+            ErrorCode::InvalidQuery
+        );
         assert_eq!(check_limit(None).unwrap(), LIST_LIMIT_DEFAULT);
     }
 }

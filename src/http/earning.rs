@@ -17,11 +17,11 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::format_time;
 use crate::calendar::{format_date, parse_date};
+use crate::earning::queues::ListQuery;
 use crate::earning::service::{
     parse_hours, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord, NewResident,
     NewRoster, Resolution, RosterLine, RuleTerms,
 };
-use crate::earning::queues::ListQuery;
 use crate::error::ErrorCode;
 use crate::ledger::{format_minor, Amount};
 use crate::model::{
@@ -46,7 +46,10 @@ pub fn routes() -> Router<App> {
         .route("/v1/rosters", post(create_roster).get(list_rosters))
         .route("/v1/rosters/{id}", get(get_roster))
         .route("/v1/rosters/{id}/approve", post(approve_roster))
-        .route("/v1/corrections", post(request_correction).get(list_corrections))
+        .route(
+            "/v1/corrections",
+            post(request_correction).get(list_corrections),
+        )
         .route("/v1/corrections/{id}", get(get_correction))
         .route("/v1/corrections/{id}/resolve", post(resolve_correction))
         .route("/v1/expiry/run", post(run_expiry))
