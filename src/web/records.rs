@@ -239,12 +239,21 @@ fn when(lang: Lang, micros: i64) -> String {
     )
 }
 
-/// Who did something, as the pages show an actor (`user:NAME` → NAME).
-fn actor_name(actor: &str) -> String {
-    actor
-        .split_once(':')
-        .map_or(actor, |(_, name)| name)
-        .to_owned()
+/// Who did something, as the pages show an actor: "您" for the visitor, else "工作人员" and the
+/// start of their token's id (the services record actors by token, not by name).
+fn actor_name(lang: Lang, p: &Principal, actor: &str) -> String {
+    if actor == p.actor() {
+        return match lang {
+            Lang::Zh => "您".to_owned(),
+            Lang::En => "you".to_owned(),
+        };
+    }
+    let id = actor.split_once(':').map_or(actor, |(_, id)| id);
+    let short: String = id.chars().take(8).collect();
+    match lang {
+        Lang::Zh => format!("工作人员 {short}"),
+        Lang::En => format!("staff {short}"),
+    }
 }
 
 fn today(app: &App) -> Date {
@@ -503,7 +512,7 @@ async fn queue_row(app: &App, p: &Principal, lang: Lang, q: &QueuedRecord) -> Qu
             .and_then(|x| x.points_for(r.hours_minor).ok())
             .map(|a| plain_number(a.minor()))
             .unwrap_or_default(),
-        recorder: actor_name(&r.submitted_by),
+        recorder: actor_name(lang, p, &r.submitted_by),
         submitted: when(lang, r.submitted_at_micros),
         mine: r.submitted_by == p.actor(),
     }
@@ -925,7 +934,7 @@ async fn show_rosters(app: App, ctx: Ctx, upload: Upload) -> PageResult {
                     format!("/staff/rosters/{}", r.id),
                     r.title.clone(),
                     day_words(ctx.lang, r.service_date),
-                    actor_name(&r.submitted_by),
+                    actor_name(ctx.lang, &p, &r.submitted_by),
                 )
             })
             .collect(),
@@ -1260,7 +1269,7 @@ async fn show_roster(app: App, ctx: Ctx, id: Uuid, refusal: Option<String>) -> P
             .as_ref()
             .map_or_else(|| roster.rule_id.clone(), |r| rule_words(ctx.lang, r)),
         date: day_words(ctx.lang, roster.service_date),
-        submitted_by: actor_name(&roster.submitted_by),
+        submitted_by: actor_name(ctx.lang, &p, &roster.submitted_by),
         state: state_words(ctx.lang, &roster.status),
         waiting: roster.status == model::status::SUBMITTED,
         mine: roster.submitted_by == p.actor(),
@@ -1353,11 +1362,11 @@ async fn original_of(
         hours: plain_number(record.hours_minor),
         points: plain_number(credited),
         state: state_words(lang, &record.status),
-        recorded_by: actor_name(&record.submitted_by),
+        recorded_by: actor_name(lang, p, &record.submitted_by),
         approved_by: record
             .decided_by
             .as_deref()
-            .map(actor_name)
+            .map(|a| actor_name(lang, p, a))
             .unwrap_or_default(),
         posted: entry
             .as_ref()
@@ -1399,7 +1408,7 @@ async fn show_corrections(
         open.push(OpenCorrection {
             id: c.id.to_string(),
             reason: c.reason.clone(),
-            requested_by: actor_name(&c.requested_by),
+            requested_by: actor_name(ctx.lang, &p, &c.requested_by),
             requested: when(ctx.lang, c.requested_at_micros),
             original,
         });

@@ -180,6 +180,85 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "The system is busy. Wait a few seconds and press again (nothing is charged twice)."
         }
         .to_owned(),
+        // ---- records (community staff's record pages) ----
+        C::UnknownResident => if zh {
+            "找不到这位居民：卡号或居民编号不对，或不是您社区的居民。请核对后再刷一次。"
+        } else {
+            "No such resident: the card or resident number is wrong, or not of your community. Check it and scan again."
+        }
+        .to_owned(),
+        C::DuplicateService => if zh {
+            "这位居民这天已经记录过这项服务，没有重复记录。"
+        } else {
+            "This service is already recorded for this resident on that day; it was not recorded twice."
+        }
+        .to_owned(),
+        C::ApproverIsSubmitter => if zh {
+            "这是您录入的，须由其他工作人员审批。"
+        } else {
+            "You recorded this; another staff member must approve it."
+        }
+        .to_owned(),
+        C::RecordNotInState => if zh {
+            "这条记录已经处理过了（已批准、已退回，或随名册、更正一起处理）。请刷新页面。"
+        } else {
+            "This record was already decided (approved, rejected, or decided with its roster or correction). Reload the page."
+        }
+        .to_owned(),
+        C::HoursInvalid => if zh {
+            "时长要大于 0、不超过 24 小时，如 2 或 1.5。"
+        } else {
+            "Hours must be above 0 and at most 24, like 2 or 1.5."
+        }
+        .to_owned(),
+        C::DateInvalid => if zh {
+            "日期不对：不能是将来的日期，起止日期也不能颠倒。请改一下日期。"
+        } else {
+            "The date is not right: it cannot be in the future, and a period cannot end before it starts. Change the date."
+        }
+        .to_owned(),
+        C::UnknownRule | C::RuleNotValid => if zh {
+            "这条积分规则不适用于这位居民的社区或这一天。请换一条规则或日期。"
+        } else {
+            "This rule does not apply to the resident's community or to that day. Choose another rule or date."
+        }
+        .to_owned(),
+        C::DailyCapExceeded | C::MonthlyCapExceeded => if zh {
+            "这位居民这项服务的积分已到上限，没有再加分。"
+        } else {
+            "The resident has reached the cap for this activity; no more points were added."
+        }
+        .to_owned(),
+        C::CorrectionNotOpen => if zh {
+            "这个更正已经处理过了。"
+        } else {
+            "This correction was already resolved."
+        }
+        .to_owned(),
+        C::UnknownRecord => if zh {
+            "找不到这条服务记录（只有已批准的服务记录可以更正）。"
+        } else {
+            "No such service record (only approved service records can be corrected)."
+        }
+        .to_owned(),
+        C::RosterInvalid => if zh {
+            "名册有错的行，整个名册都没有记录。请改正后重新上传。"
+        } else {
+            "Some roster lines are wrong, so nothing was recorded. Fix them and upload again."
+        }
+        .to_owned(),
+        C::FieldTooLong | C::TextInvalid | C::TextInvisible => if zh {
+            "填写的文字太长或含有不能用的字符。请改短一些再提交。"
+        } else {
+            "The text is too long or has characters that cannot be used. Shorten it and send again."
+        }
+        .to_owned(),
+        C::UnknownCommunity => if zh {
+            "找不到这个社区，或您不负责这个社区。请核对社区编号。"
+        } else {
+            "No such community, or it is not yours. Check the community id."
+        }
+        .to_owned(),
         code => {
             let title = code.title();
             if zh {
