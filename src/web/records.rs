@@ -62,6 +62,8 @@ super::i18n::messages! {
     File => "CSV 文件", "CSV file";
     Title => "活动名称", "Event title";
     Preview => "上传并预览", "Upload and preview";
+    PreviewTitle => "预览", "Preview";
+    Number => "居民编号或卡号", "Resident number or card";
     Line => "行", "Line";
     Name => "姓名", "Name";
     Problem => "问题", "Problem";
@@ -1644,9 +1646,10 @@ async fn period(app: &App, p: &Principal, q: &ReportQuery) -> Result<Period, Err
         Some(t) => parse_date(t).ok_or_else(|| Error::bare(ErrorCode::DateInvalid))?,
         None => today(app),
     };
+    // No start given: the month `to` falls in.
     let from = match q.from.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => Some(parse_date(t).ok_or_else(|| Error::bare(ErrorCode::DateInvalid))?),
-        None => None,
+        None => to.replace_day(1).ok(),
     };
     if from.is_some_and(|f| f > to) {
         return Err(Error::new(ErrorCode::DateInvalid, "from is after to"));
