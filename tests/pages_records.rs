@@ -8,7 +8,7 @@
 //! Data is set up through the services, as an operator would; the server's clock is frozen.
 
 #[path = "browser/mod.rs"]
-#[allow(dead_code, unused_imports)] // the harness serves every browser test file
+#[allow(unused_imports)] // the harness serves every browser test file
 mod browser;
 mod common;
 
