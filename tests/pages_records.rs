@@ -424,6 +424,40 @@ async fn a_staff_day_of_records() {
     let preview = js_string(c, "return document.getElementById('preview').innerText").await;
     assert_eq!(preview.matches("可以").count(), 3, "{preview}");
     screenshot(c, "records-roster-preview").await;
+    // The confirm step carries the lines; changed on the way, they are checked again in full.
+    let id_line = js_string(
+        c,
+        "return document.querySelector('#confirm input[name=lines]').value",
+    )
+    .await;
+    let first = id_line
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    js(
+        c,
+        &format!("document.querySelector('#confirm input[name=lines]').value = '{first},99';"),
+    )
+    .await;
+    click_to(c, "#confirm-roster").await;
+    assert_eq!(status(c).await, 422);
+    let refusal = js_string(c, "return document.getElementById('refusal').innerText").await;
+    assert!(
+        refusal.contains("名册没有记录") && refusal.contains("时长不对"),
+        "{refusal}"
+    );
+    assert!(app
+        .earning
+        .rosters_in_state(&w.admin, &waiting)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    upload(c, &w, &yesterday, &good).await;
     click_to(c, "#confirm-roster").await;
     let roster_path = js_string(c, "return location.pathname").await;
     assert!(roster_path.starts_with("/staff/rosters/"), "{roster_path}");

@@ -808,6 +808,17 @@ fn csv_problem_words(lang: Lang, problem: &CsvProblem) -> String {
 fn line_problem_words(lang: Lang, code: &str, line: &CsvLine) -> String {
     let zh = lang == Lang::Zh;
     match code {
+        // A refusal from the roster service names the line, not its text.
+        "unknown_resident" | "hours_invalid" if line.resident.is_empty() && line.hours.is_empty() => {
+            if code == "unknown_resident" {
+                if zh { "找不到这位居民，或不是本社区的居民。请核对居民编号或卡号。" } else { "No such resident in this community. Check the resident number or card." }
+            } else if zh {
+                "时长不对。请填大于 0、不超过 24 的小时数，如 2 或 1.5。"
+            } else {
+                "The hours are not right. Write more than 0 and at most 24, like 2 or 1.5."
+            }
+            .to_owned()
+        }
         "unknown_resident" => {
             if zh {
                 format!("找不到居民“{}”（或不是本社区的居民）。请核对居民编号（如 AX-0000ABCD）或卡号。", line.resident)
