@@ -365,6 +365,23 @@ async fn lists_are_scoped_paged_and_bounded(h: Harness) {
     assert_eq!(rest.items.len(), 2);
     assert!(rest.next.is_none());
 
+    // The communities each caller may choose from.
+    let names =
+        |units: Vec<aixin::model::OrgUnit>| units.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(names(q.communities_managed(&b).await.unwrap()), vec!["c1"]);
+    assert_eq!(
+        names(q.communities_managed(&street).await.unwrap()),
+        vec!["c1", "c2"]
+    );
+    assert_eq!(
+        names(q.communities_managed(&w.admin).await.unwrap()),
+        vec!["c1", "c2", "c9"]
+    );
+    assert_eq!(
+        q.communities_managed(&resident).await.unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+
     // Rosters: the preview names the bad line and records nothing; the list by state.
     let pseudonym = q.resident(&b, w.c1[0]).await.unwrap().pseudonym;
     let new = NewRoster {

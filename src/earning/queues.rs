@@ -455,6 +455,16 @@ impl Earning {
         Ok((lines, problems))
     }
 
+    /// The communities the caller manages (every community for an administrator), by id: at
+    /// most [`LIST_LIMIT_MAX`].
+    pub async fn communities_managed(&self, p: &Principal) -> Result<Vec<crate::model::OrgUnit>> {
+        let under = self.list_scope(p, None).await?;
+        Ok(self
+            .store
+            .communities_under(&p.ledger_id, under.as_deref(), LIST_LIMIT_MAX as i64)
+            .await?)
+    }
+
     /// The rules of a community that apply to service on `day` (the newest version of each).
     pub async fn rules_on(&self, p: &Principal, day: Date) -> Result<Vec<Rule>> {
         let page = self.rules_list(p, None, None, Some(LIST_LIMIT_MAX)).await?;

@@ -124,6 +124,14 @@ pub trait EarningStore: Send + Sync + 'static {
         ledger_id: &str,
         filter: &StateFilter,
     ) -> Result<Vec<Correction>, StoreError>;
+    /// The communities at or below `under` (every community when `None`), by id, at most
+    /// `limit`.
+    async fn communities_under(
+        &self,
+        ledger_id: &str,
+        under: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OrgUnit>, StoreError>;
     /// Rosters in `filter.state`, oldest first, after the cursor.
     async fn rosters_in_state(
         &self,

@@ -1638,6 +1638,8 @@ struct ReportQuery {
 
 struct Period {
     community: String,
+    /// The communities the caller may choose from: (id, Chinese name, English name).
+    communities: Vec<(String, String, String)>,
     from: Option<Date>,
     to: Date,
     summary: crate::audit::reports::CommunitySummary,
@@ -1647,11 +1649,18 @@ struct Period {
 /// showed (outstanding points are at the end of the period).
 async fn period(app: &App, p: &Principal, q: &ReportQuery) -> Result<Period, Error> {
     use crate::audit::export::Bound;
+    // No community given: the caller's own unit if it is a community, else the first one.
+    let managed = app.earning.communities_managed(p).await?;
     let community = q
         .community
         .clone()
         .filter(|c| !c.trim().is_empty())
-        .or_else(|| p.scope.clone())
+        .or_else(|| {
+            p.scope
+                .clone()
+                .filter(|s| managed.iter().any(|u| &u.id == s))
+        })
+        .or_else(|| managed.first().map(|u| u.id.clone()))
         .ok_or_else(|| Error::bare(ErrorCode::UnknownCommunity))?;
     let to = match q.to.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => parse_date(t).ok_or_else(|| Error::bare(ErrorCode::DateInvalid))?,
@@ -1689,6 +1698,10 @@ async fn period(app: &App, p: &Principal, q: &ReportQuery) -> Result<Period, Err
     }
     Ok(Period {
         community,
+        communities: managed
+            .iter()
+            .map(|u| (u.id.clone(), u.name_zh.clone(), u.name_en.clone()))
+            .collect(),
         from,
         to,
         summary,
@@ -1701,6 +1714,7 @@ struct ReportPage<'a> {
     ctx: &'a Ctx,
     here: &'static &'static str,
     community: String,
+    communities: Vec<(String, String)>,
     from: String,
     to: String,
     totals: Vec<(&'static str, String)>,
@@ -1747,6 +1761,18 @@ async fn show_report(app: App, ctx: Ctx, q: ReportQuery) -> PageResult {
             super::urlencode(&period.community)
         ),
         community: period.community.clone(),
+        communities: period
+            .communities
+            .iter()
+            .map(|(id, zh, en)| {
+                let name = if ctx.lang == Lang::En && !en.is_empty() {
+                    en
+                } else {
+                    zh
+                };
+                (id.clone(), name.clone())
+            })
+            .collect(),
         from,
         to,
         totals: totals(ctx.lang, s),

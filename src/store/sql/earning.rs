@@ -507,6 +507,30 @@ macro_rules! earning_store {
                     rows.into_iter().map(correction_from).collect()
                 }
 
+                async fn communities_under(
+                    &self,
+                    ledger_id: &str,
+                    under: Option<&str>,
+                    limit: i64,
+                ) -> Result<Vec<OrgUnit>, StoreError> {
+                    // The scope's statement numbers its root $3; $2 is the limit here.
+                    let rows: Vec<OrgRow> = sqlx::query_as(&format!(
+                        "{SCOPE_CTE} SELECT {ORG_COLUMNS} FROM org_units
+                         WHERE ledger_id = $1 AND is_community = TRUE
+                           AND ($3 IS NULL OR id IN (SELECT id FROM scope))
+                         ORDER BY id LIMIT $2"
+                    ))
+                    .bind(ledger_id)
+                    .bind(limit)
+                    .bind(under)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut units = rows.into_iter().map(org_from).collect::<Result<Vec<_>, _>>()?;
+                    // By id in byte order, whatever the database's collation.
+                    units.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+                    Ok(units)
+                }
+
                 async fn rosters_in_state(
                     &self,
                     ledger_id: &str,
