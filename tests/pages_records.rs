@@ -562,6 +562,36 @@ async fn a_staff_day_of_records() {
     assert!(totals.contains("调整与冲正\t-20"), "{totals}");
     assert!(totals.contains("居民持有积分（期末）\t105"), "{totals}");
     screenshot(c, "records-report").await;
+    // The CSV downloads open correctly in Chinese Excel: UTF-8 with a BOM, Chinese headers.
+    for (path, first_line) in [
+        ("/staff/report.csv", "项目,明细,数值"),
+        (
+            "/staff/rosters/template.csv",
+            "居民编号或卡号,姓名,服务时长（小时）",
+        ),
+    ] {
+        let got = c
+            .execute_async(
+                &format!(
+                    "const done = arguments[0]; fetch('{path}').then(r => r.arrayBuffer()).then(b => {{ \
+                       const bytes = new Uint8Array(b); \
+                       done([Array.from(bytes.slice(0, 3)), new TextDecoder().decode(bytes.slice(3))]); }});"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            got[0],
+            serde_json::json!([0xEF, 0xBB, 0xBF]),
+            "{path} starts with a BOM"
+        );
+        let text = got[1].as_str().unwrap();
+        assert!(text.starts_with(first_line), "{path}: {text}");
+        if path.starts_with("/staff/report") {
+            assert!(text.contains("发放积分,,125"), "{text}");
+        }
+    }
     browser.close().await;
 }
 
