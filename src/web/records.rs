@@ -877,6 +877,8 @@ struct RostersPage<'a> {
     preview: Vec<PreviewLine>,
     /// A file without problems: the lines to submit (resident id, hours), one a line.
     confirm: Option<String>,
+    /// The event being confirmed, in words: the rule, the day, the title.
+    event: String,
 }
 
 struct PreviewLine {
@@ -900,6 +902,7 @@ struct Upload {
     refusal: Option<String>,
     preview: Vec<PreviewLine>,
     confirm: Option<String>,
+    event: String,
 }
 
 async fn show_rosters(app: App, ctx: Ctx, upload: Upload) -> PageResult {
@@ -954,6 +957,7 @@ async fn show_rosters(app: App, ctx: Ctx, upload: Upload) -> PageResult {
         refusal: upload.refusal,
         preview: upload.preview,
         confirm: upload.confirm,
+        event: upload.event,
     };
     show!(ctx, status, page)
 }
@@ -1120,6 +1124,14 @@ async fn preview_inner(app: App, ctx: Ctx, multipart: Multipart) -> PageResult {
             Lang::En => format!("{bad} lines have problems, so nothing in the file was recorded. Fix them as said below and upload again."),
         });
     } else {
+        let rule = rule_version(&app, &p, &new.rule_id, new.service_date).await;
+        upload.event = format!(
+            "{} · {} · {}",
+            new.title,
+            day_words(ctx.lang, new.service_date),
+            rule.as_ref()
+                .map_or_else(|| new.rule_id.clone(), |r| rule_words(ctx.lang, r))
+        );
         upload.confirm = Some(
             new.lines
                 .iter()
