@@ -407,6 +407,24 @@ async fn lists_are_scoped_paged_and_bounded(h: Harness) {
     let (_, problems) = q.check_roster(&b, &new).await.unwrap();
     let named: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.code)).collect();
     assert_eq!(named, vec![(2, "unknown_resident"), (3, "hours_invalid")]);
+    // A day to come, or a rule of another community, is refused before any line is looked at.
+    let tomorrow = day_of(h.clock.now_micros()).next_day().unwrap();
+    let future = NewRoster {
+        service_date: tomorrow,
+        ..new.clone()
+    };
+    assert_eq!(
+        q.check_roster(&b, &future).await.unwrap_err().code,
+        ErrorCode::DateInvalid
+    );
+    let foreign = NewRoster {
+        rule_id: "visit-c2".into(),
+        ..new.clone()
+    };
+    assert_eq!(
+        q.check_roster(&b, &foreign).await.unwrap_err().code,
+        ErrorCode::UnknownRule
+    );
     let waiting = ListQuery {
         state: "submitted".into(),
         ..ListQuery::default()

@@ -415,6 +415,30 @@ impl Earning {
             ));
         }
         let ledger = &p.ledger_id;
+        // The event as the roster service checks it: a day that has come, a rule of the
+        // community that applies on it.
+        if new.service_date > crate::calendar::day_of(self.clock.now_micros()) {
+            return Err(Error::new(
+                ErrorCode::DateInvalid,
+                "service cannot be recorded for a future day",
+            ));
+        }
+        let versions = self.store.rule_versions(ledger, &new.rule_id).await?;
+        if versions
+            .first()
+            .is_none_or(|v| v.community_id != new.community_id)
+        {
+            return Err(Error::new(
+                ErrorCode::UnknownRule,
+                format!("no rule {} in {}", new.rule_id, new.community_id),
+            ));
+        }
+        if !versions.iter().any(|v| v.valid_on(new.service_date)) {
+            return Err(Error::new(
+                ErrorCode::RuleNotValid,
+                "the rule does not apply on that day",
+            ));
+        }
         let mut lines = Vec::with_capacity(new.lines.len());
         let mut problems = Vec::new();
         let mut seen = HashSet::new();

@@ -1090,7 +1090,13 @@ async fn preview_inner(app: App, ctx: Ctx, multipart: Multipart) -> PageResult {
         upload.refusal = Some(sentence(ctx.lang, &e));
         return show_rosters(app, ctx, upload).await;
     }
-    let (checked, problems) = try_page!(ctx, app.earning.check_roster(&p, &new).await);
+    let (checked, problems) = match app.earning.check_roster(&p, &new).await {
+        Ok(checked) => checked,
+        Err(e) => {
+            upload.refusal = Some(sentence(ctx.lang, &e));
+            return show_rosters(app, ctx, upload).await;
+        }
+    };
     let mut preview = Vec::with_capacity(lines.len());
     let mut bad = 0;
     for (index, (line, checked)) in lines.iter().zip(&checked).enumerate() {
