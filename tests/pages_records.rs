@@ -409,6 +409,12 @@ async fn a_staff_day_of_records() {
         .items
         .is_empty());
     screenshot(c, "records-roster-refused").await;
+    // A file over 1 MiB is refused as it arrives, in words.
+    let big = dir.path().join("roster-big.csv");
+    std::fs::write(&big, vec![b'1'; 1_300_000]).unwrap();
+    upload(c, &w, &yesterday, &big).await;
+    let refusal = js_string(c, "return document.getElementById('refusal').innerText").await;
+    assert!(refusal.contains("1 MB"), "{refusal}");
 
     // ---- fixed, uploaded again, confirmed ----
     let good = gbk_file(

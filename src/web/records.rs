@@ -684,6 +684,8 @@ pub struct CsvLine {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CsvProblem {
     TooLarge,
+    /// The upload itself could not be read (cut off or malformed).
+    Upload,
     /// Neither UTF-8 nor GBK.
     Encoding,
     /// The first line does not name the columns.
@@ -771,6 +773,12 @@ fn csv_problem_words(lang: Lang, problem: &CsvProblem) -> String {
             "文件太大（最多 1 MB）。请把名册分成几个文件上传。"
         } else {
             "The file is too large (at most 1 MB). Split the roster into several files."
+        }
+        .to_owned(),
+        CsvProblem::Upload => if zh {
+            "文件没有上传完整。请重新选择文件再上传一次（文件不能超过 1 MB）。"
+        } else {
+            "The file did not arrive whole. Choose it again and upload once more (at most 1 MB)."
         }
         .to_owned(),
         CsvProblem::Encoding => if zh {
@@ -972,17 +980,22 @@ async fn read_upload(
 ) -> Result<(BTreeMap<String, String>, Vec<u8>), CsvProblem> {
     let mut fields = BTreeMap::new();
     let mut file = Vec::new();
-    while let Ok(Some(mut field)) = multipart.next_field().await {
+    // A body cut off (over the route's limit) or malformed is refused, never read in part.
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| CsvProblem::Upload)?
+    {
         let name = field.name().unwrap_or("").to_owned();
         if name == "file" {
-            while let Ok(Some(chunk)) = field.chunk().await {
+            while let Some(chunk) = field.chunk().await.map_err(|_| CsvProblem::Upload)? {
                 if file.len() + chunk.len() > UPLOAD_MAX {
                     return Err(CsvProblem::TooLarge);
                 }
                 file.extend_from_slice(&chunk);
             }
         } else if fields.len() < 8 {
-            let text = field.text().await.unwrap_or_default();
+            let text = field.text().await.map_err(|_| CsvProblem::Upload)?;
             fields.insert(name, text.chars().take(512).collect());
         }
     }
