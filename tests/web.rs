@@ -209,6 +209,15 @@ const FORMS: &[&str] = &[
     "/admin/keys/rotate",
     "/admin/keys/k1/revoke",
     "/org",
+    // records (community staff's record pages)
+    "/staff/service",
+    "/staff/approvals",
+    "/staff/approvals/00000000-0000-0000-0000-000000000000/reject",
+    "/staff/rosters/preview",
+    "/staff/rosters/confirm",
+    "/staff/rosters/00000000-0000-0000-0000-000000000000/approve",
+    "/staff/corrections",
+    "/staff/corrections/00000000-0000-0000-0000-000000000000/resolve",
 ];
 
 #[tokio::test]

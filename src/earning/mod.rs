@@ -4,6 +4,7 @@
 //! conditions (caps, record state) checked under the ledger lock.
 
 pub mod search;
+pub mod queues;
 pub mod service;
 
 pub use service::Earning;

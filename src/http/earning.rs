@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::calendar::format_time;
 use crate::calendar::{format_date, parse_date};
+use crate::earning::queues::ListQuery;
 use crate::earning::service::{
     parse_hours, Award, Balance, Expiring, ExpiryReport, HistoryItem, NewOrgUnit, NewRecord,
     NewResident, NewRoster, Resolution, RosterLine, RuleTerms,
@@ -35,15 +36,20 @@ pub fn routes() -> Router<App> {
         .route("/v1/residents/{id}", get(get_resident))
         .route("/v1/residents/{id}/history", get(resident_history))
         .route("/v1/residents/{id}/lots", get(resident_lots))
+        .route("/v1/rules", get(list_rules))
         .route("/v1/rules/{rule_id}", put(set_rule).get(get_rule))
-        .route("/v1/service-records", post(submit_record))
+        .route("/v1/service-records", post(submit_record).get(list_records))
+        .route("/v1/service-records/approve-batch", post(approve_batch))
         .route("/v1/service-records/{id}", get(get_record))
         .route("/v1/service-records/{id}/approve", post(approve_record))
         .route("/v1/service-records/{id}/reject", post(reject_record))
-        .route("/v1/rosters", post(create_roster))
+        .route("/v1/rosters", post(create_roster).get(list_rosters))
         .route("/v1/rosters/{id}", get(get_roster))
         .route("/v1/rosters/{id}/approve", post(approve_roster))
-        .route("/v1/corrections", post(request_correction))
+        .route(
+            "/v1/corrections",
+            post(request_correction).get(list_corrections),
+        )
         .route("/v1/corrections/{id}", get(get_correction))
         .route("/v1/corrections/{id}/resolve", post(resolve_correction))
         .route("/v1/expiry/run", post(run_expiry))
@@ -940,9 +946,261 @@ async fn run_expiry(
     Ok(Json(report).into_response())
 }
 
+// ---- Staff's work lists (src/earning/queues.rs) ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateQuery {
+    pub state: String,
+    pub community: Option<String>,
+    pub limit: Option<usize>,
+    pub after: Option<String>,
+    /// Records only: leave out roster lines and correction replacements.
+    #[serde(default)]
+    pub standalone: bool,
+}
+
+impl StateQuery {
+    fn list(self) -> ListQuery {
+        ListQuery {
+            state: self.state,
+            community: self.community,
+            limit: self.limit,
+            after: self.after,
+            standalone: self.standalone,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesQuery {
+    pub community: Option<String>,
+    pub limit: Option<usize>,
+    pub after: Option<String>,
+}
+
+/// A record in a list, with its resident's community and pseudonym (and, for staff, name).
+#[derive(Serialize, ToSchema)]
+pub struct QueuedRecordView {
+    #[serde(flatten)]
+    pub record: RecordView,
+    pub community_id: String,
+    pub resident_pseudonym: String,
+    pub resident_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordPage {
+    pub items: Vec<QueuedRecordView>,
+    /// Give it as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CorrectionPage {
+    pub items: Vec<CorrectionView>,
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RosterSummary {
+    pub id: Uuid,
+    pub community_id: String,
+    pub rule_id: String,
+    pub service_date: String,
+    pub title: String,
+    pub status: String,
+    pub submitted_by: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RosterPage {
+    pub items: Vec<RosterSummary>,
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleWithVersions {
+    pub rule_id: String,
+    pub community_id: String,
+    /// Oldest first; the last is the current version.
+    pub versions: Vec<RuleView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RulePage {
+    pub items: Vec<RuleWithVersions>,
+    /// The last rule id of this page: give it as `after` for the next.
+    pub next: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchApproveBody {
+    /// 1 to 100 record ids.
+    pub ids: Vec<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchRefusal {
+    pub id: Uuid,
+    /// The stable error code (as `code` of a problem) and its detail.
+    pub code: String,
+    pub detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchApproved {
+    pub approved: Vec<RecordView>,
+    pub refused: Vec<BatchRefusal>,
+}
+
+/// Service records in a state, oldest submitted first: `state=submitted` is the approval queue.
+/// Staff see their communities' records, administrators every community's.
+#[utoipa::path(get, path = "/v1/service-records", security(("bearer" = [])),
+    params(("state" = String, Query, pattern = r"^(submitted|approved|rejected|reversed)$"),
+        ("community" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200),
+        ("after" = Option<String>, Query, description = "the `next` of the previous page"),
+        ("standalone" = Option<bool>, Query, description = "leave out roster lines and correction replacements")),
+    responses((status = 200, body = RecordPage), (status = 400), (status = 403)))]
+async fn list_records(
+    State(app): State<App>,
+    p: Principal,
+    query: Result<Query<StateQuery>, QueryRejection>,
+) -> Result<Json<RecordPage>, Error> {
+    let Query(query) = query?;
+    let page = app.earning.records_in_state(&p, &query.list()).await?;
+    Ok(Json(RecordPage {
+        items: page
+            .items
+            .iter()
+            .map(|q| QueuedRecordView {
+                record: RecordView::from(&q.record),
+                community_id: q.resident.community_id.clone(),
+                resident_pseudonym: q.resident.pseudonym.clone(),
+                resident_name: q.resident.name.clone(),
+            })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+/// Corrections in a state, oldest requested first.
+#[utoipa::path(get, path = "/v1/corrections", security(("bearer" = [])),
+    params(("state" = String, Query, pattern = r"^(open|resolved|declined)$"),
+        ("community" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200),
+        ("after" = Option<String>, Query)),
+    responses((status = 200, body = CorrectionPage), (status = 400), (status = 403)))]
+async fn list_corrections(
+    State(app): State<App>,
+    p: Principal,
+    query: Result<Query<StateQuery>, QueryRejection>,
+) -> Result<Json<CorrectionPage>, Error> {
+    let Query(query) = query?;
+    let page = app.earning.corrections_in_state(&p, &query.list()).await?;
+    Ok(Json(CorrectionPage {
+        items: page.items.iter().map(CorrectionView::from).collect(),
+        next: page.next,
+    }))
+}
+
+/// Rosters in a state, oldest first.
+#[utoipa::path(get, path = "/v1/rosters", security(("bearer" = [])),
+    params(("state" = String, Query, pattern = r"^(submitted|approved)$"),
+        ("community" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200),
+        ("after" = Option<String>, Query)),
+    responses((status = 200, body = RosterPage), (status = 400), (status = 403)))]
+async fn list_rosters(
+    State(app): State<App>,
+    p: Principal,
+    query: Result<Query<StateQuery>, QueryRejection>,
+) -> Result<Json<RosterPage>, Error> {
+    let Query(query) = query?;
+    let page = app.earning.rosters_in_state(&p, &query.list()).await?;
+    Ok(Json(RosterPage {
+        items: page
+            .items
+            .iter()
+            .map(|r| RosterSummary {
+                id: r.id,
+                community_id: r.community_id.clone(),
+                rule_id: r.rule_id.clone(),
+                service_date: format_date(r.service_date),
+                title: r.title.clone(),
+                status: r.status.clone(),
+                submitted_by: r.submitted_by.clone(),
+                created_at: format_time(r.created_at_micros),
+            })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+/// The rules of the caller's communities (or one), each with every version, by rule id.
+#[utoipa::path(get, path = "/v1/rules", security(("bearer" = [])),
+    params(("community" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 200),
+        ("after" = Option<String>, Query, description = "the `next` of the previous page")),
+    responses((status = 200, body = RulePage), (status = 400), (status = 403)))]
+async fn list_rules(
+    State(app): State<App>,
+    p: Principal,
+    query: Result<Query<RulesQuery>, QueryRejection>,
+) -> Result<Json<RulePage>, Error> {
+    let Query(q) = query?;
+    let page = app
+        .earning
+        .rules_list(&p, q.community.as_deref(), q.after.as_deref(), q.limit)
+        .await?;
+    Ok(Json(RulePage {
+        items: page
+            .items
+            .iter()
+            .map(|versions| RuleWithVersions {
+                rule_id: versions[0].rule_id.clone(),
+                community_id: versions[0].community_id.clone(),
+                versions: versions.iter().map(RuleView::from).collect(),
+            })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+/// Approves several submitted records, each as `POST /v1/service-records/{id}/approve` would
+/// (the approver must not be the submitter): answers the approved records and, for each refused
+/// one, the error code and detail. Repeating it answers the approved records again.
+#[utoipa::path(post, path = "/v1/service-records/approve-batch", security(("bearer" = [])),
+    request_body = BatchApproveBody,
+    responses((status = 200, body = BatchApproved), (status = 403), (status = 422)))]
+async fn approve_batch(
+    State(app): State<App>,
+    p: Principal,
+    Body(body): Body<BatchApproveBody>,
+) -> Result<Json<BatchApproved>, Error> {
+    let outcome = app.earning.approve_records(&p, &body.ids).await?;
+    Ok(Json(BatchApproved {
+        approved: outcome.approved.iter().map(RecordView::from).collect(),
+        refused: outcome
+            .refused
+            .iter()
+            .map(|(id, e)| BatchRefusal {
+                id: *id,
+                code: e.code.code().to_owned(),
+                detail: e.detail.clone(),
+            })
+            .collect(),
+    }))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
+        list_records,
+        list_corrections,
+        list_rosters,
+        list_rules,
+        approve_batch,
         create_org_unit,
         get_org_unit,
         register_resident,
@@ -964,6 +1222,16 @@ async fn run_expiry(
         run_expiry
     ),
     components(schemas(
+        QueuedRecordView,
+        RecordPage,
+        CorrectionPage,
+        RosterSummary,
+        RosterPage,
+        RuleWithVersions,
+        RulePage,
+        BatchApproveBody,
+        BatchRefusal,
+        BatchApproved,
         OrgUnitView,
         ResidentView,
         RuleView,

@@ -157,6 +157,39 @@ pub trait EarningStore: Send + Sync + 'static {
 
     /// The ledger's organisation units, by id (byte order), at most `limit` (the admin's tree).
     async fn org_units(&self, ledger_id: &str, limit: i64) -> Result<Vec<OrgUnit>, StoreError>;
+
+    // ---- Staff's work lists (src/earning/queues.rs) ----
+
+    /// Service records in `filter.state`, oldest submitted first, after the cursor.
+    async fn records_in_state(
+        &self,
+        ledger_id: &str,
+        filter: &StateFilter,
+    ) -> Result<Vec<ServiceRecord>, StoreError>;
+    /// Corrections in `filter.state`, oldest requested first, after the cursor.
+    async fn corrections_in_state(
+        &self,
+        ledger_id: &str,
+        filter: &StateFilter,
+    ) -> Result<Vec<Correction>, StoreError>;
+    /// Rosters in `filter.state`, oldest first, after the cursor.
+    async fn rosters_in_state(
+        &self,
+        ledger_id: &str,
+        filter: &StateFilter,
+    ) -> Result<Vec<Roster>, StoreError>;
+}
+
+/// One page of a list by state: what is in `state`, of residents of communities at or below
+/// `under` (every community when `None`), ordered by (time, id) and starting after `after`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateFilter {
+    pub state: String,
+    pub under: Option<String>,
+    pub after: Option<(i64, Uuid)>,
+    /// Only records decided on their own (not a roster's line or a correction's replacement).
+    pub standalone: bool,
+    pub limit: i64,
 }
 
 /// Deepest organisation tree followed when walking up from a unit.

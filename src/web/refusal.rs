@@ -180,12 +180,6 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "No such community, or not one you manage. Choose one of your communities."
         }
         .to_owned(),
-        C::UnknownResident => if zh {
-            "没有找到这位居民。请回到居民页重新查找。"
-        } else {
-            "That resident was not found. Find them again on the residents page."
-        }
-        .to_owned(),
         C::InvalidQuery => if zh {
             "查找内容不对（最多 64 个字，不能有控制字符），或翻页链接已失效。请重新查找。"
         } else {
@@ -225,6 +219,79 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "系统正忙，请稍等几秒再点一次（不会重复扣分）。"
         } else {
             "The system is busy. Wait a few seconds and press again (nothing is charged twice)."
+        }
+        .to_owned(),
+        // ---- records (community staff's record pages) ----
+        C::UnknownResident => if zh {
+            "找不到这位居民：卡号或居民编号不对，或不是您社区的居民。请核对后再刷一次。"
+        } else {
+            "No such resident: the card or resident number is wrong, or not of your community. Check it and scan again."
+        }
+        .to_owned(),
+        C::DuplicateService => if zh {
+            "这位居民这天已经记录过这项服务，没有重复记录。"
+        } else {
+            "This service is already recorded for this resident on that day; it was not recorded twice."
+        }
+        .to_owned(),
+        C::ApproverIsSubmitter => if zh {
+            "这是您录入的，须由其他工作人员审批。"
+        } else {
+            "You recorded this; another staff member must approve it."
+        }
+        .to_owned(),
+        C::RecordNotInState => if zh {
+            "这条记录已经处理过了（已批准、已退回，或随名册、更正一起处理）。请刷新页面。"
+        } else {
+            "This record was already decided (approved, rejected, or decided with its roster or correction). Reload the page."
+        }
+        .to_owned(),
+        C::HoursInvalid => if zh {
+            "时长要大于 0、不超过 24 小时，如 2 或 1.5。"
+        } else {
+            "Hours must be above 0 and at most 24, like 2 or 1.5."
+        }
+        .to_owned(),
+        C::DateInvalid => if zh {
+            "日期不对：不能是将来的日期，起止日期也不能颠倒。请改一下日期。"
+        } else {
+            "The date is not right: it cannot be in the future, and a period cannot end before it starts. Change the date."
+        }
+        .to_owned(),
+        C::UnknownRule | C::RuleNotValid => if zh {
+            "这条积分规则不适用于这位居民的社区或这一天。请换一条规则或日期。"
+        } else {
+            "This rule does not apply to the resident's community or to that day. Choose another rule or date."
+        }
+        .to_owned(),
+        C::DailyCapExceeded | C::MonthlyCapExceeded => if zh {
+            "这位居民这项服务的积分已到上限，没有再加分。"
+        } else {
+            "The resident has reached the cap for this activity; no more points were added."
+        }
+        .to_owned(),
+        C::CorrectionNotOpen => if zh {
+            "这个更正已经处理过了。"
+        } else {
+            "This correction was already resolved."
+        }
+        .to_owned(),
+        C::UnknownRecord => if zh {
+            "找不到这条服务记录（只有已批准的服务记录可以更正）。"
+        } else {
+            "No such service record (only approved service records can be corrected)."
+        }
+        .to_owned(),
+        C::RosterInvalid => if zh {
+            "名册有错的行，整个名册都没有记录。请改正后重新上传。"
+        } else {
+            "Some roster lines are wrong, so nothing was recorded. Fix them and upload again."
+        }
+        .to_owned(),
+        C::FieldTooLong | C::TextInvalid | C::TextInvisible => if zh {
+            "填写的文字太长或含有不能用的字符。请改短一些再提交。"
+        } else {
+            "The text is too long or has characters that cannot be used. Shorten it and send again."
         }
         .to_owned(),
         code => {

@@ -20,7 +20,7 @@ macro_rules! earning_store {
             use $crate::model::{Correction, OrgUnit, Resident, Roster, Rule, ServiceRecord};
             use $crate::ledger::lots::{spending_order, Lot};
             use $crate::ledger::Amount;
-            use $crate::store::earning::{EarningStore, Inserted, RecordsInserted, ORG_DEPTH_MAX};
+            use $crate::store::earning::{EarningStore, Inserted, RecordsInserted, StateFilter, ORG_DEPTH_MAX};
             use $crate::store::sql::earning::*;
             use $crate::store::sql::Id;
             use $crate::store::StoreError;
@@ -208,7 +208,10 @@ macro_rules! earning_store {
                         q = q.bind(scope);
                     }
                     let rows = q.bind(limit).fetch_all(&self.pool).await?;
-                    rows.into_iter().map(org_from).collect()
+                    let mut units = rows.into_iter().map(org_from).collect::<Result<Vec<_>, _>>()?;
+                    // By id in byte order, whatever the database's collation.
+                    units.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+                    Ok(units)
                 }
 
                 async fn expiring_between(
@@ -534,10 +537,9 @@ macro_rules! earning_store {
                     ledger_id: &str,
                     id: Uuid,
                 ) -> Result<Option<Correction>, StoreError> {
-                    let row: Option<CorrectionRow> = sqlx::query_as(
-                        "SELECT id, record_id, requested_by, reason, status, requested_at, resolved_by, resolved_at, resolution,
-                                reversal_entry_id, new_record_id FROM corrections WHERE ledger_id = $1 AND id = $2",
-                    )
+                    let row: Option<CorrectionRow> = sqlx::query_as(&format!(
+                        "SELECT {CORRECTION_COLUMNS} FROM corrections WHERE ledger_id = $1 AND id = $2"
+                    ))
                     .bind(ledger_id)
                     .bind(Id(id))
                     .fetch_optional(&self.pool)
@@ -623,6 +625,82 @@ macro_rules! earning_store {
                     let mut units = rows.into_iter().map(org_from).collect::<Result<Vec<_>, _>>()?;
                     units.sort_by(|a, b| a.id.cmp(&b.id));
                     Ok(units)
+                }
+
+                async fn records_in_state(
+                    &self,
+                    ledger_id: &str,
+                    f: &StateFilter,
+                ) -> Result<Vec<ServiceRecord>, StoreError> {
+                    let (at, id) = f.after.unwrap_or((i64::MIN, Uuid::nil()));
+                    let rows: Vec<RecordRow> = sqlx::query_as(&format!(
+                        "{SCOPE_CTE} SELECT {RECORD_COLUMNS} FROM service_records
+                         WHERE ledger_id = $1 AND status = $2
+                           AND ($3 IS NULL OR resident_id IN ({SCOPE_RESIDENTS}))
+                           AND (submitted_at > $4 OR (submitted_at = $4 AND id > $5))
+                           AND (NOT $6 OR (roster_id IS NULL AND correction_of IS NULL))
+                         ORDER BY submitted_at, id LIMIT $7"
+                    ))
+                    .bind(ledger_id)
+                    .bind(&f.state)
+                    .bind(&f.under)
+                    .bind(at)
+                    .bind(Id(id))
+                    .bind(f.standalone)
+                    .bind(f.limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter().map(record_from).collect()
+                }
+
+                async fn corrections_in_state(
+                    &self,
+                    ledger_id: &str,
+                    f: &StateFilter,
+                ) -> Result<Vec<Correction>, StoreError> {
+                    let (at, id) = f.after.unwrap_or((i64::MIN, Uuid::nil()));
+                    let rows: Vec<CorrectionRow> = sqlx::query_as(&format!(
+                        "{SCOPE_CTE} SELECT {CORRECTION_COLUMNS} FROM corrections
+                         WHERE ledger_id = $1 AND status = $2
+                           AND ($3 IS NULL OR record_id IN (
+                               SELECT id FROM service_records WHERE ledger_id = $1 AND resident_id IN ({SCOPE_RESIDENTS})))
+                           AND (requested_at > $4 OR (requested_at = $4 AND id > $5))
+                         ORDER BY requested_at, id LIMIT $6"
+                    ))
+                    .bind(ledger_id)
+                    .bind(&f.state)
+                    .bind(&f.under)
+                    .bind(at)
+                    .bind(Id(id))
+                    .bind(f.limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter().map(correction_from).collect()
+                }
+
+                async fn rosters_in_state(
+                    &self,
+                    ledger_id: &str,
+                    f: &StateFilter,
+                ) -> Result<Vec<Roster>, StoreError> {
+                    let (at, id) = f.after.unwrap_or((i64::MIN, Uuid::nil()));
+                    let rows: Vec<RosterRow> = sqlx::query_as(&format!(
+                        "{SCOPE_CTE} SELECT id, community_id, rule_id, service_date, title, status, submitted_by, created_at
+                         FROM rosters
+                         WHERE ledger_id = $1 AND status = $2
+                           AND ($3 IS NULL OR community_id IN (SELECT id FROM scope))
+                           AND (created_at > $4 OR (created_at = $4 AND id > $5))
+                         ORDER BY created_at, id LIMIT $6"
+                    ))
+                    .bind(ledger_id)
+                    .bind(&f.state)
+                    .bind(&f.under)
+                    .bind(at)
+                    .bind(Id(id))
+                    .bind(f.limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.into_iter().map(roster_from).collect()
                 }
             }
         };
@@ -822,6 +900,23 @@ pub(crate) struct CorrectionRow {
     reversal_entry_id: Option<Id>,
     new_record_id: Option<Id>,
 }
+
+pub(crate) const CORRECTION_COLUMNS: &str =
+    "id, record_id, requested_by, reason, status, requested_at, resolved_by, resolved_at, resolution,
+    reversal_entry_id, new_record_id";
+
+/// The units at or below `$3` (an organisation unit id), as far down as the depth limit: the
+/// scope of a list by state. Both backends run it as written.
+pub(crate) const SCOPE_CTE: &str = "WITH RECURSIVE scope(id, depth) AS (
+        SELECT id, 0 FROM org_units WHERE ledger_id = $1 AND id = $3
+        UNION ALL
+        SELECT u.id, s.depth + 1 FROM org_units u JOIN scope s ON u.parent_id = s.id
+        WHERE u.ledger_id = $1 AND s.depth < 8
+    )";
+
+/// The residents of the units in `scope`.
+pub(crate) const SCOPE_RESIDENTS: &str =
+    "SELECT id FROM residents WHERE ledger_id = $1 AND community_id IN (SELECT id FROM scope)";
 
 pub(crate) fn correction_from(row: CorrectionRow) -> Result<Correction, StoreError> {
     Ok(Correction {
