@@ -233,6 +233,8 @@ pub struct StaffMember {
     pub staff: ShopStaff,
     /// Whether they have a PIN to sign in at the shop's paired tills.
     pub has_pin: bool,
+    /// A cashier (scan only) rather than a clerk or owner.
+    pub cashier: bool,
     pub added_at_micros: i64,
     /// When they were removed (their token revoked, sessions ended, PIN deleted).
     pub removed_at_micros: Option<i64>,

@@ -38,12 +38,14 @@ macro_rules! owner_store {
                     shop: Uuid,
                     limit: i64,
                 ) -> Result<Vec<StaffMember>, StoreError> {
-                    let rows: Vec<(Id, Id, String, bool, i64, Option<i64>, Option<String>)> =
+                    type Row = (Id, Id, String, bool, i64, Option<i64>, Option<String>, Option<String>);
+                    let rows: Vec<Row> =
                         sqlx::query_as(
                             "SELECT st.token_id, st.shop_id, st.name, st.is_owner, st.created_at, st.removed_at,
-                                 p.pin_hash
+                                 p.pin_hash, t.role
                              FROM shop_staff st LEFT JOIN clerk_pins p
                                  ON p.ledger_id = st.ledger_id AND p.token_id = st.token_id
+                             LEFT JOIN api_tokens t ON t.id = st.token_id
                              WHERE st.ledger_id = $1 AND st.shop_id = $2 LIMIT $3",
                         )
                         .bind(ledger_id)
@@ -53,7 +55,7 @@ macro_rules! owner_store {
                         .await?;
                     let mut staff: Vec<StaffMember> = rows
                         .into_iter()
-                        .map(|(token_id, shop_id, name, owner, added, removed, pin)| StaffMember {
+                        .map(|(token_id, shop_id, name, owner, added, removed, pin, role)| StaffMember {
                             staff: ShopStaff {
                                 token_id: token_id.0,
                                 shop_id: shop_id.0,
@@ -61,6 +63,7 @@ macro_rules! owner_store {
                                 owner,
                             },
                             has_pin: pin.is_some(),
+                            cashier: role.as_deref() == Some("cashier"),
                             added_at_micros: added,
                             removed_at_micros: removed,
                         })
