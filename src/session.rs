@@ -135,10 +135,9 @@ impl SessionKind {
     fn admits(self, role: Role) -> bool {
         match self {
             // A shop's owner may be a user too, to reach the owner pages from any computer.
-            SessionKind::User => matches!(
-                role,
-                Role::Admin | Role::Staff | Role::Auditor | Role::Shop
-            ),
+            SessionKind::User => {
+                matches!(role, Role::Admin | Role::Staff | Role::Auditor | Role::Shop)
+            }
             SessionKind::Clerk => matches!(role, Role::Shop | Role::Cashier),
             SessionKind::Resident => role == Role::Resident,
         }

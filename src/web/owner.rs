@@ -406,7 +406,11 @@ async fn show_items(
     let rows = catalogue
         .into_iter()
         .map(|(i, stock)| ItemRow {
-            edit: link(&head, "/shop/items", &format!("edit={}", super::urlencode(&i.sku))),
+            edit: link(
+                &head,
+                "/shop/items",
+                &format!("edit={}", super::urlencode(&i.sku)),
+            ),
             name: match ctx.lang {
                 Lang::En if !i.name_en.is_empty() => i.name_en.clone(),
                 _ => i.name_zh.clone(),
@@ -492,12 +496,14 @@ fn whole(text: &str, name: &str) -> Result<Option<i64>, Error> {
         .filter(|n| digits.len() <= 9 && *n >= 0)
         .map(Some)
         .ok_or_else(|| {
-            Error::new(ErrorCode::InvalidBody, format!("{name} must be a whole number")).with_fields(
-                crate::error::Fields {
-                    field: Some(name.to_owned()),
-                    ..Default::default()
-                },
+            Error::new(
+                ErrorCode::InvalidBody,
+                format!("{name} must be a whole number"),
             )
+            .with_fields(crate::error::Fields {
+                field: Some(name.to_owned()),
+                ..Default::default()
+            })
         })
 }
 
@@ -686,9 +692,7 @@ async fn add_clerk_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
             .redemption
             .add_shop_staff_as(&p, &key, shop.id, &name, role)
             .await?;
-        app.sessions
-            .set_clerk_pin(&p, member.token_id, &pin)
-            .await
+        app.sessions.set_clerk_pin(&p, member.token_id, &pin).await
     }
     .await;
     let head = head(&ctx, &p, &shop, "/shop/staff");
@@ -721,7 +725,10 @@ async fn remove_page(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -
 async fn remove_page_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
     let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, q.shop.as_deref()).await);
     let members = try_page!(ctx, app.redemption.shop_staff_list(&p, shop.id).await);
-    let wanted = q.staff.as_deref().and_then(|s| Uuid::parse_str(s.trim()).ok());
+    let wanted = q
+        .staff
+        .as_deref()
+        .and_then(|s| Uuid::parse_str(s.trim()).ok());
     let member = try_page!(
         ctx,
         members
@@ -784,11 +791,29 @@ async fn pair_inner(app: App, ctx: Ctx, headers: HeaderMap, fields: Fields) -> P
             let scheme = if ctx.secure { "https" } else { "http" };
             let url = format!("{scheme}://{host}/till/pair/{}", link.secret);
             let qr = crate::redeem::receipt::qr_svg(&url).unwrap_or_default();
-            show_staff(app, ctx, shop_field, None, None, String::new(), Some((url, qr))).await
+            show_staff(
+                app,
+                ctx,
+                shop_field,
+                None,
+                None,
+                String::new(),
+                Some((url, qr)),
+            )
+            .await
         }
         Err(error) => {
             let sentence = super::sentence(ctx.lang, &error);
-            show_staff(app, ctx, shop_field, None, Some(sentence), String::new(), None).await
+            show_staff(
+                app,
+                ctx,
+                shop_field,
+                None,
+                Some(sentence),
+                String::new(),
+                None,
+            )
+            .await
         }
     }
 }
@@ -844,13 +869,16 @@ struct StatementPage<'a> {
 }
 
 /// The period of a statement form: both days given, or today.
-fn period_of(app: &App, from: Option<&str>, to: Option<&str>) -> Result<(time::Date, time::Date), Error> {
+fn period_of(
+    app: &App,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(time::Date, time::Date), Error> {
     let today = day_of(app.clock.now_micros());
     let parse = |text: Option<&str>| match text.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(today),
-        Some(t) => parse_date(t).ok_or_else(|| {
-            Error::new(ErrorCode::DateInvalid, "a date is written YYYY-MM-DD")
-        }),
+        Some(t) => parse_date(t)
+            .ok_or_else(|| Error::new(ErrorCode::DateInvalid, "a date is written YYYY-MM-DD")),
     };
     Ok((parse(from)?, parse(to)?))
 }
@@ -902,7 +930,11 @@ async fn statement_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
     let csv = link(
         &head,
         "/shop/statement.csv",
-        &format!("from={}&to={}", super::urlencode(&from), super::urlencode(&to)),
+        &format!(
+            "from={}&to={}",
+            super::urlencode(&from),
+            super::urlencode(&to)
+        ),
     );
     let net = statement
         .as_ref()
@@ -952,7 +984,13 @@ pub fn statement_csv_text(shop: &str, s: &Statement) -> String {
         }
         out.push_str("\r\n");
     };
-    record(&["店铺", shop, "期间", &format_date(s.from), &format_date(s.to)]);
+    record(&[
+        "店铺",
+        shop,
+        "期间",
+        &format_date(s.from),
+        &format_date(s.to),
+    ]);
     record(&[
         "兑换笔数",
         &s.redemptions.to_string(),
@@ -961,11 +999,23 @@ pub fn statement_csv_text(shop: &str, s: &Statement) -> String {
         "净收积分",
         &format_minor(s.net_minor),
     ]);
-    record(&["小票编号", "类型", "时间", "社区", "居民（化名）", "积分", "流水号"]);
+    record(&[
+        "小票编号",
+        "类型",
+        "时间",
+        "社区",
+        "居民（化名）",
+        "积分",
+        "流水号",
+    ]);
     for r in &s.receipts {
         record(&[
             &r.receipt_id.to_string(),
-            if r.kind == "refund" { "退货" } else { "兑换" },
+            if r.kind == "refund" {
+                "退货"
+            } else {
+                "兑换"
+            },
             &crate::calendar::format_time(r.posted_at_micros),
             &r.community_id,
             &r.resident,
@@ -1035,7 +1085,9 @@ async fn show_settlements(
     let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop.as_deref()).await);
     let (rows, _) = try_page!(
         ctx,
-        app.redemption.settlements(&p, shop.id, None, Some(100)).await
+        app.redemption
+            .settlements(&p, shop.id, None, Some(100))
+            .await
     );
     let today = day_of(app.clock.now_micros());
     // The next period starts the day after the last one settled (or the shop's first day).

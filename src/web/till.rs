@@ -127,11 +127,7 @@ async fn show_till(
 ) -> PageResult {
     let (p, shop_id) = try_page!(ctx, clerk(&ctx));
     let (shop, catalogue) = try_page!(ctx, app.redemption.till(&p).await);
-    let owner = app
-        .redemption
-        .is_owner(&p, shop_id)
-        .await
-        .unwrap_or(false);
+    let owner = app.redemption.is_owner(&p, shop_id).await.unwrap_or(false);
     let items: Vec<TillItem> = catalogue
         .into_iter()
         .map(|(item, stock)| {
