@@ -1056,7 +1056,7 @@ async fn unpair_device(
         .iter()
         .any(|d| d.id == device_id)
     {
-        return Err(crate::error::Error::not_found().into());
+        return Err(crate::error::Error::not_found());
     }
     let device = app.sessions.unpair_device(&p, device_id).await?;
     Ok(Json(device_view(&device)))
