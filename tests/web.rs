@@ -196,6 +196,15 @@ const FORMS: &[&str] = &[
     "/till/redeem",
     "/till/card",
     "/till/refund",
+    // The owner's pages and /shops (src/web/owner.rs).
+    "/shop/items",
+    "/shop/items/restock",
+    "/shop/staff",
+    "/shop/staff/remove",
+    "/shop/devices/pair",
+    "/shop/devices/unpair",
+    "/shop/settlements",
+    "/shops",
 ];
 
 #[tokio::test]
@@ -253,6 +262,13 @@ async fn pages_that_need_a_session_send_the_visitor_to_sign_in() {
         "/till",
         "/till/today",
         "/till/refund",
+        "/shop",
+        "/shop/items",
+        "/shop/staff",
+        "/shop/statement",
+        "/shop/statement.csv",
+        "/shop/settlements",
+        "/shops",
     ] {
         let (status, headers, _) = get(&app, path, &[]).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
