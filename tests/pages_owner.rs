@@ -656,6 +656,20 @@ async fn every_owner_page_is_accessible_in_both_modes() {
             }
         }
     }
+    // The language switch keeps the shop an administrator or staff member is looking at.
+    set_session(c, &w, &w.staff_cookie).await;
+    goto(
+        c,
+        &w.url(&format!("/shop/items?shop={}&mode=standard", w.shop.id)),
+    )
+    .await;
+    click_to(c, "header.bar a[hreflang=en]").await;
+    let english = main_text(c).await;
+    assert!(
+        english.contains("Items and stock") && english.contains("Rice"),
+        "{english}"
+    );
+    screenshot(c, "owner-items-staff-en").await;
     browser.close().await;
     assert!(
         problems.is_empty(),

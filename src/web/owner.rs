@@ -181,7 +181,7 @@ struct Which {
 /// signed-in shop account's own.
 async fn the_shop(
     app: &App,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     named: Option<&str>,
 ) -> Result<(Principal, Shop), PageError> {
     let p = ctx.principal()?.clone();
@@ -193,6 +193,10 @@ async fn the_shop(
         },
     };
     let shop = app.redemption.shop(&p, id).await?;
+    if p.role != Role::Shop && !ctx.path.contains('?') {
+        // The language and mode switches keep the shop named.
+        ctx.path = format!("{}?shop={}", ctx.path, shop.id);
+    }
     Ok((p, shop))
 }
 
@@ -289,8 +293,8 @@ async fn home(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -> Respo
     done(home_inner(app, ctx, q).await)
 }
 
-async fn home_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, q.shop.as_deref()).await);
+async fn home_inner(app: App, mut ctx: Ctx, q: Which) -> PageResult {
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, q.shop.as_deref()).await);
     let today = day_of(app.clock.now_micros());
     let s = try_page!(
         ctx,
@@ -368,14 +372,14 @@ async fn items(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -> Resp
 
 async fn show_items(
     app: App,
-    ctx: Ctx,
+    mut ctx: Ctx,
     shop: Option<String>,
     edit: Option<String>,
     notice: Option<S>,
     refusal: Option<String>,
     form: Option<ItemForm>,
 ) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop.as_deref()).await);
     let catalogue = try_page!(ctx, app.redemption.catalogue(&p, shop.id).await);
     let mut head = head(&ctx, &p, &shop, "/shop/items");
     head.notice = notice.map(|m| ctx.t(m));
@@ -440,9 +444,9 @@ async fn restock(State(app): State<App>, ctx: Ctx, Form(fields): Form<Fields>) -
     done(restock_inner(app, ctx, fields).await)
 }
 
-async fn restock_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn restock_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let sku = field(&fields, "sku");
     let quantity = super::till::normalise_digits(&field(&fields, "quantity"));
     let key = field(&fields, "key");
@@ -507,9 +511,9 @@ fn whole(text: &str, name: &str) -> Result<Option<i64>, Error> {
         })
 }
 
-async fn save_item_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn save_item_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let form = ItemForm {
         editing: field(&fields, "editing") == "1",
         sku: field(&fields, "sku"),
@@ -609,14 +613,14 @@ fn when(lang: Lang, micros: i64) -> String {
 
 async fn show_staff(
     app: App,
-    ctx: Ctx,
+    mut ctx: Ctx,
     shop: Option<String>,
     notice: Option<S>,
     refusal: Option<String>,
     name: String,
     pairing: Option<(String, String)>,
 ) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop.as_deref()).await);
     let members = try_page!(ctx, app.redemption.shop_staff_list(&p, shop.id).await);
     let devices = try_page!(ctx, app.sessions.devices(&p, shop.id).await);
     let mut head = head(&ctx, &p, &shop, "/shop/staff");
@@ -674,9 +678,9 @@ async fn add_clerk(State(app): State<App>, ctx: Ctx, Form(fields): Form<Fields>)
     done(add_clerk_inner(app, ctx, fields).await)
 }
 
-async fn add_clerk_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn add_clerk_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let name = field(&fields, "name");
     let pin = super::till::normalise_digits(&field(&fields, "pin"));
     let role = if field(&fields, "role") == "cashier" {
@@ -722,8 +726,8 @@ async fn remove_page(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -
     done(remove_page_inner(app, ctx, q).await)
 }
 
-async fn remove_page_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, q.shop.as_deref()).await);
+async fn remove_page_inner(app: App, mut ctx: Ctx, q: Which) -> PageResult {
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, q.shop.as_deref()).await);
     let members = try_page!(ctx, app.redemption.shop_staff_list(&p, shop.id).await);
     let wanted = q
         .staff
@@ -753,9 +757,9 @@ async fn remove(State(app): State<App>, ctx: Ctx, Form(fields): Form<Fields>) ->
     done(remove_inner(app, ctx, fields).await)
 }
 
-async fn remove_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn remove_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let staff = try_page!(
         ctx,
         Uuid::parse_str(&field(&fields, "staff")).map_err(|_| Error::not_found())
@@ -778,9 +782,9 @@ async fn pair(
     done(pair_inner(app, ctx, headers, fields).await)
 }
 
-async fn pair_inner(app: App, ctx: Ctx, headers: HeaderMap, fields: Fields) -> PageResult {
+async fn pair_inner(app: App, mut ctx: Ctx, headers: HeaderMap, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let label = field(&fields, "label");
     match app.sessions.pairing_link(&p, shop.id, &label).await {
         Ok(link) => {
@@ -822,9 +826,9 @@ async fn unpair(State(app): State<App>, ctx: Ctx, Form(fields): Form<Fields>) ->
     done(unpair_inner(app, ctx, fields).await)
 }
 
-async fn unpair_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn unpair_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let device = Uuid::parse_str(&field(&fields, "device")).ok();
     let devices = try_page!(ctx, app.sessions.devices(&p, shop.id).await);
     let device = try_page!(
@@ -887,8 +891,8 @@ async fn statement(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -> 
     done(statement_inner(app, ctx, q).await)
 }
 
-async fn statement_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, q.shop.as_deref()).await);
+async fn statement_inner(app: App, mut ctx: Ctx, q: Which) -> PageResult {
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, q.shop.as_deref()).await);
     let mut head = head(&ctx, &p, &shop, "/shop/statement");
     let from_text = q.from.clone().unwrap_or_default();
     let to_text = q.to.clone().unwrap_or_default();
@@ -1030,8 +1034,8 @@ async fn statement_csv(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>)
     done(statement_csv_inner(app, ctx, q).await)
 }
 
-async fn statement_csv_inner(app: App, ctx: Ctx, q: Which) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, q.shop.as_deref()).await);
+async fn statement_csv_inner(app: App, mut ctx: Ctx, q: Which) -> PageResult {
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, q.shop.as_deref()).await);
     let (from, to) = try_page!(ctx, period_of(&app, q.from.as_deref(), q.to.as_deref()));
     let s = try_page!(ctx, app.redemption.statement(&p, shop.id, from, to).await);
     let body = statement_csv_text(&shop.name_zh, &s);
@@ -1077,12 +1081,12 @@ async fn settlements(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -
 
 async fn show_settlements(
     app: App,
-    ctx: Ctx,
+    mut ctx: Ctx,
     shop: Option<String>,
     notice: Option<S>,
     refusal: Option<String>,
 ) -> PageResult {
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop.as_deref()).await);
     let (rows, _) = try_page!(
         ctx,
         app.redemption
@@ -1131,9 +1135,9 @@ async fn settle(State(app): State<App>, ctx: Ctx, Form(fields): Form<Fields>) ->
     done(settle_inner(app, ctx, fields).await)
 }
 
-async fn settle_inner(app: App, ctx: Ctx, fields: Fields) -> PageResult {
+async fn settle_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
     let shop_field = Some(field(&fields, "shop")).filter(|s| !s.is_empty());
-    let (p, shop) = try_page!(ctx, the_shop(&app, &ctx, shop_field.as_deref()).await);
+    let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop_field.as_deref()).await);
     let from = field(&fields, "from");
     let to = field(&fields, "to");
     let key = field(&fields, "key");
