@@ -539,8 +539,71 @@ async fn an_owners_day() {
     assert!(text_of(c, "settle-title").await.contains("日结"));
     screenshot(c, "owner-settlements").await;
 
+    // The next day, community staff settle the day of the sale on the same page (日结 over the
+    // settle service); the settlement is listed.
+    let now = aixin::clock::Clock::now_micros(w.server.clock.as_ref());
+    let sale_day = aixin::calendar::format_date(aixin::calendar::day_of(now));
+    w.server.clock.set(now + 86_400_000_000);
+    let staff_cookie = w
+        .server
+        .app
+        .sessions
+        .sign_in_password(LEDGER, "社区小陈", PASSWORD, CLIENT)
+        .await
+        .unwrap()
+        .cookie;
+    set_session(c, &w, &staff_cookie).await;
+    goto(c, &w.url(&format!("/shop/settlements?shop={}", w.shop.id))).await;
+    assert!(
+        main_text(c).await.contains("还没有结算记录"),
+        "{}",
+        main_text(c).await
+    );
+    js(
+        c,
+        &format!(
+            "document.getElementById('from').value = '{sale_day}'; \
+             document.getElementById('to').value = '{sale_day}';"
+        ),
+    )
+    .await;
+    click_to(c, "#settle").await;
+    assert!(
+        main_text(c).await.contains("已结算"),
+        "{}",
+        main_text(c).await
+    );
+    let settled = text_of(c, "settlements").await;
+    assert!(
+        settled.contains(&sale_day) && settled.contains("30"),
+        "{settled}"
+    );
+    // Settling the same day again is refused with a sentence and changes nothing.
+    js(
+        c,
+        &format!(
+            "document.getElementById('from').value = '{sale_day}'; \
+             document.getElementById('to').value = '{sale_day}';"
+        ),
+    )
+    .await;
+    click_to(c, "#settle").await;
+    assert!(
+        text_of(c, "refusal").await.contains("不会结算两次"),
+        "{}",
+        main_text(c).await
+    );
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelectorAll('#settlements tbody tr').length"
+        )
+        .await,
+        1
+    );
+    screenshot(c, "owner-settled-by-staff").await;
+
     // Community staff see the shop on /shops and register another.
-    set_session(c, &w, &w.staff_cookie).await;
     goto(c, &w.url("/shops")).await;
     assert!(text_of(c, "shops").await.contains("爱心粮油店"));
     fill(c, "name_zh", "幸福便利店").await;

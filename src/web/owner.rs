@@ -1314,3 +1314,62 @@ pub fn presented_line(lang: Lang, presented: &crate::redeem::owner::Presented) -
 }
 
 use super::i18n::Text as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redeem::service::StatementReceipt;
+
+    #[test]
+    fn the_statement_csv_opens_in_chinese_excel_and_runs_no_formula() {
+        let day = time::macros::date!(2026 - 01 - 01);
+        let receipt = |kind: &str, community: &str, points| StatementReceipt {
+            receipt_id: Uuid::nil(),
+            kind: kind.to_owned(),
+            posted_at_micros: 1_767_225_600_000_000,
+            community_id: community.to_owned(),
+            resident: "R-1".to_owned(),
+            points_minor: points,
+            entry_seq: 7,
+        };
+        let s = Statement {
+            shop_id: Uuid::nil(),
+            from: day,
+            to: day,
+            redemptions: 1,
+            refunds: 1,
+            redeemed_minor: 1234,
+            refunded_minor: 1000,
+            net_minor: 234,
+            by_community: Vec::new(),
+            receipts: vec![
+                receipt("redemption", "=HYPERLINK(\"x\")", 1234),
+                receipt("refund", "+c2,@x", 1000),
+            ],
+            entry_id: None,
+            entry_seq: None,
+        };
+        let csv = statement_csv_text("-粮油店", &s);
+        assert!(csv.starts_with('\u{FEFF}'), "a byte-order mark");
+        assert!(!csv.replace("\r\n", "").contains('\n'), "CRLF only");
+        let lines: Vec<&str> = csv.trim_start_matches('\u{FEFF}').split("\r\n").collect();
+        assert_eq!(
+            lines[0], "店铺,\"'-粮油店\",期间,2026-01-01,2026-01-01",
+            "a cell starting with - is prefixed"
+        );
+        assert_eq!(lines[1], "兑换笔数,1,退货笔数,1,净收积分,2.34");
+        assert_eq!(lines[2], "小票编号,类型,时间,社区,居民（化名）,积分,流水号");
+        assert!(
+            lines[3].contains(",兑换,")
+                && lines[3].contains(",\"'=HYPERLINK(\"\"x\"\")\",R-1,12.34,7"),
+            "{}",
+            lines[3]
+        );
+        assert!(
+            lines[4].contains(",退货,") && lines[4].contains(",\"'+c2,@x\",R-1,10.00,7"),
+            "{}",
+            lines[4]
+        );
+        assert_eq!(lines[5], "", "the file ends with a line end");
+    }
+}

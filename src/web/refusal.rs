@@ -167,6 +167,19 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "A PIN is 6 digits and cannot be an easy one like 123456 or 000000."
         }
         .to_owned(),
+        // The shop owner's pages (src/web/owner.rs).
+        C::PeriodAlreadySettled => if zh {
+            "这段时间里有的日子已经结算过了，同一天不会结算两次。请从上次结算的第二天开始。"
+        } else {
+            "Some days of this period are settled already; no day is settled twice. Start the day after the last settlement."
+        }
+        .to_owned(),
+        C::NothingToSettle => if zh {
+            "这段时间没有要结算的积分（净收不大于0）。"
+        } else {
+            "There are no points to settle in this period (the net is not above zero)."
+        }
+        .to_owned(),
         C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
         C::Forbidden | C::NotFound => if zh {
             "没有找到，或您没有权限查看。"
