@@ -629,9 +629,19 @@ async fn an_owners_day() {
 async fn every_owner_page_is_accessible_in_both_modes() {
     // Every page of the owner's area (and /shops), in the standard mode and in 长辈模式: no
     // axe-core WCAG 2.2 A/AA violation, no wider than the screen; in 长辈模式 every control at
-    // least 60×60 px and all text at least 22 px.
+    // least 60×60 px and all text at least 22 px. At a desktop's size (the pages are desktop
+    // first) and at a phone's (an owner checks stock from the phone too).
+    tour(BrowserOptions::till(), "desktop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_owner_page_is_accessible_on_a_phone() {
+    tour(BrowserOptions::phone(), "phone").await;
+}
+
+async fn tour(options: BrowserOptions, size: &str) {
     let w = world().await;
-    let Some(browser) = Browser::start(BrowserOptions::till()).await else {
+    let Some(browser) = Browser::start(options).await else {
         return;
     };
     let c = &browser.client;
@@ -707,7 +717,7 @@ async fn every_owner_page_is_accessible_in_both_modes() {
                     page.clone()
                 };
                 goto(c, &w.url(&page)).await;
-                let what = format!("{name} as {who} ({mode})");
+                let what = format!("{name} as {who} ({mode}, {size})");
                 if !js_string(c, "return document.title")
                     .await
                     .contains("爱心积分")
@@ -715,7 +725,7 @@ async fn every_owner_page_is_accessible_in_both_modes() {
                     problems.push(format!("{what}: {}", main_text(c).await));
                 }
                 check_page(c, &what, large, &mut problems).await;
-                screenshot(c, &format!("owner-{name}-{who}-{mode}")).await;
+                screenshot(c, &format!("owner-{name}-{who}-{mode}-{size}")).await;
             }
         }
     }
@@ -732,7 +742,7 @@ async fn every_owner_page_is_accessible_in_both_modes() {
         english.contains("Items and stock") && english.contains("Rice"),
         "{english}"
     );
-    screenshot(c, "owner-items-staff-en").await;
+    screenshot(c, &format!("owner-items-staff-en-{size}")).await;
     browser.close().await;
     assert!(
         problems.is_empty(),
