@@ -353,6 +353,12 @@ async fn an_owners_day() {
         main_text(c).await
     );
     assert_eq!(text_of(c, "stock-RICE").await, "8");
+    click_to(c, "#history-RICE").await;
+    let moves = text_of(c, "moves").await;
+    assert!(
+        moves.contains("+5") && moves.contains("补货") && moves.contains('8'),
+        "{moves}"
+    );
     // A bad price is refused with a sentence and keeps what was typed.
     fill(c, "sku", "OIL").await;
     fill(c, "name_zh", "花生油").await;
@@ -687,6 +693,7 @@ async fn tour(options: BrowserOptions, size: &str) {
         ("home", "/shop".to_owned()),
         ("items", "/shop/items".to_owned()),
         ("items-edit", "/shop/items?edit=RICE".to_owned()),
+        ("items-history", "/shop/items?history=RICE".to_owned()),
         ("staff", "/shop/staff".to_owned()),
         (
             "remove",

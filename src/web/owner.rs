@@ -129,6 +129,11 @@ messages! {
     Register => "登记", "Register";
     ShopCreated => "商铺已登记。", "The shop is registered.";
     Presented => "顾客", "Customer";
+    History => "库存记录", "Stock history";
+    Change => "变动", "Change";
+    Reason => "原因", "Reason";
+    After => "变动后", "After";
+    NoMoves => "还没有补货或盘点记录（销售和退货在小票上）。", "No restock or count yet (sales and refunds are on the receipts).";
     HasPoints => "现有积分", "has points";
 }
 
@@ -171,6 +176,7 @@ struct Which {
     shop: Option<String>,
     done: Option<String>,
     edit: Option<String>,
+    history: Option<String>,
     staff: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -331,6 +337,7 @@ async fn home_inner(app: App, mut ctx: Ctx, q: Which) -> PageResult {
 // ---- Items ----
 
 pub struct ItemRow {
+    pub history: String,
     pub sku: String,
     pub name: String,
     pub unit: String,
@@ -361,26 +368,63 @@ struct ItemsPage<'a> {
     ctx: &'a Ctx,
     head: Head,
     rows: Vec<ItemRow>,
+    /// The stock moves of the item asked for: its name, then (when, change, reason, level).
+    history: Option<(String, Vec<(String, String, &'static str, i64)>)>,
     form: ItemForm,
     key: String,
 }
 
 async fn items(State(app): State<App>, ctx: Ctx, Query(q): Query<Which>) -> Response {
     let notice = notice_of(q.done.as_deref());
-    done(show_items(app, ctx, q.shop, q.edit, notice, None, None).await)
+    let pick = (q.edit, q.history);
+    done(show_items(app, ctx, q.shop, pick, notice, None, None).await)
 }
 
 async fn show_items(
     app: App,
     mut ctx: Ctx,
     shop: Option<String>,
-    edit: Option<String>,
+    (edit, history): (Option<String>, Option<String>),
     notice: Option<S>,
     refusal: Option<String>,
     form: Option<ItemForm>,
 ) -> PageResult {
     let (p, shop) = try_page!(ctx, the_shop(&app, &mut ctx, shop.as_deref()).await);
     let catalogue = try_page!(ctx, app.redemption.catalogue(&p, shop.id).await);
+    let history = match history {
+        Some(sku) => {
+            let moves = try_page!(ctx, app.redemption.stock_history(&p, shop.id, &sku).await);
+            let name = catalogue
+                .iter()
+                .find(|(i, _)| i.sku == sku)
+                .map(|(i, _)| format!("{}（{}）", i.name_zh, i.sku))
+                .unwrap_or(sku);
+            let rows = moves
+                .iter()
+                .rev()
+                .map(|m| {
+                    let reason = match (m.reason.as_str(), ctx.lang) {
+                        ("restock", Lang::Zh) => "补货",
+                        ("count", Lang::Zh) => "盘点",
+                        ("damaged", Lang::Zh) => "损坏",
+                        ("returned_to_supplier", Lang::Zh) => "退回供应商",
+                        ("restock", _) => "restock",
+                        ("count", _) => "count",
+                        ("damaged", _) => "damaged",
+                        _ => "returned to supplier",
+                    };
+                    let change = if m.delta > 0 {
+                        format!("+{}", m.delta)
+                    } else {
+                        m.delta.to_string()
+                    };
+                    (when(ctx.lang, m.at_micros), change, reason, m.level)
+                })
+                .collect();
+            Some((name, rows))
+        }
+        None => None,
+    };
     let mut head = head(&ctx, &p, &shop, "/shop/items");
     head.notice = notice.map(|m| ctx.t(m));
     head.refusal = refusal;
@@ -410,6 +454,11 @@ async fn show_items(
     let rows = catalogue
         .into_iter()
         .map(|(i, stock)| ItemRow {
+            history: link(
+                &head,
+                "/shop/items",
+                &format!("history={}", super::urlencode(&i.sku)),
+            ),
             edit: link(
                 &head,
                 "/shop/items",
@@ -432,6 +481,7 @@ async fn show_items(
         ctx: &ctx,
         head,
         rows,
+        history,
         form,
         key: new_key(&app),
     };
@@ -479,7 +529,16 @@ async fn restock_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
         }
         Err(error) => {
             let sentence = super::sentence(ctx.lang, &error);
-            show_items(app, ctx, shop_field, None, None, Some(sentence), None).await
+            show_items(
+                app,
+                ctx,
+                shop_field,
+                (None, None),
+                None,
+                Some(sentence),
+                None,
+            )
+            .await
         }
     }
 }
@@ -556,7 +615,16 @@ async fn save_item_inner(app: App, mut ctx: Ctx, fields: Fields) -> PageResult {
         }
         Err(error) => {
             let sentence = super::sentence(ctx.lang, &error);
-            show_items(app, ctx, shop_field, None, None, Some(sentence), Some(form)).await
+            show_items(
+                app,
+                ctx,
+                shop_field,
+                (None, None),
+                None,
+                Some(sentence),
+                Some(form),
+            )
+            .await
         }
     }
 }
