@@ -362,6 +362,9 @@ pub struct ItemForm {
     pub active: bool,
 }
 
+/// A stock move as the history lists it: when, the change, the reason, the level after.
+type MoveRow = (String, String, &'static str, i64);
+
 #[derive(askama::Template)]
 #[template(path = "owner_items.html")]
 struct ItemsPage<'a> {
@@ -369,7 +372,7 @@ struct ItemsPage<'a> {
     head: Head,
     rows: Vec<ItemRow>,
     /// The stock moves of the item asked for: its name, then (when, change, reason, level).
-    history: Option<(String, Vec<(String, String, &'static str, i64)>)>,
+    history: Option<(String, Vec<MoveRow>)>,
     form: ItemForm,
     key: String,
 }
