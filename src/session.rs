@@ -43,7 +43,7 @@ use crate::earning::Earning;
 use crate::error::{Error, ErrorCode, Fields};
 use crate::model::derived_id;
 use crate::redeem::Redemption;
-use crate::store::redeem::Shop;
+use crate::store::redeem::{Shop, ShopStaff};
 use crate::store::session::{DeviceRecord, LinkRecord, SessionRecord, SessionStore, UserRecord};
 use crate::store::TokenRecord;
 
@@ -134,7 +134,10 @@ impl SessionKind {
     /// Whether a token of `role` may stand behind a session of this kind.
     fn admits(self, role: Role) -> bool {
         match self {
-            SessionKind::User => matches!(role, Role::Admin | Role::Staff | Role::Auditor),
+            // A shop's owner may be a user too, to reach the owner pages from any computer.
+            SessionKind::User => {
+                matches!(role, Role::Admin | Role::Staff | Role::Auditor | Role::Shop)
+            }
             SessionKind::Clerk => matches!(role, Role::Shop | Role::Cashier),
             SessionKind::Resident => role == Role::Resident,
         }
@@ -918,6 +921,19 @@ impl Sessions {
             (Role::Staff, None) => {
                 return Err(field("scope", "a staff user needs an organisation unit"))
             }
+            // A shop's owner: a `shop` token scoped to the shop, and a place among its staff
+            // as owner (added below, once the user exists).
+            (Role::Shop, Some(shop)) => {
+                let known = match Uuid::parse_str(shop) {
+                    Ok(id) => self.redemption.store.shop(ledger, id).await?,
+                    Err(_) => None,
+                };
+                match known {
+                    Some(shop) => Some(shop.id.to_string()),
+                    None => return Err(field("scope", "no such shop")),
+                }
+            }
+            (Role::Shop, None) => return Err(field("scope", "a shop owner user needs a shop")),
             (Role::Admin | Role::Auditor, None) => None,
             (Role::Admin | Role::Auditor, Some(_)) => {
                 return Err(field(
@@ -928,7 +944,7 @@ impl Sessions {
             _ => {
                 return Err(field(
                     "role",
-                    "a user is an admin, a staff member or an auditor",
+                    "a user is an admin, a staff member, an auditor or a shop's owner",
                 ))
             }
         };
@@ -964,6 +980,18 @@ impl Sessions {
         let stored = user.clone();
         if !detach(async move { store.insert_user(&stored, &token, &record).await }).await?? {
             return Err(Error::bare(ErrorCode::NameTaken));
+        }
+        if let (Role::Shop, Some(shop)) = (role, user.scope.as_deref()) {
+            let owner = ShopStaff {
+                token_id: user.token_id,
+                shop_id: Uuid::parse_str(shop).map_err(|_| Error::bare(ErrorCode::Internal))?,
+                name: user.name.clone(),
+                owner: true,
+            };
+            self.redemption
+                .store
+                .insert_shop_staff(ledger, &owner, now)
+                .await?;
         }
         Ok((user_of(user)?, link))
     }
@@ -1283,6 +1311,15 @@ impl Sessions {
             .await?
             .ok_or_else(Error::not_found)?;
         self.tills_of(p, staff.shop_id).await?;
+        // A removed member's token is revoked: they get no PIN again.
+        let live = self
+            .store
+            .token(staff.token_id)
+            .await?
+            .is_some_and(|t| live_principal(&t, self.now()).is_some());
+        if !live {
+            return Err(Error::not_found());
+        }
         let phc = self.hash_secret(pin).await?;
         self.store
             .set_clerk_pin(&p.ledger_id, staff.token_id, &phc, &p.actor(), self.now())

@@ -755,4 +755,29 @@ async fn sign_in_commands_print_one_time_links() {
     let unpaired = run(&["device", "unpair", &device.device.id.to_string()]);
     assert!(unpaired.status.success(), "{}", text(&unpaired.stderr));
     assert!(text(&run(&["device", "list", "--shop", &shop]).stdout).contains("\tunpaired\t"));
+
+    // A shop's owner as a user: `--role shop --scope SHOP_ID`, signing in with a password.
+    let owner = run(&[
+        "user", "create", "--role", "shop", "--scope", &shop, "--name", "店主",
+    ]);
+    assert!(owner.status.success(), "{}", text(&owner.stderr));
+    let secret = assert_link(
+        text(&owner.stdout).trim_end(),
+        "http://127.0.0.1:8080",
+        "set-password",
+    );
+    app.sessions
+        .set_password("county-a", &secret, "a long enough password")
+        .await
+        .unwrap();
+    let session = app
+        .sessions
+        .sign_in_password("county-a", "店主", "a long enough password", "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(session.signed_in.principal.role, aixin::auth::Role::Shop);
+    assert_eq!(
+        session.signed_in.principal.scope.as_deref(),
+        Some(shop.as_str())
+    );
 }

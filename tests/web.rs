@@ -218,6 +218,15 @@ const FORMS: &[&str] = &[
     "/staff/rosters/00000000-0000-0000-0000-000000000000/approve",
     "/staff/corrections",
     "/staff/corrections/00000000-0000-0000-0000-000000000000/resolve",
+    // The owner's pages and /shops (src/web/owner.rs).
+    "/shop/items",
+    "/shop/items/restock",
+    "/shop/staff",
+    "/shop/staff/remove",
+    "/shop/devices/pair",
+    "/shop/devices/unpair",
+    "/shop/settlements",
+    "/shops",
 ];
 
 #[tokio::test]
@@ -275,6 +284,13 @@ async fn pages_that_need_a_session_send_the_visitor_to_sign_in() {
         "/till",
         "/till/today",
         "/till/refund",
+        "/shop",
+        "/shop/items",
+        "/shop/staff",
+        "/shop/statement",
+        "/shop/statement.csv",
+        "/shop/settlements",
+        "/shops",
     ] {
         let (status, headers, _) = get(&app, path, &[]).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");

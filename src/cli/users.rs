@@ -15,10 +15,11 @@ use crate::calendar::format_time;
 pub(super) enum UserCommand {
     /// Create a user and print the one-time link that sets their password (valid 72 hours).
     Create {
-        /// admin, staff or auditor.
+        /// admin, staff, auditor or shop (a shop's owner, who reaches the owner pages).
         #[arg(long)]
         role: String,
-        /// The organisation unit a staff user manages (and everything below it).
+        /// The organisation unit a staff user manages (and everything below it); for a shop
+        /// owner, the shop's id.
         #[arg(long)]
         scope: Option<String>,
         /// The name they sign in with (unique in the ledger).
@@ -70,8 +71,8 @@ async fn create(
     base: &BaseUrl,
 ) -> Result<ExitCode, String> {
     let role = Role::parse(role)
-        .filter(|r| matches!(r, Role::Admin | Role::Staff | Role::Auditor))
-        .ok_or_else(|| format!("--role {role:?}: a user is an admin, staff or auditor"))?;
+        .filter(|r| matches!(r, Role::Admin | Role::Staff | Role::Auditor | Role::Shop))
+        .ok_or_else(|| format!("--role {role:?}: a user is an admin, staff, auditor or shop"))?;
     let url = base.check()?;
     let app = g.app().await?;
     let (user, link) = app

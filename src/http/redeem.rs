@@ -6,7 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,9 +29,15 @@ use crate::store::redeem::{Item, Shop};
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/v1/shops", post(create_shop))
+        .route("/v1/shops", post(create_shop).get(list_shops))
         .route("/v1/shops/{id}", get(get_shop))
-        .route("/v1/shops/{id}/staff", post(add_staff))
+        .route("/v1/shops/{id}/staff", post(add_staff).get(list_staff))
+        .route("/v1/shops/{id}/staff/{staff_id}", delete(remove_staff))
+        .route("/v1/shops/{id}/staff/{staff_id}/pin", put(set_staff_pin))
+        .route("/v1/shops/{id}/receipts", get(receipts_of_day))
+        .route("/v1/shops/{id}/devices", get(list_devices))
+        .route("/v1/shops/{id}/devices/pairing-link", post(pairing_link))
+        .route("/v1/shops/{id}/devices/{device_id}", delete(unpair_device))
         .route("/v1/shops/{id}/items", get(catalogue))
         .route("/v1/shops/{id}/items/{sku}", put(put_item))
         .route(
@@ -39,7 +45,10 @@ pub fn routes() -> Router<App> {
             post(move_stock).get(stock_history),
         )
         .route("/v1/shops/{id}/statement", get(statement))
-        .route("/v1/shops/{id}/settlements", post(settle))
+        .route(
+            "/v1/shops/{id}/settlements",
+            post(settle).get(list_settlements),
+        )
         .route(
             "/v1/residents/{id}/credential",
             post(issue_credential).delete(revoke_credential),
@@ -786,6 +795,331 @@ async fn settle(
     Ok((status(fresh), Json(statement)).into_response())
 }
 
+// ---- Owners: lists, staff removal, devices ----
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopsQuery {
+    /// The `next` of the page before.
+    pub after: Option<Uuid>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ListedShopView {
+    #[serde(flatten)]
+    pub shop: ShopView,
+    /// Whether the caller runs the shop (its catalogue, staff and statements) or only sees
+    /// that it serves their community.
+    pub runs: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShopsPageView {
+    pub shops: Vec<ListedShopView>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<Uuid>,
+}
+
+/// The shops the caller may see, by id: an admin or auditor all; staff those serving a
+/// community they manage; shop staff their own.
+#[utoipa::path(get, path = "/v1/shops", security(("bearer" = [])),
+    params(("after" = Option<Uuid>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200)),
+    responses((status = 200, body = ShopsPageView)))]
+async fn list_shops(
+    State(app): State<App>,
+    p: Principal,
+    query: Result<Query<ShopsQuery>, QueryRejection>,
+) -> Result<Json<ShopsPageView>, Error> {
+    let Query(q) = query?;
+    let page = app.redemption.shops(&p, q.after, q.limit).await?;
+    Ok(Json(ShopsPageView {
+        shops: page
+            .shops
+            .iter()
+            .map(|l| ListedShopView {
+                shop: shop_view(&l.shop),
+                runs: l.runs,
+            })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffMemberView {
+    pub token_id: Uuid,
+    pub name: String,
+    pub owner: bool,
+    /// Whether they can sign in at the shop's paired tills (a PIN is set).
+    pub has_pin: bool,
+    pub added_at: String,
+    /// Set once removed: their token is revoked, their sessions ended, their PIN deleted.
+    pub removed_at: Option<String>,
+}
+
+fn member_view(m: &crate::store::redeem::StaffMember) -> StaffMemberView {
+    StaffMemberView {
+        token_id: m.staff.token_id,
+        name: m.staff.name.clone(),
+        owner: m.staff.owner,
+        has_pin: m.has_pin,
+        added_at: format_time(m.added_at_micros),
+        removed_at: m.removed_at_micros.map(format_time),
+    }
+}
+
+/// A shop's staff, removed members included, by name (at most 500): admin, staff over the
+/// shop, its owner.
+#[utoipa::path(get, path = "/v1/shops/{id}/staff", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = [StaffMemberView]), (status = 403), (status = 404)))]
+async fn list_staff(
+    State(app): State<App>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<Vec<StaffMemberView>>, Error> {
+    let Path(id) = id?;
+    let staff = app.redemption.shop_staff_list(&p, id).await?;
+    Ok(Json(staff.iter().map(member_view).collect()))
+}
+
+/// Removes a member of the shop's staff: at once their token is revoked, every session signed
+/// in with it ends and their till PIN is deleted (admin, staff over the shop, its owner; not
+/// oneself). Again: the member as removed before.
+#[utoipa::path(delete, path = "/v1/shops/{id}/staff/{staff_id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("staff_id" = Uuid, Path, description = "The member's token id")),
+    responses((status = 200, body = StaffMemberView), (status = 403), (status = 404)))]
+async fn remove_staff(
+    State(app): State<App>,
+    p: Principal,
+    path: Result<Path<(Uuid, Uuid)>, PathRejection>,
+) -> Result<Json<StaffMemberView>, Error> {
+    let Path((id, staff_id)) = path?;
+    let member = app.redemption.remove_shop_staff(&p, id, staff_id).await?;
+    Ok(Json(member_view(&member)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    /// Six digits, not an easy one.
+    #[schema(pattern = r"^[0-9]{6}$")]
+    pub pin: String,
+}
+
+/// Sets the PIN a member of shop staff signs in with at the shop's paired tills.
+#[utoipa::path(put, path = "/v1/shops/{id}/staff/{staff_id}/pin", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("staff_id" = Uuid, Path)), request_body = PinBody,
+    responses((status = 204), (status = 403), (status = 404)))]
+async fn set_staff_pin(
+    State(app): State<App>,
+    p: Principal,
+    path: Result<Path<(Uuid, Uuid)>, PathRejection>,
+    Body(body): Body<PinBody>,
+) -> Result<StatusCode, Error> {
+    let Path((id, staff_id)) = path?;
+    let member = app
+        .redemption
+        .shop_staff_list(&p, id)
+        .await?
+        .into_iter()
+        .find(|m| m.staff.token_id == staff_id && m.removed_at_micros.is_none())
+        .ok_or_else(crate::error::Error::not_found)?;
+    app.sessions
+        .set_clerk_pin(&p, member.staff.token_id, &body.pin)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DayQuery {
+    /// The calendar day (UTC+8), YYYY-MM-DD.
+    pub day: String,
+    /// The `next` of the page before (an entry sequence).
+    pub after: Option<i64>,
+    /// 1 to 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptsPageView {
+    pub receipts: Vec<StatementReceipt>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<i64>,
+}
+
+/// A shop's receipts of one day, in order (admin, auditor, staff over the shop, its staff).
+#[utoipa::path(get, path = "/v1/shops/{id}/receipts", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("day" = String, Query, format = Date), ("after" = Option<i64>, Query),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500)),
+    responses((status = 200, body = ReceiptsPageView)))]
+async fn receipts_of_day(
+    State(app): State<App>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+    query: Result<Query<DayQuery>, QueryRejection>,
+) -> Result<Json<ReceiptsPageView>, Error> {
+    let Path(id) = id?;
+    let Query(q) = query?;
+    let (day, _) = period(&q.day, &q.day)?;
+    let (receipts, next) = app
+        .redemption
+        .receipts_of_day(&p, id, day, q.after, q.limit)
+        .await?;
+    Ok(Json(ReceiptsPageView { receipts, next }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceView {
+    pub id: Uuid,
+    pub label: String,
+    pub paired_at: String,
+    pub unpaired_at: Option<String>,
+}
+
+fn device_view(d: &crate::session::TillDevice) -> DeviceView {
+    DeviceView {
+        id: d.id,
+        label: d.label.clone(),
+        paired_at: format_time(d.paired_at_micros),
+        unpaired_at: d.unpaired_at_micros.map(format_time),
+    }
+}
+
+/// A shop's till devices, paired and unpaired (admin, staff over the shop, its owner).
+#[utoipa::path(get, path = "/v1/shops/{id}/devices", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = [DeviceView])))]
+async fn list_devices(
+    State(app): State<App>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<Vec<DeviceView>>, Error> {
+    let Path(id) = id?;
+    let devices = app.sessions.devices(&p, id).await?;
+    Ok(Json(devices.iter().map(device_view).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairingBody {
+    /// The device's name (柜台 1), 1 to 64 characters.
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PairingLinkView {
+    /// The path to open on the till device (once, within 24 hours): `/till/pair/{secret}`.
+    pub path: String,
+    pub expires_at: String,
+}
+
+/// A one-time link that pairs a till device with the shop; an earlier unused one stops working.
+#[utoipa::path(post, path = "/v1/shops/{id}/devices/pairing-link", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PairingBody,
+    responses((status = 201, body = PairingLinkView)))]
+async fn pairing_link(
+    State(app): State<App>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+    Body(body): Body<PairingBody>,
+) -> Result<Response, Error> {
+    let Path(id) = id?;
+    let link = app.sessions.pairing_link(&p, id, &body.label).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PairingLinkView {
+            path: format!("/till/pair/{}", link.secret),
+            expires_at: format_time(link.expires_at_micros),
+        }),
+    )
+        .into_response())
+}
+
+/// Unpairs one of the shop's devices; the sessions signed in on it end.
+#[utoipa::path(delete, path = "/v1/shops/{id}/devices/{device_id}", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("device_id" = Uuid, Path)),
+    responses((status = 200, body = DeviceView), (status = 404)))]
+async fn unpair_device(
+    State(app): State<App>,
+    p: Principal,
+    path: Result<Path<(Uuid, Uuid)>, PathRejection>,
+) -> Result<Json<DeviceView>, Error> {
+    let Path((id, device_id)) = path?;
+    if !app
+        .sessions
+        .devices(&p, id)
+        .await?
+        .iter()
+        .any(|d| d.id == device_id)
+    {
+        return Err(crate::error::Error::not_found());
+    }
+    let device = app.sessions.unpair_device(&p, device_id).await?;
+    Ok(Json(device_view(&device)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementsQuery {
+    /// The `next` of the page before (an entry sequence).
+    pub before: Option<i64>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementView {
+    pub entry_id: Uuid,
+    pub entry_seq: i64,
+    pub posted_at: String,
+    /// The period settled, YYYY-MM-DD.
+    pub from: String,
+    pub to: String,
+    /// Points moved from the shop to the settlement account.
+    pub points: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementsPageView {
+    pub settlements: Vec<SettlementView>,
+    /// Pass as `before` for the next page; absent on the last.
+    pub next: Option<i64>,
+}
+
+/// A shop's settlements, newest first (admin, auditor, staff over the shop, its staff).
+#[utoipa::path(get, path = "/v1/shops/{id}/settlements", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("before" = Option<i64>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200)),
+    responses((status = 200, body = SettlementsPageView)))]
+async fn list_settlements(
+    State(app): State<App>,
+    p: Principal,
+    id: Result<Path<Uuid>, PathRejection>,
+    query: Result<Query<SettlementsQuery>, QueryRejection>,
+) -> Result<Json<SettlementsPageView>, Error> {
+    let Path(id) = id?;
+    let Query(q) = query?;
+    let (rows, next) = app
+        .redemption
+        .settlements(&p, id, q.before, q.limit)
+        .await?;
+    Ok(Json(SettlementsPageView {
+        settlements: rows
+            .iter()
+            .map(|r| SettlementView {
+                entry_id: r.entry_id,
+                entry_seq: r.entry_seq,
+                posted_at: format_time(r.posted_at_micros),
+                from: r.from.clone(),
+                to: r.to.clone(),
+                points: format_minor(r.points_minor),
+            })
+            .collect(),
+        next,
+    }))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
@@ -806,7 +1140,16 @@ async fn settle(
         refund,
         verify_receipt,
         statement,
-        settle
+        settle,
+        list_shops,
+        list_staff,
+        remove_staff,
+        set_staff_pin,
+        receipts_of_day,
+        list_devices,
+        pairing_link,
+        unpair_device,
+        list_settlements
     ),
     components(schemas(
         IssuedCredential,
@@ -833,7 +1176,20 @@ async fn settle(
         ReceiptCheckView,
         ReceiptFields,
         PeriodQuery,
-        SettleBody
+        SettleBody,
+        ShopsQuery,
+        ListedShopView,
+        ShopsPageView,
+        StaffMemberView,
+        PinBody,
+        DayQuery,
+        ReceiptsPageView,
+        DeviceView,
+        PairingBody,
+        PairingLinkView,
+        SettlementsQuery,
+        SettlementView,
+        SettlementsPageView
     ))
 )]
 pub struct RedeemDoc;

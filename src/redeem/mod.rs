@@ -4,6 +4,7 @@
 //! [`crate::ledger::code`]); [`service`] is the domain edge that the HTTP
 //! handlers and the CLI call.
 
+pub mod owner;
 pub mod receipt;
 pub mod service;
 

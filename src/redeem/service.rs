@@ -413,7 +413,7 @@ impl Redemption {
 
     /// Whether `p` may run the shop's catalogue and see its takings: admin, staff over its
     /// community, and the shop's own staff.
-    async fn runs_shop(&self, p: &Principal, shop: &Shop) -> Result<bool> {
+    pub(super) async fn runs_shop(&self, p: &Principal, shop: &Shop) -> Result<bool> {
         Ok(match p.role {
             Role::Admin => true,
             Role::Shop => p.scope.as_deref() == Some(&shop.id.to_string()),
@@ -458,7 +458,8 @@ impl Redemption {
     }
 
     /// [`Redemption::add_shop_staff`] with the member's role: a clerk or owner gets a `shop`
-    /// token, a cashier a `cashier` token (scan only).
+    /// token, a cashier a `cashier` token (scan only). Admin, staff over the shop, or the shop's
+    /// owner (clerks and cashiers only).
     pub async fn add_shop_staff_as(
         &self,
         p: &Principal,
@@ -469,10 +470,17 @@ impl Redemption {
     ) -> Result<(ShopStaff, String, bool)> {
         check_text("name", name, true)?;
         // Before the lookup: the refusal of a role must not depend on whether the shop exists.
-        if !matches!(p.role, Role::Admin | Role::Staff) {
+        if !matches!(p.role, Role::Admin | Role::Staff | Role::Shop) {
             return Err(Error::forbidden());
         }
-        let shop = self.shop(p, shop_id).await?;
+        // A shop's owner adds clerks and cashiers to their own shop (src/redeem/owner.rs).
+        let shop = self.staff_manager_of(p, shop_id).await?;
+        if p.role == Role::Shop && role == StaffRole::Owner {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "an owner adds clerks and cashiers; an administrator or community staff adds owners",
+            ));
+        }
         let ledger = Self::ledger_of(p);
         let token_id = derived_id("aixin.shop-staff.v1", &[ledger, &p.actor(), key]);
         let secret = token_text(

@@ -133,7 +133,7 @@ pub enum Issued {
 }
 
 #[async_trait]
-pub trait RedeemStore: Send + Sync + 'static {
+pub trait RedeemStore: OwnerStore + Send + Sync + 'static {
     /// Creates a shop with its partner communities; idempotent on the id.
     async fn insert_shop(&self, ledger_id: &str, shop: &Shop)
         -> Result<Inserted<Shop>, StoreError>;
@@ -225,6 +225,79 @@ pub trait RedeemStore: Send + Sync + 'static {
         to_micros: i64,
         limit: i64,
     ) -> Result<Vec<StoredReceipt>, StoreError>;
+}
+
+/// A member of a shop's staff as the owner's list shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffMember {
+    pub staff: ShopStaff,
+    /// Whether they have a PIN to sign in at the shop's paired tills.
+    pub has_pin: bool,
+    /// A cashier (scan only) rather than a clerk or owner.
+    pub cashier: bool,
+    pub added_at_micros: i64,
+    /// When they were removed (their token revoked, sessions ended, PIN deleted).
+    pub removed_at_micros: Option<i64>,
+}
+
+/// A settlement entry of a shop: what left the shop's account, and the period it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementRow {
+    pub entry_id: Uuid,
+    pub entry_seq: i64,
+    pub posted_at_micros: i64,
+    pub points_minor: i64,
+    /// The entry's metadata `from` and `to` (YYYY-MM-DD).
+    pub from: String,
+    pub to: String,
+}
+
+/// Owner-page reads and the removal of a clerk (src/redeem/owner.rs), on both backends from the
+/// same statements (`sql/redeem.rs`).
+#[async_trait]
+pub trait OwnerStore: Send + Sync + 'static {
+    /// Shop ids after `after` (by id), at most `limit`.
+    async fn shop_ids(
+        &self,
+        ledger_id: &str,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// A shop's staff, removed ones included, by name, at most `limit`.
+    async fn staff_of_shop(
+        &self,
+        ledger_id: &str,
+        shop: Uuid,
+        limit: i64,
+    ) -> Result<Vec<StaffMember>, StoreError>;
+    /// Removes a member of shop staff in one transaction: marks the row removed, revokes their
+    /// token, ends their sessions and deletes their PIN. False when they were removed before.
+    async fn remove_shop_staff(
+        &self,
+        ledger_id: &str,
+        token_id: Uuid,
+        now_micros: i64,
+    ) -> Result<bool, StoreError>;
+    /// A shop's receipts posted in `[from, to)` with an entry sequence above `after_seq`, by
+    /// sequence, at most `limit`.
+    async fn shop_receipts_after(
+        &self,
+        ledger_id: &str,
+        shop: Uuid,
+        from_micros: i64,
+        to_micros: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredReceipt>, StoreError>;
+    /// The settlement entries debiting `shop_account` with a sequence below `before_seq`, newest
+    /// first, at most `limit`.
+    async fn settlements(
+        &self,
+        ledger_id: &str,
+        shop_account: Uuid,
+        before_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<SettlementRow>, StoreError>;
 }
 
 /// Receipts written by this process's most recent batches, by entry id: a bounded write-through

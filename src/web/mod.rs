@@ -109,13 +109,28 @@ impl Ctx {
 
     /// The link that shows this page in the other language.
     pub fn lang_link(&self) -> String {
-        format!("{}?lang={}", self.path, self.lang.other().code())
+        format!(
+            "{}{}lang={}",
+            self.path,
+            self.query_sep(),
+            self.lang.other().code()
+        )
+    }
+
+    /// `&` when the path already carries a query (a page that keeps one, such as the shop an
+    /// administrator looks at), else `?`.
+    fn query_sep(&self) -> char {
+        if self.path.contains('?') {
+            '&'
+        } else {
+            '?'
+        }
     }
 
     /// The link that switches between 长辈模式 and the standard mode.
     pub fn mode_link(&self) -> String {
         let mode = if self.large { "standard" } else { "large" };
-        format!("{}?mode={mode}", self.path)
+        format!("{}{}mode={mode}", self.path, self.query_sep())
     }
 
     pub fn other_lang(&self) -> Lang {

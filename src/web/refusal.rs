@@ -192,6 +192,19 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "The form is incomplete or out of date; nothing was changed. Go back, fill it in again and send it."
         }
         .to_owned(),
+        // The shop owner's pages (src/web/owner.rs): settling up to now (日结).
+        C::PeriodAlreadySettled => if zh {
+            "另一次结算刚刚完成，这次没有重复结算。请刷新页面查看结算记录。"
+        } else {
+            "Another settlement just finished, so nothing was settled twice. Reload the page to see the settlements."
+        }
+        .to_owned(),
+        C::NothingToSettle => if zh {
+            "上次结算以后没有要结算的积分（净收不大于0）。"
+        } else {
+            "Nothing to settle since the last settlement (the net is not above zero)."
+        }
+        .to_owned(),
         C::Unauthorized => if zh { "请先登录。" } else { "Please sign in first." }.to_owned(),
         C::Forbidden if f.community.is_some() => {
             let community = f.community.as_deref().unwrap_or_default();

@@ -82,6 +82,11 @@ struct TillPage<'a> {
     /// After a refusal, its sentence. The code typed before it is never kept: a presented
     /// code is spent.
     refusal: Option<String>,
+    /// After a refusal that came once the code or card was accepted: the resident's masked
+    /// name and points (nothing else about them).
+    presented: Option<String>,
+    /// The shop's owner: a link to the owner pages.
+    owner: bool,
 }
 
 /// The form's name for an item's quantity.
@@ -109,7 +114,7 @@ fn new_key(app: &App) -> String {
 }
 
 async fn till(State(app): State<App>, ctx: Ctx) -> Response {
-    done(show_till(app, ctx, Vec::new(), None).await)
+    done(show_till(app, ctx, Vec::new(), None, None).await)
 }
 
 /// The till with `basket` chosen and, after a refusal, its sentence.
@@ -118,9 +123,11 @@ async fn show_till(
     ctx: Ctx,
     basket: Vec<(String, u32)>,
     refusal: Option<String>,
+    presented: Option<String>,
 ) -> PageResult {
-    let (p, _) = try_page!(ctx, clerk(&ctx));
+    let (p, shop_id) = try_page!(ctx, clerk(&ctx));
     let (shop, catalogue) = try_page!(ctx, app.redemption.till(&p).await);
+    let owner = app.redemption.is_owner(&p, shop_id).await.unwrap_or(false);
     let items: Vec<TillItem> = catalogue
         .into_iter()
         .map(|(item, stock)| {
@@ -159,6 +166,8 @@ async fn show_till(
         code_digits: crate::ledger::code::CODE_DIGITS,
         code_prefix: crate::ledger::code::CODE_PREFIX,
         refusal,
+        presented,
+        owner,
     };
     let html = askama::Template::render(&page);
     drop(page);
@@ -238,7 +247,7 @@ async fn redeem_inner(app: App, ctx: Ctx, fields: Vec<(String, String)>) -> Page
         Ok(form) => form,
         Err(error) => {
             let sentence = super::sentence(ctx.lang, &error);
-            return show_till(app, ctx, Vec::new(), Some(sentence)).await;
+            return show_till(app, ctx, Vec::new(), Some(sentence), None).await;
         }
     };
     let shown = if !form.card.is_empty() {
@@ -254,14 +263,22 @@ async fn redeem_inner(app: App, ctx: Ctx, fields: Vec<(String, String)>) -> Page
     } else {
         form.key.clone()
     };
-    match app.redemption.redeem(&p, &key, shown, &form.basket).await {
+    match app
+        .redemption
+        .redeem_at_till(&p, &key, shown, &form.basket)
+        .await
+    {
         Ok(exchange) => {
             let to = format!("/till/receipts/{}", exchange.signed.receipt.id);
             Ok(ctx.redirect(&to))
         }
-        Err(error) => {
-            let sentence = super::sentence(ctx.lang, &error);
-            show_till(app, ctx, form.basket, Some(sentence)).await
+        Err(refused) => {
+            let sentence = super::sentence(ctx.lang, &refused.error);
+            let presented = refused
+                .presented
+                .as_ref()
+                .map(|r| super::owner::presented_line(ctx.lang, r));
+            show_till(app, ctx, form.basket, Some(sentence), presented).await
         }
     }
 }
@@ -296,7 +313,7 @@ async fn card_inner(app: App, ctx: Ctx, fields: Vec<(String, String)>) -> PageRe
             ErrorCode::RedemptionCodeInvalid
         });
         let sentence = super::sentence(ctx.lang, &error);
-        return show_till(app, ctx, form.basket, Some(sentence)).await;
+        return show_till(app, ctx, form.basket, Some(sentence), None).await;
     }
     let (_, catalogue) = try_page!(ctx, app.redemption.till(&p).await);
     let total: i64 = form

@@ -8,6 +8,7 @@ use crate::store::redeem::RecentReceipts;
 use crate::store::StoreError;
 
 crate::store::sql::redeem::redeem_store!(PgStore);
+crate::store::sql::owner::owner_store!(PgStore);
 
 impl PgStore {
     /// A transaction on a writer connection holding the ledger-wide lock, so that it is ordered

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub(crate) mod earning;
 pub(crate) mod ledger;
+pub(crate) mod owner;
 pub(crate) mod redeem;
 pub(crate) mod session;
 

@@ -9,6 +9,7 @@ use crate::store::redeem::RecentReceipts;
 use crate::store::StoreError;
 
 crate::store::sql::redeem::redeem_store!(SqliteStore);
+crate::store::sql::owner::owner_store!(SqliteStore);
 
 impl SqliteStore {
     /// IMMEDIATE takes SQLite's write lock, which every batch holds too: the transaction is
