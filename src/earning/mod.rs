@@ -3,8 +3,8 @@
 //! later the web pages. Every write that moves points goes through the writer, with the
 //! conditions (caps, record state) checked under the ledger lock.
 
-pub mod search;
 pub mod queues;
+pub mod search;
 pub mod service;
 
 pub use service::Earning;

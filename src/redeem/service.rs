@@ -1468,7 +1468,9 @@ impl Redemption {
         from: Date,
         to: Date,
     ) -> Result<(Statement, bool)> {
-        if !matches!(p.role, Role::Admin | Role::Staff) {
+        // The shop itself closes its day at the counter (日结); its community's staff and an
+        // administrator may settle it too. A cashier (scan only) and an auditor may not.
+        if !matches!(p.role, Role::Admin | Role::Staff | Role::Shop) {
             return Err(Error::forbidden());
         }
         let shop = self.shop(p, shop_id).await?;

@@ -373,7 +373,9 @@ pub fn home_of(role: Role) -> &'static str {
     match role {
         Role::Resident => "/me",
         Role::Shop | Role::Cashier => "/till",
-        _ => "/signed-in",
+        Role::Staff => "/staff",
+        Role::Admin => "/admin",
+        Role::Auditor => "/audit",
     }
 }
 

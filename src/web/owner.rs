@@ -27,6 +27,8 @@ use crate::store::redeem::Shop;
 
 messages! {
     enum S;
+    SettledInto => "结算入账社区", "Settled into the account of";
+    SettledIntoHint => "本店服务几个社区时，所有居民兑换的积分都结算进本店所属社区的结算账户；按社区的明细说明积分来自哪里，社区之间在账外结清。", "When the shop serves several communities, every resident's points settle into the settlement account of the shop's own community; the lines by community show where the points came from, and communities square up between themselves outside the ledger.";
     OwnerHome => "店铺管理", "Shop management";
     Items => "商品与库存", "Items and stock";
     Staff => "店员与收银机", "Staff and tills";
@@ -1073,6 +1075,8 @@ pub fn statement_csv_text(shop: &str, s: &Statement) -> String {
         &s.refunds.to_string(),
         "净收积分",
         &format_minor(s.net_minor),
+        "结算入账社区",
+        &s.settlement_community_id,
     ]);
     record(&[
         "小票编号",
@@ -1412,11 +1416,15 @@ mod tests {
             redeemed_minor: 1234,
             refunded_minor: 1000,
             net_minor: 234,
+            settlement_community_id: "c1".to_owned(),
+            settlement_account: Uuid::nil(),
             by_community: Vec::new(),
             receipts: vec![
                 receipt("redemption", "=HYPERLINK(\"x\")", 1234),
                 receipt("refund", "+c2,@x", 1000),
             ],
+            after_seq: None,
+            through_seq: None,
             entry_id: None,
             entry_seq: None,
         };
@@ -1428,7 +1436,10 @@ mod tests {
             lines[0], "店铺,\"'-粮油店\",期间,2026-01-01,2026-01-01",
             "a cell starting with - is prefixed"
         );
-        assert_eq!(lines[1], "兑换笔数,1,退货笔数,1,净收积分,2.34");
+        assert_eq!(
+            lines[1],
+            "兑换笔数,1,退货笔数,1,净收积分,2.34,结算入账社区,c1"
+        );
         assert_eq!(lines[2], "小票编号,类型,时间,社区,居民（化名）,积分,流水号");
         assert!(
             lines[3].contains(",兑换,")
