@@ -50,6 +50,7 @@ messages! {
     RoleStaff => "社区工作人员", "Community staff";
     RoleAuditor => "审计员", "Auditor";
     RoleShop => "商铺", "Shop";
+    RoleShopOwner => "商铺店主（范围选商铺）", "Shop owner (scope: the shop)";
     RoleCashier => "收银员", "Cashier";
     RoleResident => "居民", "Resident";
     State => "状态", "State";
@@ -310,6 +311,9 @@ async fn show_users(
     let p = try_page!(ctx, principal(&ctx));
     let users = try_page!(ctx, app.sessions.users(&p).await);
     let units = try_page!(ctx, app.admin.org_units(&p).await);
+    // A shop owner's scope is the shop (the first page of shops; an owner of a later one is
+    // created with `POST /v1/users`).
+    let shops = try_page!(ctx, app.redemption.shops(&p, None, Some(200)).await);
     let rows = users
         .iter()
         .map(|u| user_row(&ctx, u, u.token_id == p.token_id))
@@ -321,6 +325,14 @@ async fn show_users(
         units: units
             .iter()
             .map(|u| (u.id.clone(), unit_name(&ctx, u)))
+            .chain(shops.shops.iter().map(|s| {
+                let shop = ctx.t(A::RoleShop);
+                let name = match ctx.lang {
+                    Lang::Zh => &s.shop.name_zh,
+                    Lang::En => &s.shop.name_en,
+                };
+                (s.shop.id.to_string(), format!("{shop}：{name}"))
+            }))
             .collect(),
         made,
         notice,

@@ -28,6 +28,34 @@ fn item(error: &Error, lang: Lang) -> String {
     }
 }
 
+/// The name of a form field, as the page labels it.
+fn field_words(field: Option<&str>, zh: bool) -> &'static str {
+    match (field.unwrap_or(""), zh) {
+        ("points", true) => "积分",
+        ("points", false) => "Points",
+        ("hours", true) => "时长",
+        ("hours", false) => "Hours",
+        ("price", true) => "价格",
+        ("price", false) => "The price",
+        ("cap_day", true) => "每日上限",
+        ("cap_day", false) => "The daily cap",
+        ("cap_month", true) => "每月上限",
+        ("cap_month", false) => "The monthly cap",
+        ("stock", true) | ("quantity", true) => "数量",
+        ("stock", false) | ("quantity", false) => "The quantity",
+        ("name", true) | ("name_zh", true) | ("name_en", true) => "名称",
+        ("name", false) | ("name_zh", false) | ("name_en", false) => "The name",
+        ("service_date", true) => "服务日期",
+        ("service_date", false) => "The service date",
+        ("valid_from", true) | ("valid_until", true) => "日期",
+        ("valid_from", false) | ("valid_until", false) => "The date",
+        ("as_of", true) => "到期日期",
+        ("as_of", false) => "The expiry date",
+        (_, true) => "填写的内容",
+        (_, false) => "What you typed",
+    }
+}
+
 /// The sentence for `error` in `lang`.
 pub fn sentence(lang: Lang, error: &Error) -> String {
     use ErrorCode as C;
@@ -307,14 +335,124 @@ pub fn sentence(lang: Lang, error: &Error) -> String {
             "The text is too long or has characters that cannot be used. Shorten it and send again."
         }
         .to_owned(),
-        code => {
-            let title = code.title();
+        // ---- Every other code, so that no page ever shows a code instead of a sentence
+        // (the match has no catch-all: a new code does not compile without its sentence).
+        // Request shape: the pages build requests themselves, so these mean a form was
+        // altered or is out of date.
+        C::MalformedJson | C::UnsupportedMediaType | C::BadRequest | C::MissingIdempotencyKey
+        | C::MethodNotAllowed => if zh {
+            "这个表单已过期或不完整，什么都没有改。请刷新页面后重新填写。"
+        } else {
+            "This form is out of date or incomplete; nothing was changed. Reload the page and fill it in again."
+        }
+        .to_owned(),
+        C::BodyTooLarge => if zh {
+            "提交的内容太大，什么都没有改。请分成几次提交。"
+        } else {
+            "What you sent is too large; nothing was changed. Send it in several parts."
+        }
+        .to_owned(),
+        C::AmountNotANumber | C::AmountNegative | C::AmountZero | C::AmountTooPrecise
+        | C::AmountTooLarge => {
+            let what = field_words(f.field.as_deref(), zh);
+            let why = match (error.code, zh) {
+                (C::AmountNotANumber, true) => "不是数字",
+                (C::AmountNegative, true) => "不能是负数",
+                (C::AmountZero, true) => "不能是 0",
+                (C::AmountTooPrecise, true) => "最多两位小数",
+                (_, true) => "太大了",
+                (C::AmountNotANumber, false) => "is not a number",
+                (C::AmountNegative, false) => "cannot be negative",
+                (C::AmountZero, false) => "cannot be 0",
+                (C::AmountTooPrecise, false) => "takes at most two decimals",
+                (_, false) => "is too large",
+            };
             if zh {
-                format!("没有完成（{}）。请检查后重试，或请工作人员帮助。", code.code())
+                format!("{what}{why}，请改正后再提交。")
             } else {
-                format!("Not done: {title}. Check and try again, or ask staff for help.")
+                format!("{what} {why}; correct it and send again.")
             }
         }
+        C::MemoTooLong | C::MetadataInvalid => if zh {
+            "备注太长了，请写短一些。"
+        } else {
+            "The note is too long; shorten it."
+        }
+        .to_owned(),
+        C::InvalidCode => {
+            let what = field_words(f.field.as_deref(), zh);
+            if zh {
+                format!("{what}只能用字母、数字、- 和 _，最多 64 个。")
+            } else {
+                format!("{what} takes only letters, digits, - and _, at most 64.")
+            }
+        }
+        // Ledger rules: a page meets these only through a mistake of ours or a race.
+        C::UnknownUnit | C::UnknownAccountKind | C::UnknownEntryKind | C::UnknownSide
+        | C::TooFewPostings | C::TooManyPostings | C::EntryUnbalanced | C::AccountOnBothSides
+        | C::EntryKindMismatch | C::RefundOfNonRedemption | C::ReversalLinkMissing
+        | C::ReversalLinkForbidden | C::UnknownAccount | C::UnitNotAllowed | C::BalanceOverflow
+        | C::ReversalTargetNotFound | C::ReversalOfReversal | C::ReversalExceedsOriginal
+        | C::AccountExists | C::GroupRefused | C::ExpiryExceedsExpired | C::Internal => if zh {
+            "账本拒绝了这一步，什么都没有改变。请把这一页截图交给管理员。"
+        } else {
+            "The ledger refused this step; nothing changed. Send a screenshot of this page to the administrator."
+        }
+        .to_owned(),
+        C::UnknownOrgUnit => if zh {
+            "没有这个单位，或它不在您的管辖范围内。请检查编号。"
+        } else {
+            "There is no such unit, or it is not one you manage. Check the id."
+        }
+        .to_owned(),
+        C::OrgUnitExists => if zh {
+            "这个编号已经有别的单位在用，请换一个编号。"
+        } else {
+            "Another unit already has this id; choose another."
+        }
+        .to_owned(),
+        C::RuleInvalid => if zh {
+            "规则的数字互相矛盾（例如每月上限低于每日上限，或上限低于一次的积分）。请改正。"
+        } else {
+            "The rule's numbers contradict each other (say a monthly cap below the daily one, or a cap below one activity). Correct them."
+        }
+        .to_owned(),
+        C::RuleVersionConflict => if zh {
+            "别人刚刚改过这条规则。请刷新页面，在最新版本上修改。"
+        } else {
+            "Someone just changed this rule. Reload the page and change the latest version."
+        }
+        .to_owned(),
+        C::AuditRangeInvalid | C::AuditBoundInvalid => if zh {
+            "导出范围不对：请填序号（如 1 到 500）或日期（如 2026-11-01），起点不能在终点之后。"
+        } else {
+            "The range is not right: give sequence numbers (e.g. 1 to 500) or dates (e.g. 2026-11-01), the start not after the end."
+        }
+        .to_owned(),
+        C::NameTaken => if zh {
+            "这个名字已经有人用了，请换一个（可以加上社区名）。"
+        } else {
+            "This name is taken; choose another (add the community, say)."
+        }
+        .to_owned(),
+        C::UnknownSigningKey => if zh {
+            "没有这个签名密钥。请刷新密钥列表。"
+        } else {
+            "There is no such signing key. Reload the list of keys."
+        }
+        .to_owned(),
+        C::SigningKeyActive => if zh {
+            "正在使用的签名密钥不能作废。请先轮换出新密钥，再作废旧的。"
+        } else {
+            "The key in use cannot be revoked. Rotate to a new key first, then revoke the old one."
+        }
+        .to_owned(),
+        C::TokenOfUser => if zh {
+            "这是某位用户登录用的令牌。请在“用户”页停用这位用户。"
+        } else {
+            "This token is a user's sign-in token. Disable the user on the users page instead."
+        }
+        .to_owned(),
     }
 }
 
