@@ -391,13 +391,12 @@ impl World {
                 .unwrap();
             credentials.push(c.failures);
         }
-        let common::Raw::Sqlite(pool) = &self.server.harness.raw else {
-            unreachable!("the browser tests run on SQLite")
-        };
-        let shops: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(failures), 0) FROM code_failures")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let sum = "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM code_failures";
+        let shops: i64 = match &self.server.harness.raw {
+            common::Raw::Sqlite(pool) => sqlx::query_scalar(sum).fetch_one(pool).await,
+            common::Raw::Postgres(pool) => sqlx::query_scalar(sum).fetch_one(pool).await,
+        }
+        .unwrap();
         (credentials, shops)
     }
 

@@ -584,7 +584,7 @@ async fn an_owners_day() {
         settled.contains(&sale_day) && settled.contains("30"),
         "{settled}"
     );
-    // Settling the same day again is refused with a sentence and changes nothing.
+    // Settling the same day again settles nothing twice: refused with a sentence, nothing changed.
     js(
         c,
         &format!(
@@ -595,7 +595,9 @@ async fn an_owners_day() {
     .await;
     click_to(c, "#settle").await;
     assert!(
-        text_of(c, "refusal").await.contains("不会结算两次"),
+        text_of(c, "refusal")
+            .await
+            .contains("上次结算以后没有要结算的积分"),
         "{}",
         main_text(c).await
     );

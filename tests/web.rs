@@ -198,6 +198,7 @@ const FORMS: &[&str] = &[
     "/till/card",
     "/till/refund",
     "/staff/residents",
+    "/staff/rules/edit",
     "/staff/residents/00000000-0000-0000-0000-000000000001/card",
     "/staff/sign-in-card?resident=00000000-0000-0000-0000-000000000001",
     "/verify",
@@ -228,6 +229,50 @@ const FORMS: &[&str] = &[
     "/shop/settlements",
     "/shops",
 ];
+
+/// Every page route that takes a POST, read from the page modules' source: each must be in
+/// [`FORMS`], so a new form cannot skip the cross-site check's test.
+#[test]
+fn every_page_post_route_is_in_the_cross_site_list() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let mut routes = Vec::new();
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices(".route(") {
+            let rest = &text[at + ".route(".len()..];
+            let end = rest
+                .find(".route(")
+                .unwrap_or(rest.len())
+                .min(rest.find(';').unwrap_or(rest.len()));
+            let call = &rest[..end];
+            let Some(start) = call.find('"') else {
+                continue;
+            };
+            let route = &call[start + 1..];
+            let route = &route[..route.find('"').unwrap()];
+            if call.contains("post(") {
+                routes.push(route.to_owned());
+            }
+        }
+    }
+    assert!(routes.len() >= 30, "found only {routes:?}");
+    let matches = |route: &str, form: &str| {
+        let form = form.split('?').next().unwrap();
+        let (r, f): (Vec<&str>, Vec<&str>) =
+            (route.split('/').collect(), form.split('/').collect());
+        r.len() == f.len() && r.iter().zip(&f).all(|(a, b)| a.starts_with('{') || a == b)
+    };
+    for route in &routes {
+        assert!(
+            FORMS.iter().any(|form| matches(route, form)),
+            "{route} takes a POST but is not in FORMS (the cross-site test)"
+        );
+    }
+}
 
 #[tokio::test]
 async fn a_cross_site_post_is_refused_on_every_form() {
@@ -291,6 +336,7 @@ async fn pages_that_need_a_session_send_the_visitor_to_sign_in() {
         "/shop/statement.csv",
         "/shop/settlements",
         "/shops",
+        "/staff/rules/edit",
     ] {
         let (status, headers, _) = get(&app, path, &[]).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
@@ -437,4 +483,121 @@ async fn staff_print_a_one_time_sign_in_qr_code_for_a_resident_of_their_communit
     assert_eq!(status, StatusCode::NOT_FOUND);
     let response = router.clone().oneshot(post(other)).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn staff_set_a_rule_and_its_next_version_from_the_page() {
+    let h = Harness::sqlite().await;
+    let app = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
+    let ledger = "test";
+    h.stores
+        .ledger
+        .ensure_ledger(ledger, h.clock.now_micros())
+        .await
+        .unwrap();
+    let site = aixin::web::Site {
+        ledger: ledger.to_owned(),
+    };
+    let router = aixin::http::router(app.clone()).layer(axum::Extension(site));
+    let operator = aixin::auth::Principal::operator(ledger, "test");
+    for (id, name, name_en) in [("c1", "幸福社区", "Xingfu"), ("c2", "和平社区", "Heping")]
+    {
+        app.earning
+            .create_org_unit(
+                &operator,
+                aixin::earning::service::NewOrgUnit {
+                    id: id.into(),
+                    parent_id: None,
+                    level: "community".into(),
+                    name_zh: name.into(),
+                    name_en: name_en.into(),
+                    community: Some(aixin::model::ExpiryPolicy::Never),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let mine = staff_cookie(&app, ledger, "c1", "干部甲").await;
+    let post = |cookie: &str, form: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/staff/rules/edit")
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "http://127.0.0.1:8080")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookie)
+            .body(Body::from(form.to_owned()))
+            .unwrap()
+    };
+    let send = |request: Request<Body>| {
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                location,
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
+    };
+    let (status, _, html) = get(&router, "/staff/rules/edit", &[("cookie", &mine)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("设置积分规则") && html.contains("value=\"c1\""),
+        "{html}"
+    );
+    let form = |points: &str, cap_day: &str, version: i64, community: &str| {
+        format!(
+            "rule_id=visit&expected_version={version}&community_id={community}&category=visit\
+             &name_zh=%E5%85%A5%E6%88%B7%E8%B5%B0%E8%AE%BF&name_en=Home+visit&mode=per_hour\
+             &points={points}&records_hours=1&cap_day={cap_day}&cap_month=&valid_from=2026-01-01&valid_until="
+        )
+    };
+    // A monthly cap is absent; a daily cap below one hour's points is fine per hour, but not a
+    // number: refused in a sentence, the form kept, nothing stored.
+    let (status, _, html) = send(post(&mine, &form("10", "abc", 0, "c1"))).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("每日上限不是数字"), "{html}");
+    assert!(
+        html.contains("value=\"Home visit\""),
+        "what was typed stays: {html}"
+    );
+    assert!(app.earning.rule_versions(&operator, "visit").await.is_err());
+    // Saved: version 1.
+    let (status, location, _) = send(post(&mine, &form("10", "40", 0, "c1"))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/staff/rules?saved=1"));
+    let versions = app.earning.rule_versions(&operator, "visit").await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].points.to_string(), "10.00");
+    // The page for the next version shows the current terms.
+    let (_, _, html) = get(
+        &router,
+        "/staff/rules/edit?rule=visit",
+        &[("cookie", &mine)],
+    )
+    .await;
+    assert!(
+        html.contains("v1") && html.contains("value=\"40.00\""),
+        "{html}"
+    );
+    // A stale form (expected version 0 again) is refused; the right one makes version 2.
+    let (_, _, html) = send(post(&mine, &form("12", "40", 0, "c1"))).await;
+    assert!(html.contains("别人刚刚改过这条规则"), "{html}");
+    let (status, _, _) = send(post(&mine, &form("12", "40", 1, "c1"))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let versions = app.earning.rule_versions(&operator, "visit").await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].points.to_string(), "12.00");
+    // Another community's rule: refused by the service, nothing stored.
+    let other = form("10", "", 0, "c2").replace("rule_id=visit", "rule_id=clean");
+    let (_, _, html) = send(post(&mine, &other)).await;
+    assert!(html.contains("refusal"), "{html}");
+    assert!(app.earning.rule_versions(&operator, "clean").await.is_err());
 }

@@ -71,6 +71,7 @@ fn manifest_dir() -> &'static Path {
 // ---- The server ----
 
 /// The aixin HTTP app on `127.0.0.1:<free port>` in this process, over a fresh SQLite file
+/// (or a fresh PostgreSQL schema when `AIXIN_BROWSER_BACKEND=postgres`)
 /// (the [`Harness`] of `tests/common`: ledger `test`, a [`ManualClock`] at `common::T0`, seeded
 /// entropy). The server task ends when this is dropped.
 pub struct Server {
@@ -93,7 +94,14 @@ impl Server {
     /// The router `build` makes from the app served (to add test-only routes:
     /// `|app| aixin::http::router(app).merge(extra)`).
     pub async fn start_with(build: impl FnOnce(App) -> axum::Router) -> Server {
-        let harness = Harness::sqlite().await;
+        let harness = match std::env::var("AIXIN_BROWSER_BACKEND").as_deref() {
+            // `.ci/run` runs the browser suite a second time on PostgreSQL.
+            Ok("postgres") => Harness::postgres()
+                .await
+                .expect("AIXIN_BROWSER_BACKEND=postgres needs AIXIN_TEST_POSTGRES_URL"),
+            Ok("sqlite") | Err(_) => Harness::sqlite().await,
+            Ok(other) => panic!("AIXIN_BROWSER_BACKEND={other}: sqlite or postgres"),
+        };
         let app = App::new(
             harness.stores.clone(),
             harness.clock.clone(),
