@@ -64,7 +64,10 @@ async fn world() -> World {
     let app = server.app.clone().with_keys(keys);
     let database_url = match &server.harness.url_or_path {
         Target::Sqlite(url) => url.clone(),
-        Target::Postgres { .. } => unreachable!("the browser server is SQLite"),
+        Target::Postgres { url, schema } => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}options=-c%20search_path%3D{schema}")
+        }
     };
     server.clock.set(T0 + 9 * 3_600_000_000);
     let admin = Principal::operator(LEDGER, "test-admin");
