@@ -696,7 +696,9 @@ async fn every_record_page_is_accessible_in_both_modes() {
             "correction-new",
             format!("/staff/corrections/new?entry={entry}"),
         ),
-        ("rules", "/staff/rules".to_owned()),
+        ("rules", "/staff/rules?saved=1".to_owned()),
+        ("rule-new", "/staff/rules/edit".to_owned()),
+        ("rule-edit", "/staff/rules/edit?rule=visit".to_owned()),
         ("report", "/staff/report".to_owned()),
     ];
     let mut problems = Vec::new();

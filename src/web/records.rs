@@ -1597,6 +1597,8 @@ struct RuleGroup {
 struct RulesPage<'a> {
     ctx: &'a Ctx,
     here: String,
+    /// Just saved from the rule editor (`/staff/rules/edit`).
+    saved: bool,
     rules: Vec<RuleGroup>,
     next: Option<String>,
 }
@@ -1604,13 +1606,14 @@ struct RulesPage<'a> {
 #[derive(serde::Deserialize)]
 struct RulesQuery {
     after: Option<String>,
+    saved: Option<String>,
 }
 
 async fn rules_page(State(app): State<App>, ctx: Ctx, Query(q): Query<RulesQuery>) -> Response {
-    done(show_rules(app, ctx, q.after).await)
+    done(show_rules(app, ctx, q.after, q.saved.is_some()).await)
 }
 
-async fn show_rules(app: App, ctx: Ctx, after: Option<String>) -> PageResult {
+async fn show_rules(app: App, ctx: Ctx, after: Option<String>, saved: bool) -> PageResult {
     let p = try_page!(ctx, staff(&ctx));
     let page = try_page!(
         ctx,
@@ -1652,6 +1655,7 @@ async fn show_rules(app: App, ctx: Ctx, after: Option<String>) -> PageResult {
     let view = RulesPage {
         ctx: &ctx,
         here: "/staff/rules".into(),
+        saved,
         rules,
         next: page.next,
     };
