@@ -294,6 +294,15 @@ pub fn complete_document(doc: &mut utoipa::openapi::OpenApi, keyed: &[(&str, &st
                     }
                 }
             }
+            // Every error answer is problem+json, whatever an annotation wrote for its body.
+            for (status, entry) in operation.responses.responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                if let utoipa::openapi::RefOr::T(response) = entry {
+                    *response = problem(&response.description.clone());
+                }
+            }
         }
     }
 }
