@@ -601,3 +601,108 @@ async fn staff_set_a_rule_and_its_next_version_from_the_page() {
     assert!(html.contains("refusal"), "{html}");
     assert!(app.earning.rule_versions(&operator, "clean").await.is_err());
 }
+
+#[tokio::test]
+async fn an_administrator_creates_a_shop_owner_who_signs_in_to_the_shop_pages() {
+    let h = Harness::sqlite().await;
+    let app = App::new(h.stores.clone(), h.clock.clone(), h.entropy.clone());
+    let ledger = "test";
+    h.stores
+        .ledger
+        .ensure_ledger(ledger, h.clock.now_micros())
+        .await
+        .unwrap();
+    let site = aixin::web::Site {
+        ledger: ledger.to_owned(),
+    };
+    let router = aixin::http::router(app.clone()).layer(axum::Extension(site));
+    let operator = aixin::auth::Principal::operator(ledger, "test");
+    app.earning
+        .create_org_unit(
+            &operator,
+            aixin::earning::service::NewOrgUnit {
+                id: "c1".into(),
+                parent_id: None,
+                level: "community".into(),
+                name_zh: "幸福社区".into(),
+                name_en: "Xingfu".into(),
+                community: Some(aixin::model::ExpiryPolicy::Never),
+            },
+        )
+        .await
+        .unwrap();
+    let (shop, _) = app
+        .redemption
+        .create_shop(
+            &operator,
+            "shop-1",
+            aixin::redeem::service::NewShop {
+                name_zh: "爱心粮油店".into(),
+                name_en: "Love Grain Shop".into(),
+                community_id: "c1".into(),
+                serves: Vec::new(),
+                refund_window_days: None,
+            },
+        )
+        .await
+        .unwrap();
+    // The administrator, signed in to the pages.
+    let (_, link) = app
+        .sessions
+        .create_user(&operator, aixin::auth::Role::Admin, None, "管理员")
+        .await
+        .unwrap();
+    app.sessions
+        .set_password(ledger, &link.secret, "a-long-enough-secret")
+        .await
+        .unwrap();
+    let admin = app
+        .sessions
+        .sign_in_password(ledger, "管理员", "a-long-enough-secret", "127.0.0.1")
+        .await
+        .unwrap();
+    let admin = format!("aixin_session={}", admin.cookie);
+    let (status, _, html) = get(&router, "/admin/users", &[("cookie", &admin)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("value=\"shop\"") && html.contains(&format!("value=\"{}\"", shop.id)),
+        "the shop-owner role and the shop as its scope are offered: {html}"
+    );
+    let form = format!("name=%E5%BA%97%E4%B8%BB&role=shop&scope={}", shop.id);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/admin/users")
+        .header("host", "127.0.0.1:8080")
+        .header("origin", "http://127.0.0.1:8080")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &admin)
+        .body(Body::from(form))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&body).into_owned();
+    let at = html.find("/set-password/axl_").expect("the one-time link");
+    let secret: String = html[at + "/set-password/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    // The owner sets a password by the link and reaches the shop's pages with it.
+    app.sessions
+        .set_password(ledger, &secret, "owner-long-secret")
+        .await
+        .unwrap();
+    let owner = app
+        .sessions
+        .sign_in_password(ledger, "店主", "owner-long-secret", "127.0.0.1")
+        .await
+        .unwrap();
+    assert_eq!(owner.signed_in.principal.role, aixin::auth::Role::Shop);
+    let owner = format!("aixin_session={}", owner.cookie);
+    let (status, _, html) = get(&router, "/shop", &[("cookie", &owner)]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("爱心粮油店"), "{html}");
+    // Staff pages stay closed to the owner.
+    let (status, _, _) = get(&router, "/admin/users", &[("cookie", &owner)]).await;
+    assert_ne!(status, StatusCode::OK);
+}

@@ -387,7 +387,7 @@ async fn create_user(
         Err(e) => return e.page(ctx),
     };
     let role = Role::parse(form.role.trim())
-        .filter(|r| matches!(r, Role::Admin | Role::Staff | Role::Auditor))
+        .filter(|r| matches!(r, Role::Admin | Role::Staff | Role::Auditor | Role::Shop))
         .ok_or_else(|| Error::new(ErrorCode::InvalidBody, "role"));
     let scope = Some(form.scope.trim()).filter(|s| !s.is_empty());
     let result = match role {
